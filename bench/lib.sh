@@ -1,0 +1,269 @@
+# shellcheck shell=bash
+# Helpers for bench/run.sh: start/stop servers, measure them with wrk, record results.
+#
+# A workload is a shell function that, for each system, calls
+#   bench_case <workload> <system> <path> <start-function> [start args...]
+# which starts the server, warms it up, measures it and stops it again. A start function must set
+#   SERVER_PID   the server's main process (CPU and RSS are summed over it and all its descendants)
+#   SERVER_PORT  the loopback port it listens on
+# and may append more PIDs to BENCH_EXTRA_PIDS (e.g. a database) whose CPU counts as the system's.
+#
+# Tunables (environment): BENCH_DURATION (15), BENCH_WARMUP (3), BENCH_CONNECTIONS (64),
+# BENCH_THREADS (2), BENCH_WRK_CPU (1), BENCH_SYSTEMS (space-separated filter, default all),
+# BASALT_BIN (build/release/basalt), BENCH_RESULTS (bench/results/latest.jsonl).
+
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_DIR="$BENCH_ROOT/bench"
+BENCH_DURATION="${BENCH_DURATION:-15}"
+BENCH_WARMUP="${BENCH_WARMUP:-3}"
+BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+BENCH_THREADS="${BENCH_THREADS:-2}"
+BENCH_WRK_CPU="${BENCH_WRK_CPU:-1}"
+BENCH_SYSTEMS="${BENCH_SYSTEMS:-}"
+BASALT_BIN="${BASALT_BIN:-$BENCH_ROOT/build/release/basalt}"
+BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_DIR/results/latest.jsonl}"
+NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
+PYTHON="${PYTHON:-python3}"
+CLK_TCK="$(getconf CLK_TCK)"
+
+BENCH_TMP=""
+BENCH_PIDS=()        # every server we started, for cleanup
+BENCH_EXTRA_PIDS=()  # extra processes whose CPU belongs to the current system (databases)
+BENCH_FAILURES=0
+SERVER_PID=""
+SERVER_PORT=""
+SERVER_LOG=""
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+bench_init() {
+  for tool in wrk taskset curl getconf "$PYTHON"; do
+    command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool (run scripts/install-deps.sh)"
+  done
+  BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/basalt-bench.XXXXXX")"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  # 64+ keep-alive connections plus the server's own files: raise the soft fd limit.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  mkdir -p "$(dirname "$BENCH_RESULTS")"
+  : >"$BENCH_RESULTS"
+}
+
+# All descendants of a PID, the PID first (processes only; threads are inside /proc/<pid>/stat).
+proc_tree() {
+  local root="$1"
+  [ -d "/proc/$root" ] || return 0
+  ps -e -o pid=,ppid= | awk -v root="$root" '
+    { kids[$2] = kids[$2] " " $1 }
+    END {
+      n = 1; q[1] = root; out = root
+      for (i = 1; i <= n; i++) {
+        c = split(kids[q[i]], a, " ")
+        for (j = 1; j <= c; j++) { q[++n] = a[j]; out = out " " a[j] }
+      }
+      print out
+    }'
+}
+
+# Sum of utime+stime clock ticks over the given PIDs (all threads; fields 14 and 15 of
+# /proc/<pid>/stat, counted after the ")" that ends the command name).
+cpu_ticks() {
+  local total=0 pid rest
+  for pid in "$@"; do
+    rest="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+    rest="${rest##*) }"
+    # shellcheck disable=SC2086
+    set -- $rest
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
+# Sum of VmRSS in KiB over the given PIDs (shared pages of nginx workers count once per process).
+rss_kib() {
+  local total=0 pid kb
+  for pid in "$@"; do
+    kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+    total=$((total + ${kb:-0}))
+  done
+  echo "$total"
+}
+
+free_port() {
+  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL TIMEOUT_S PID: wait until URL answers 2xx, failing early if PID dies.
+wait_http() {
+  local url="$1" timeout="$2" pid="$3" i
+  for ((i = 0; i < timeout * 10; i++)); do
+    if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || { log "server (pid $pid) exited before answering $url"; return 1; }
+    sleep 0.1
+  done
+  log "timed out after ${timeout}s waiting for $url"
+  return 1
+}
+
+system_selected() {
+  [ -z "$BENCH_SYSTEMS" ] && return 0
+  case " $BENCH_SYSTEMS " in *" $1 "*) return 0 ;; *) return 1 ;; esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+
+start_nginx() {
+  local prefix="$BENCH_TMP/nginx"
+  mkdir -p "$prefix"
+  SERVER_PORT="$(free_port)"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$SERVER_PORT|g" \
+    "$BENCH_DIR/nginx.conf.template" >"$prefix/nginx.conf"
+  SERVER_LOG="$prefix/stderr.log"
+  "$NGINX_BIN" -p "$prefix" -c "$prefix/nginx.conf" >"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  BENCH_PIDS+=("$SERVER_PID")
+  wait_http "http://127.0.0.1:$SERVER_PORT/healthz" 10 "$SERVER_PID" || {
+    cat "$SERVER_LOG" "$prefix/error.log" >&2 2>/dev/null || true
+    return 1
+  }
+}
+
+# start_basalt [VAR=value...]: Basalt on 127.0.0.1 port 0, environment overrides applied; the
+# chosen port comes from the JSON log line with "msg":"listening" and "port":<n> on stdout.
+start_basalt() {
+  [ -x "$BASALT_BIN" ] || { log "no Basalt binary at $BASALT_BIN"; return 1; }
+  local data_dir i line
+  data_dir="$(mktemp -d "$BENCH_TMP/basalt-data.XXXXXX")"
+  SERVER_LOG="$data_dir.log"
+  env "$@" "$BASALT_BIN" serve --host 127.0.0.1 --port 0 --data-dir "$data_dir" >"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  BENCH_PIDS+=("$SERVER_PID")
+  SERVER_PORT=""
+  for ((i = 0; i < 200; i++)); do
+    line="$(grep -m1 '"msg": *"listening"' "$SERVER_LOG" 2>/dev/null || true)"
+    if [ -n "$line" ]; then
+      SERVER_PORT="$(printf '%s' "$line" | grep -oE '"port": *[0-9]+' | grep -oE '[0-9]+$' || true)"
+      [ -n "$SERVER_PORT" ] && break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$SERVER_PORT" ]; then
+    log "Basalt did not log a \"listening\" line with a port; log follows"
+    tail -n 20 "$SERVER_LOG" >&2 || true
+    return 1
+  fi
+  wait_http "http://127.0.0.1:$SERVER_PORT/healthz" 10 "$SERVER_PID" || {
+    tail -n 20 "$SERVER_LOG" >&2 || true
+    return 1
+  }
+}
+
+stop_pid() {
+  local pid="$1" i tree
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  tree="$(proc_tree "$pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid ignored SIGTERM for 10s; killing"
+    # shellcheck disable=SC2086
+    kill -KILL $tree 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID"
+  if [ -n "$SERVER_LOG" ] && [ -f "$SERVER_LOG" ]; then
+    # Access logs at ~170k req/s grow by hundreds of MiB per run; keep only the tail.
+    local size
+    size="$(stat -c %s "$SERVER_LOG")"
+    if [ "$size" -gt 1048576 ]; then
+      log "server log was $((size / 1048576)) MiB; keeping its last 200 lines"
+      tail -n 200 "$SERVER_LOG" >"$SERVER_LOG.tail" && mv "$SERVER_LOG.tail" "$SERVER_LOG"
+    fi
+  fi
+  SERVER_PID=""
+  SERVER_PORT=""
+  SERVER_LOG=""
+  BENCH_EXTRA_PIDS=()
+}
+
+bench_cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
+  if [ -n "$BENCH_TMP" ] && [ -d "$BENCH_TMP" ]; then
+    if [ "$rc" -ne 0 ] || [ "$BENCH_FAILURES" -ne 0 ]; then
+      log "keeping logs in $BENCH_TMP"
+    else
+      rm -rf "$BENCH_TMP"
+    fi
+  fi
+  exit "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Measurement
+
+run_wrk() {  # run_wrk DURATION_S URL [extra wrk args...]
+  local dur="$1" url="$2"
+  shift 2
+  timeout --kill-after=5 "$((dur + 30))" \
+    taskset -c "$BENCH_WRK_CPU" wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"${dur}s" "$@" "$url"
+}
+
+# measure WORKLOAD SYSTEM PATH [extra wrk args...]: warm up, then one measured wrk run against the
+# running server; CPU is counted over the measured window only.
+measure() {
+  local workload="$1" system="$2" path="$3" url pids before after rss out
+  shift 3
+  url="http://127.0.0.1:$SERVER_PORT$path"
+  out="$BENCH_TMP/wrk-$workload-$system.txt"
+  if [ "$BENCH_WARMUP" -gt 0 ]; then
+    run_wrk "$BENCH_WARMUP" "$url" "$@" >/dev/null || { log "warm-up failed for $system"; return 1; }
+  fi
+  # shellcheck disable=SC2207
+  pids=($(proc_tree "$SERVER_PID") "${BENCH_EXTRA_PIDS[@]}")
+  before="$(cpu_ticks "${pids[@]}")"
+  run_wrk "$BENCH_DURATION" "$url" --latency "$@" >"$out" || { log "wrk failed for $system"; cat "$out" >&2; return 1; }
+  after="$(cpu_ticks "${pids[@]}")"
+  rss="$(rss_kib "${pids[@]}")"
+  kill -0 "$SERVER_PID" 2>/dev/null || { log "$system died during the run"; return 1; }
+  "$PYTHON" "$BENCH_DIR/report.py" record "$out" "$workload" "$system" \
+    "$((after - before))" "$CLK_TCK" "$rss" "$BENCH_RESULTS"
+}
+
+# bench_case WORKLOAD SYSTEM PATH START_FN [start args...]: start, measure, stop; a failure is
+# counted and reported but does not stop the other cases.
+bench_case() {
+  local workload="$1" system="$2" path="$3" start_fn="$4"
+  shift 4
+  system_selected "$system" || return 0
+  log "$workload / $system: starting"
+  if "$start_fn" "$@" && measure "$workload" "$system" "$path"; then
+    stop_server
+  else
+    log "$workload / $system: FAILED"
+    BENCH_FAILURES=$((BENCH_FAILURES + 1))
+    stop_server
+  fi
+}
+
+print_header() {
+  local cpu
+  cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+  echo "Basalt benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "Machine: $(nproc) CPUs (${cpu:-unknown}), loopback only"
+  echo "Client:  wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_WARMUP}s warm-up + ${BENCH_DURATION}s measured," \
+       "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core; servers are not pinned)"
+  echo "CPU/req: server utime+stime from /proc over the measured window / requests; RSS: VmRSS summed over server processes at the end"
+  echo
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Helpers for bench/lib.sh.
+
+  report.py record  WRK_OUT WORKLOAD SYSTEM CPU_TICKS CLK_TCK RSS_KIB JSONL
+      Parse one `wrk --latency` output, append one JSON line to JSONL, print the row.
+  report.py table   JSONL
+      Print the human table and basalt/nginx ratios for every workload in JSONL.
+"""
+import json
+import re
+import sys
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def to_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text.strip())
+    if not m:
+        raise ValueError(f"unparseable latency {text!r}")
+    return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+
+def parse_wrk(out):
+    res = {}
+    m = re.search(r"^\s*(\d+) requests in ([0-9.]+)(us|ms|s|m|h)", out, re.M)
+    if not m:
+        raise ValueError("no 'N requests in T' line in wrk output")
+    res["requests"] = int(m.group(1))
+    res["duration_s"] = to_ms(m.group(2) + m.group(3)) / 1000.0
+    m = re.search(r"^Requests/sec:\s*([0-9.]+)", out, re.M)
+    res["rps"] = float(m.group(1)) if m else res["requests"] / res["duration_s"]
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s*{pct}(?:\.0+)?%\s+(\S+)", out, re.M)
+        res[key] = to_ms(m.group(1)) if m else None
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(g) for g in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    res["errors"] = errors
+    return res
+
+
+def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl):
+    with open(wrk_out) as f:
+        out = f.read()
+    w = parse_wrk(out)
+    cpu_s = int(cpu_ticks) / int(clk_tck)
+    row = {
+        "workload": workload,
+        "system": system,
+        "rps": round(w["rps"], 1),
+        "p50_ms": round(w["p50_ms"], 3) if w["p50_ms"] is not None else None,
+        "p99_ms": round(w["p99_ms"], 3) if w["p99_ms"] is not None else None,
+        "cpu_us_per_req": round(cpu_s * 1e6 / w["requests"], 2) if w["requests"] else None,
+        "rss_mib": round(int(rss_kib) / 1024.0, 1),
+        "requests": w["requests"],
+        "errors": w["errors"],
+    }
+    with open(jsonl, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"  {system}: {row['rps']:.0f} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
+          f"{row['cpu_us_per_req']} us CPU/req, {row['rss_mib']} MiB RSS, {row['errors']} errors")
+    if w["errors"]:
+        print(f"  WARNING: {system} had {w['errors']} errors (non-2xx or socket errors)", file=sys.stderr)
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def table(jsonl):
+    rows = []
+    with open(jsonl) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    if not rows:
+        print("no results")
+        return
+    hdr = f"{'workload':<12} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'RSS MiB':>8} {'errors':>7}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['workload']:<12} {r['system']:<22} {fmt(r['rps'], '10.0f')} {fmt(r['p50_ms'], '8.3f')} "
+              f"{fmt(r['p99_ms'], '8.3f')} {fmt(r['cpu_us_per_req'], '11.2f')} {fmt(r['rss_mib'], '8.1f')} "
+              f"{r.get('errors', 0):>7}")
+    # Ratios against the nginx ceiling, per workload.
+    by_wl = {}
+    for r in rows:
+        by_wl.setdefault(r["workload"], {})[r["system"]] = r
+    lines = []
+    for wl, systems in by_wl.items():
+        ref = systems.get("nginx")
+        if not ref:
+            continue
+        for name, r in systems.items():
+            if name == "nginx":
+                continue
+            parts = []
+            if ref["rps"] and r["rps"] is not None:
+                parts.append(f"req/s x{r['rps'] / ref['rps']:.2f}")
+            if ref["cpu_us_per_req"] and r["cpu_us_per_req"] is not None:
+                parts.append(f"CPU/req x{r['cpu_us_per_req'] / ref['cpu_us_per_req']:.2f}")
+            if ref["p99_ms"] and r["p99_ms"] is not None:
+                parts.append(f"p99 x{r['p99_ms'] / ref['p99_ms']:.2f}")
+            lines.append(f"  {wl:<12} {name + '/nginx':<28} " + ", ".join(parts))
+    if lines:
+        print()
+        print("Ratios against nginx (req/s: higher is better; CPU/req and p99: lower is better):")
+        print("\n".join(lines))
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "record" and len(argv) == 9:
+        record(*argv[2:])
+    elif len(argv) == 3 and argv[1] == "table":
+        table(argv[2])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
