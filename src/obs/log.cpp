@@ -1,0 +1,353 @@
+#include "obs/log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/details/thread_pool.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "core/time.hpp"
+
+namespace basalt::obs {
+namespace {
+
+constexpr std::size_t kQueueSize = 8192;
+
+// Wraps the real sink so that FlushLogs() can wait for the async worker. spdlog 1.10's
+// async_logger::flush() only enqueues a flush message and returns; the worker later calls
+// flush() here, in queue order, so counting completed flushes tells a waiter that every line
+// enqueued before its flush request has been written.
+class FlushNotifySink final : public spdlog::sinks::sink {
+ public:
+  explicit FlushNotifySink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+
+  void log(const spdlog::details::log_msg& msg) override { inner_->log(msg); }
+
+  void flush() override {
+    inner_->flush();
+    {
+      std::lock_guard lock(mutex_);
+      ++completed_;
+    }
+    cv_.notify_all();
+  }
+
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+  /// Posts a flush through `logger` and blocks until the worker has performed it.
+  void FlushAndWait(spdlog::logger& logger) {
+    std::uint64_t ticket = 0;
+    {
+      // Ticket order must equal queue order, so ticketing and posting happen under one lock.
+      std::lock_guard lock(request_mutex_);
+      ticket = ++requested_;
+      logger.flush();
+    }
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return completed_ >= ticket; });
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+  std::mutex request_mutex_;
+  std::uint64_t requested_ = 0;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::uint64_t completed_ = 0;
+};
+
+struct LoggerState {
+  std::shared_ptr<spdlog::async_logger> logger;
+  std::shared_ptr<FlushNotifySink> sink;
+  bool json = true;
+};
+
+// Declaration order matters for destruction at exit: the state (loggers) goes first, then the
+// pool, whose destructor drains the queue and joins the worker.
+struct Globals {
+  std::shared_ptr<spdlog::details::thread_pool> pool;
+  std::atomic<std::shared_ptr<LoggerState>> state;
+  std::atomic<int> level{static_cast<int>(LogLevel::kInfo)};
+  std::mutex init_mutex;
+};
+
+Globals& G() {
+  static Globals globals;
+  return globals;
+}
+
+std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return "trace";
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+    case LogLevel::kOff: return "off";
+  }
+  return "info";
+}
+
+// Fixed width so text columns line up.
+std::string_view LevelTag(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return "TRACE";
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO ";
+    case LogLevel::kWarn: return "WARN ";
+    case LogLevel::kError: return "ERROR";
+    case LogLevel::kOff: return "OFF  ";
+  }
+  return "INFO ";
+}
+
+spdlog::level::level_enum ToSpdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return spdlog::level::trace;
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarn: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kOff: return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+// Length of the valid UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, no surrogates,
+// nothing above U+10FFFF), or 0 when the byte does not start one.
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  const auto b1 = static_cast<unsigned char>(s[i + 1]);
+  if (b1 < lo || b1 > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (b < 0x80 || b > 0xBF) return 0;
+  }
+  return len;
+}
+
+// Appends `s` JSON-escaped (without surrounding quotes). With `escape_quote` false (text-format
+// messages), quotes and backslashes pass through but control characters are still escaped so a
+// line can never be split or forged.
+void AppendEscaped(std::string& out, std::string_view s, bool escape_quote = true) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+        case '\\':
+          if (escape_quote) out.push_back('\\');
+          out.push_back(static_cast<char>(c));
+          break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          if (c < 0x20 || c == 0x7F) {
+            out += "\\u00";
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t len = Utf8SequenceLength(s, i);
+    if (len == 0) {
+      out += "\\ufffd";  // one replacement per invalid byte
+      ++i;
+    } else {
+      out.append(s.substr(i, len));
+      i += len;
+    }
+  }
+}
+
+void AppendDouble(std::string& out, double v, bool json) {
+  if (!std::isfinite(v)) {
+    if (json) {
+      out += "null";
+    } else {
+      out += std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
+    }
+    return;
+  }
+  fmt::format_to(std::back_inserter(out), "{}", v);
+}
+
+void AppendJsonLine(std::string& out, const std::string& ts, LogLevel level, std::string_view msg,
+                    std::initializer_list<LogField> fields) {
+  out += "{\"ts\":\"";
+  out += ts;
+  out += "\",\"level\":\"";
+  out += LevelName(level);
+  out += "\",\"msg\":\"";
+  AppendEscaped(out, msg);
+  out.push_back('"');
+  for (const LogField& f : fields) {
+    out += ",\"";
+    AppendEscaped(out, f.key);
+    out += "\":";
+    if (const auto* s = std::get_if<std::string_view>(&f.value)) {
+      out.push_back('"');
+      AppendEscaped(out, *s);
+      out.push_back('"');
+    } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
+      fmt::format_to(std::back_inserter(out), "{}", *i);
+    } else if (const auto* d = std::get_if<double>(&f.value)) {
+      AppendDouble(out, *d, true);
+    } else {
+      out += std::get<bool>(f.value) ? "true" : "false";
+    }
+  }
+  out.push_back('}');
+}
+
+bool NeedsQuotes(std::string_view s) {
+  if (s.empty()) return true;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == '"' || c == '=' || c == '\\' || c == 0x7F || c >= 0x80) return true;
+  }
+  return false;
+}
+
+void AppendTextLine(std::string& out, const std::string& ts, LogLevel level, std::string_view msg,
+                    std::initializer_list<LogField> fields) {
+  out += ts;
+  out.push_back(' ');
+  out += LevelTag(level);
+  out.push_back(' ');
+  AppendEscaped(out, msg, /*escape_quote=*/false);
+  for (const LogField& f : fields) {
+    out.push_back(' ');
+    AppendEscaped(out, f.key, /*escape_quote=*/false);
+    out.push_back('=');
+    if (const auto* s = std::get_if<std::string_view>(&f.value)) {
+      if (NeedsQuotes(*s)) {
+        out.push_back('"');
+        AppendEscaped(out, *s);
+        out.push_back('"');
+      } else {
+        out += *s;
+      }
+    } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
+      fmt::format_to(std::back_inserter(out), "{}", *i);
+    } else if (const auto* d = std::get_if<double>(&f.value)) {
+      AppendDouble(out, *d, false);
+    } else {
+      out += std::get<bool>(f.value) ? "true" : "false";
+    }
+  }
+}
+
+}  // namespace
+
+bool ParseLogLevel(std::string_view text, LogLevel& out) {
+  static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
+      {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
+      {"warn", LogLevel::kWarn},   {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
+      {"off", LogLevel::kOff},
+  };
+  for (const auto& [name, level] : kNames) {
+    if (text == name) {
+      out = level;
+      return true;
+    }
+  }
+  return false;
+}
+
+void InitLogging(const LogOptions& options) {
+  Globals& g = G();
+  std::lock_guard lock(g.init_mutex);
+  if (!g.pool) {
+    // One worker keeps lines in order; a full queue blocks the producer rather than dropping.
+    g.pool = std::make_shared<spdlog::details::thread_pool>(kQueueSize, 1);
+  }
+  std::shared_ptr<spdlog::sinks::sink> inner;
+  if (options.file.empty()) {
+    inner = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  } else {
+    inner = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, /*truncate=*/false);
+  }
+  auto state = std::make_shared<LoggerState>();
+  state->sink = std::make_shared<FlushNotifySink>(std::move(inner));
+  state->sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+      "%v", spdlog::pattern_time_type::utc, std::string(spdlog::details::os::default_eol)));
+  state->logger = std::make_shared<spdlog::async_logger>("basalt", state->sink, g.pool,
+                                                          spdlog::async_overflow_policy::block);
+  state->logger->set_level(spdlog::level::trace);  // filtering is ours (g.level)
+  state->json = options.json;
+
+  std::shared_ptr<LoggerState> old = g.state.exchange(std::move(state));
+  g.level.store(static_cast<int>(options.level), std::memory_order_relaxed);
+  // Lines already queued for the old logger still reach the old file (queued messages keep the
+  // logger alive); wait for them so a caller switching files sees a complete old file.
+  if (old) old->sink->FlushAndWait(*old->logger);
+}
+
+bool LogEnabled(LogLevel level) {
+  return level != LogLevel::kOff &&
+         static_cast<int>(level) >= G().level.load(std::memory_order_relaxed);
+}
+
+void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
+  if (!LogEnabled(level)) return;
+  const std::shared_ptr<LoggerState> state = G().state.load(std::memory_order_acquire);
+  if (!state) return;
+  thread_local std::string line;
+  line.clear();
+  const std::string ts = core::FormatRfc3339(std::chrono::system_clock::now());
+  if (state->json) {
+    AppendJsonLine(line, ts, level, msg, fields);
+  } else {
+    AppendTextLine(line, ts, level, msg, fields);
+  }
+  state->logger->log(ToSpdlog(level), spdlog::string_view_t(line.data(), line.size()));
+}
+
+void FlushLogs() {
+  const std::shared_ptr<LoggerState> state = G().state.load(std::memory_order_acquire);
+  if (state) state->sink->FlushAndWait(*state->logger);
+}
+
+}  // namespace basalt::obs
