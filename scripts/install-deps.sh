@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev gcovr git curl
+  # clang 16 for libFuzzer: clang 14 cannot use libstdc++ 12's std::expected (needs P0848)
+  clang-16 libclang-rt-16-dev
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
