@@ -38,10 +38,10 @@ class FlushNotifySink final : public spdlog::sinks::sink {
 
   void flush() override {
     inner_->flush();
-    {
-      std::lock_guard lock(mutex_);
-      ++completed_;
-    }
+    // Notify under the lock: a woken waiter may drop the last reference to this sink, so the
+    // condition variable must not be touched after the mutex is released.
+    std::lock_guard lock(mutex_);
+    ++completed_;
     cv_.notify_all();
   }
 
