@@ -1,0 +1,800 @@
+#include "config/settings.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <variant>
+
+#include <unistd.h>
+
+extern char** environ;  // NOLINT: POSIX, declared here because <unistd.h> only does so with _GNU_SOURCE.
+
+namespace basalt::config {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The table. Each row knows its key, type, limits and how to read and write its field, so Load,
+// Show and SettingsTable all come from here, and defaults are read from a default Settings.
+// ---------------------------------------------------------------------------------------------
+
+/// A setting's value in a type-neutral form (TOML and text are both converted to this).
+using Value = std::variant<std::int64_t, bool, std::string, std::vector<std::string>>;
+
+/// What a row holds.
+enum class Kind {
+  kInteger,     ///< std::int64_t, with [min, max].
+  kBoolean,     ///< bool.
+  kString,      ///< std::string, optionally restricted to `choices`.
+  kStringList,  ///< std::vector<std::string>.
+};
+
+/// An extra per-value check; returns a message when the value is not acceptable.
+using Check = std::function<std::optional<std::string>(const Value&)>;
+
+struct Row {
+  std::string section;
+  std::string name;
+  Kind kind = Kind::kString;
+  std::string description;
+  bool secret = false;
+  std::int64_t min = 0;              ///< kInteger only.
+  std::int64_t max = 0;              ///< kInteger only.
+  std::vector<std::string> choices;  ///< kString only: when not empty, the only valid values.
+  Check check;                       ///< Optional.
+  std::function<Value(const Settings&)> get;
+  std::function<void(Settings&, const Value&)> set;
+
+  std::string Key() const { return section + "." + name; }
+};
+
+template <class Section, class Field>
+Row IntegerRow(std::string section, std::string name, Section Settings::*sec, Field Section::*field,
+               std::int64_t min, std::int64_t max, std::string description) {
+  // The limits must fit the field, or Set would silently truncate: a bug in this table.
+  assert(min >= 0 || std::numeric_limits<Field>::is_signed);
+  assert(static_cast<std::uint64_t>(max) <= std::numeric_limits<Field>::max());
+  Row row{std::move(section), std::move(name), Kind::kInteger, std::move(description)};
+  row.min = min;
+  row.max = max;
+  row.get = [sec, field](const Settings& s) { return Value{static_cast<std::int64_t>(s.*sec.*field)}; };
+  row.set = [sec, field](Settings& s, const Value& v) {
+    s.*sec.*field = static_cast<Field>(std::get<std::int64_t>(v));
+  };
+  return row;
+}
+
+template <class Section>
+Row BooleanRow(std::string section, std::string name, Section Settings::*sec, bool Section::*field,
+               std::string description) {
+  Row row{std::move(section), std::move(name), Kind::kBoolean, std::move(description)};
+  row.get = [sec, field](const Settings& s) { return Value{s.*sec.*field}; };
+  row.set = [sec, field](Settings& s, const Value& v) { s.*sec.*field = std::get<bool>(v); };
+  return row;
+}
+
+template <class Section>
+Row StringRow(std::string section, std::string name, Section Settings::*sec,
+              std::string Section::*field, std::string description,
+              std::vector<std::string> choices = {}, Check check = {}) {
+  Row row{std::move(section), std::move(name), Kind::kString, std::move(description)};
+  row.choices = std::move(choices);
+  row.check = std::move(check);
+  row.get = [sec, field](const Settings& s) { return Value{s.*sec.*field}; };
+  row.set = [sec, field](Settings& s, const Value& v) { s.*sec.*field = std::get<std::string>(v); };
+  return row;
+}
+
+template <class Section>
+Row ListRow(std::string section, std::string name, Section Settings::*sec,
+            std::vector<std::string> Section::*field, std::string description, Check check = {}) {
+  Row row{std::move(section), std::move(name), Kind::kStringList, std::move(description)};
+  row.check = std::move(check);
+  row.get = [sec, field](const Settings& s) { return Value{s.*sec.*field}; };
+  row.set = [sec, field](Settings& s, const Value& v) {
+    s.*sec.*field = std::get<std::vector<std::string>>(v);
+  };
+  return row;
+}
+
+/// An enum field, written in TOML as one of `names` (in the order of the enum's values).
+template <class Section, class Enum>
+Row EnumRow(std::string section, std::string name, Section Settings::*sec, Enum Section::*field,
+            std::vector<std::pair<Enum, std::string>> names, std::string description) {
+  Row row{std::move(section), std::move(name), Kind::kString, std::move(description)};
+  for (const auto& [value, text] : names) row.choices.push_back(text);
+  row.get = [sec, field, names](const Settings& s) {
+    for (const auto& [value, text] : names) {
+      if (value == s.*sec.*field) return Value{text};
+    }
+    assert(false && "enum value missing from its row");
+    return Value{std::string()};
+  };
+  row.set = [sec, field, names](Settings& s, const Value& v) {
+    for (const auto& [value, text] : names) {
+      if (text == std::get<std::string>(v)) s.*sec.*field = value;
+    }
+  };
+  return row;
+}
+
+std::optional<std::string> NotEmpty(const Value& v) {
+  if (std::get<std::string>(v).empty()) return "must not be empty";
+  return std::nullopt;
+}
+
+std::optional<std::string> TokenLength(const Value& v) {
+  const auto& token = std::get<std::string>(v);
+  // Never echo the value: it is a secret.
+  if (!token.empty() && token.size() < 16) return "must be at least 16 characters when set";
+  return std::nullopt;
+}
+
+bool IsTchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+/// HTTP method and header names are RFC 9110 tokens.
+std::optional<std::string> HttpTokens(const Value& v) {
+  for (const auto& item : std::get<std::vector<std::string>>(v)) {
+    if (item.empty() || !std::all_of(item.begin(), item.end(), IsTchar)) {
+      return "\"" + item + "\" is not an HTTP token";
+    }
+  }
+  return std::nullopt;
+}
+
+/// "*" alone, or serialized origins: scheme "://" host [":" port], lower case, no path.
+std::optional<std::string> Origins(const Value& v) {
+  const auto& origins = std::get<std::vector<std::string>>(v);
+  for (const auto& origin : origins) {
+    if (origin == "*") {
+      if (origins.size() > 1) return "\"*\" cannot be combined with other origins";
+      continue;
+    }
+    const std::string bad = "\"" + origin + "\" is not an origin (scheme://host[:port], no path)";
+    const auto sep = origin.find("://");
+    if (sep == std::string::npos || sep == 0) return bad;
+    const std::string_view scheme(origin.data(), sep);
+    if (!std::isalpha(static_cast<unsigned char>(scheme[0])) ||
+        !std::all_of(scheme.begin(), scheme.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+        })) {
+      return bad;
+    }
+    std::string_view rest(origin);
+    rest.remove_prefix(sep + 3);
+    std::string_view host = rest;
+    std::string_view port;
+    if (!rest.empty() && rest.front() == '[') {  // IPv6 literal.
+      const auto close = rest.find(']');
+      if (close == std::string_view::npos) return bad;
+      host = rest.substr(0, close + 1);
+      const auto after = rest.substr(close + 1);
+      if (!after.empty()) {
+        if (after.front() != ':') return bad;
+        port = after.substr(1);
+        if (port.empty()) return bad;
+      }
+      if (!std::all_of(host.begin() + 1, host.end() - 1, [](char c) {
+            return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+          })) {
+        return bad;
+      }
+    } else {
+      const auto colon = rest.find(':');
+      if (colon != std::string_view::npos) {
+        host = rest.substr(0, colon);
+        port = rest.substr(colon + 1);
+        if (port.empty()) return bad;
+      }
+      if (host.empty() || !std::all_of(host.begin(), host.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+          })) {
+        return bad;
+      }
+    }
+    if (!port.empty()) {
+      unsigned number = 0;
+      const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+      if (ec != std::errc() || end != port.data() + port.size() || number == 0 || number > 65535) {
+        return bad;
+      }
+    }
+    if (std::any_of(origin.begin(), origin.end(),
+                    [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+      return "\"" + origin + "\" must be lower case (browsers send origins in lower case)";
+    }
+  }
+  return std::nullopt;
+}
+
+constexpr std::int64_t kMaxTimeoutMs = 3'600'000;
+
+std::vector<Row> BuildRows() {
+  using S = Settings;
+  std::vector<Row> rows;
+  // server
+  rows.push_back(StringRow("server", "host", &S::server, &ServerSettings::host,
+                           "Address to listen on.", {}, NotEmpty));
+  rows.push_back(IntegerRow("server", "port", &S::server, &ServerSettings::port, 0, 65535,
+                            "TCP port to listen on; 0 picks a free port."));
+  rows.push_back(IntegerRow("server", "threads", &S::server, &ServerSettings::threads, 0, 1024,
+                            "I/O threads; 0 means one per core."));
+  rows.push_back(EnumRow("server", "io_model", &S::server, &ServerSettings::io_model,
+                         std::vector<std::pair<IoModel, std::string>>{{IoModel::kPerCore, "per_core"},
+                                                                      {IoModel::kShared, "shared"}},
+                         "per_core: one io_context and SO_REUSEPORT acceptor per thread; "
+                         "shared: one io_context for all threads."));
+  rows.push_back(IntegerRow("server", "max_connections", &S::server, &ServerSettings::max_connections,
+                            1, 1'000'000, "Open connections accepted at once."));
+  rows.push_back(IntegerRow("server", "max_header_bytes", &S::server,
+                            &ServerSettings::max_header_bytes, 1024, 1'048'576,
+                            "Largest request header block, in bytes (431 beyond it)."));
+  rows.push_back(IntegerRow("server", "max_request_line_bytes", &S::server,
+                            &ServerSettings::max_request_line_bytes, 256, 1'048'576,
+                            "Largest request line, in bytes (414 beyond it); at most "
+                            "server.max_header_bytes."));
+  rows.push_back(IntegerRow("server", "max_body_bytes", &S::server, &ServerSettings::max_body_bytes,
+                            1, std::int64_t{1} << 34, "Largest request body, in bytes (413 beyond it)."));
+  rows.push_back(IntegerRow("server", "max_json_depth", &S::server, &ServerSettings::max_json_depth,
+                            1, 1000, "Deepest nesting accepted in a JSON body."));
+  rows.push_back(IntegerRow("server", "header_timeout_ms", &S::server,
+                            &ServerSettings::header_timeout_ms, 1, kMaxTimeoutMs,
+                            "Time allowed to receive the request line and headers."));
+  rows.push_back(IntegerRow("server", "body_timeout_ms", &S::server, &ServerSettings::body_timeout_ms,
+                            1, kMaxTimeoutMs, "Time allowed to receive the request body."));
+  rows.push_back(IntegerRow("server", "idle_timeout_ms", &S::server, &ServerSettings::idle_timeout_ms,
+                            1, kMaxTimeoutMs, "Time a keep-alive connection may sit idle."));
+  rows.push_back(IntegerRow("server", "shutdown_timeout_ms", &S::server,
+                            &ServerSettings::shutdown_timeout_ms, 0, kMaxTimeoutMs,
+                            "Time in-flight requests get to finish on shutdown."));
+  // tls
+  rows.push_back(StringRow("tls", "cert_file", &S::tls, &TlsSettings::cert_file,
+                           "PEM certificate chain; TLS is on when cert_file and key_file are set."));
+  rows.push_back(StringRow("tls", "key_file", &S::tls, &TlsSettings::key_file, "PEM private key."));
+  // cors
+  rows.push_back(ListRow("cors", "allowed_origins", &S::cors, &CorsSettings::allowed_origins,
+                         "Origins allowed by CORS: exact scheme://host[:port] origins, or \"*\". "
+                         "Empty means CORS is closed.",
+                         Origins));
+  rows.push_back(ListRow("cors", "allowed_methods", &S::cors, &CorsSettings::allowed_methods,
+                         "Methods allowed in CORS requests.", HttpTokens));
+  rows.push_back(ListRow("cors", "allowed_headers", &S::cors, &CorsSettings::allowed_headers,
+                         "Request headers allowed in CORS requests.", HttpTokens));
+  rows.push_back(ListRow("cors", "exposed_headers", &S::cors, &CorsSettings::exposed_headers,
+                         "Response headers exposed to CORS callers.", HttpTokens));
+  rows.push_back(BooleanRow("cors", "allow_credentials", &S::cors, &CorsSettings::allow_credentials,
+                            "Send Access-Control-Allow-Credentials; not allowed with origin \"*\"."));
+  rows.push_back(IntegerRow("cors", "max_age_s", &S::cors, &CorsSettings::max_age_s, 0, 86'400,
+                            "How long browsers may cache a preflight answer, in seconds."));
+  // security
+  rows.push_back(StringRow("security", "referrer_policy", &S::security,
+                           &SecuritySettings::referrer_policy, "Referrer-Policy header value.",
+                           {"no-referrer", "no-referrer-when-downgrade", "origin",
+                            "origin-when-cross-origin", "same-origin", "strict-origin",
+                            "strict-origin-when-cross-origin", "unsafe-url"}));
+  rows.push_back(IntegerRow("security", "hsts_max_age_s", &S::security,
+                            &SecuritySettings::hsts_max_age_s, 0, 2'147'483'647,
+                            "Strict-Transport-Security max-age, sent only when TLS is on; 0 "
+                            "disables."));
+  // log
+  rows.push_back(StringRow("log", "level", &S::log, &LogSettings::level, "Lowest level logged.",
+                           {"trace", "debug", "info", "warn", "error", "off"}));
+  rows.push_back(EnumRow("log", "format", &S::log, &LogSettings::format,
+                         std::vector<std::pair<LogFormat, std::string>>{{LogFormat::kJson, "json"},
+                                                                        {LogFormat::kText, "text"}},
+                         "json: one JSON object per line; text: human-readable."));
+  rows.push_back(BooleanRow("log", "access", &S::log, &LogSettings::access,
+                            "Log one line per request."));
+  // metrics
+  rows.push_back(BooleanRow("metrics", "enabled", &S::metrics, &MetricsSettings::enabled,
+                            "Serve Prometheus metrics at /metrics."));
+  Row token = StringRow("metrics", "token", &S::metrics, &MetricsSettings::token,
+                        "When set (16 characters or more), /metrics requires "
+                        "`Authorization: Bearer <token>`. Secret: may come from `token_file`.",
+                        {}, TokenLength);
+  token.secret = true;
+  rows.push_back(std::move(token));
+  // storage
+  rows.push_back(StringRow("storage", "data_dir", &S::storage, &StorageSettings::data_dir,
+                           "Directory for the SQLite database and other data.", {}, NotEmpty));
+  return rows;
+}
+
+const std::vector<Row>& Rows() {
+  static const std::vector<Row> rows = BuildRows();
+  return rows;
+}
+
+const Row* FindRow(std::string_view section, std::string_view name) {
+  for (const auto& row : Rows()) {
+    if (row.section == section && row.name == name) return &row;
+  }
+  return nullptr;
+}
+
+bool IsSection(std::string_view section) {
+  return std::any_of(Rows().begin(), Rows().end(), [&](const Row& r) { return r.section == section; });
+}
+
+constexpr std::string_view kFileSuffix = "_file";
+
+/// What a name in some source refers to: a row, set directly or (for secrets) from a file.
+struct Target {
+  const Row* row = nullptr;
+  bool from_file = false;
+};
+
+std::optional<Target> FindTarget(std::string_view section, std::string_view name) {
+  if (const Row* row = FindRow(section, name)) return Target{row, false};
+  if (name.ends_with(kFileSuffix)) {
+    name.remove_suffix(kFileSuffix.size());
+    if (const Row* row = FindRow(section, name); row != nullptr && row->secret) return Target{row, true};
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting values as TOML.
+// ---------------------------------------------------------------------------------------------
+
+std::string QuoteToml(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string FormatValue(const Value& value) {
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
+  if (const auto* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
+  if (const auto* s = std::get_if<std::string>(&value)) return QuoteToml(*s);
+  const auto& list = std::get<std::vector<std::string>>(value);
+  std::string out = "[";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i != 0) out += ", ";
+    out += QuoteToml(list[i]);
+  }
+  out += "]";
+  return out;
+}
+
+std::string TypeName(const Row& row) {
+  switch (row.kind) {
+    case Kind::kInteger: return "integer";
+    case Kind::kBoolean: return "boolean";
+    case Kind::kStringList: return "string list";
+    case Kind::kString: break;
+  }
+  if (row.choices.empty()) return "string";
+  std::string out = "one of: ";
+  for (std::size_t i = 0; i < row.choices.size(); ++i) {
+    if (i != 0) out += ", ";
+    out += row.choices[i];
+  }
+  return out;
+}
+
+std::string EnvName(std::string_view section, std::string_view name) {
+  std::string out = "BASALT_";
+  for (const char c : section) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  out += "__";
+  for (const char c : name) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Converting TOML nodes and text to values.
+// ---------------------------------------------------------------------------------------------
+
+std::string_view NodeTypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::none: return "nothing";
+    case toml::node_type::table: return "table";
+    case toml::node_type::array: return "array";
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "floating-point";
+    case toml::node_type::boolean: return "boolean";
+    case toml::node_type::date: return "date";
+    case toml::node_type::time: return "time";
+    case toml::node_type::date_time: return "date-time";
+  }
+  return "unknown";
+}
+
+std::expected<Value, std::string> FromToml(Kind kind, const toml::node& node) {
+  auto mismatch = [&](std::string_view expected) {
+    return std::unexpected("expected " + std::string(expected) + ", got " +
+                           std::string(NodeTypeName(node.type())));
+  };
+  switch (kind) {
+    case Kind::kInteger:
+      if (const auto* v = node.as_integer()) return Value{v->get()};
+      return mismatch("integer");
+    case Kind::kBoolean:
+      if (const auto* v = node.as_boolean()) return Value{v->get()};
+      return mismatch("boolean");
+    case Kind::kString:
+      if (const auto* v = node.as_string()) return Value{v->get()};
+      return mismatch("string");
+    case Kind::kStringList: {
+      const auto* array = node.as_array();
+      if (array == nullptr) return mismatch("string list");
+      std::vector<std::string> items;
+      for (const auto& element : *array) {
+        const auto* s = element.as_string();
+        if (s == nullptr) {
+          return std::unexpected("expected string list, got array containing " +
+                                 std::string(NodeTypeName(element.type())));
+        }
+        items.push_back(s->get());
+      }
+      return Value{std::move(items)};
+    }
+  }
+  return std::unexpected("unsupported type");
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+/// Text from the environment or a flag: integers in decimal, booleans true/false/1/0,
+/// lists comma-separated (items trimmed, empty items dropped, so "" is the empty list).
+std::expected<Value, std::string> FromText(Kind kind, std::string_view text) {
+  switch (kind) {
+    case Kind::kInteger: {
+      const auto trimmed = Trim(text);
+      std::int64_t number = 0;
+      const auto [end, ec] = std::from_chars(trimmed.data(), trimmed.data() + trimmed.size(), number);
+      if (trimmed.empty() || ec != std::errc() || end != trimmed.data() + trimmed.size()) {
+        return std::unexpected("expected integer, got \"" + std::string(text) + "\"");
+      }
+      return Value{number};
+    }
+    case Kind::kBoolean: {
+      std::string lower(Trim(text));
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (lower == "true" || lower == "1") return Value{true};
+      if (lower == "false" || lower == "0") return Value{false};
+      return std::unexpected("expected boolean (true, false, 1 or 0), got \"" + std::string(text) + "\"");
+    }
+    case Kind::kString:
+      return Value{std::string(text)};
+    case Kind::kStringList: {
+      std::vector<std::string> items;
+      std::size_t start = 0;
+      while (start <= text.size()) {
+        auto comma = text.find(',', start);
+        if (comma == std::string_view::npos) comma = text.size();
+        const auto item = Trim(text.substr(start, comma - start));
+        if (!item.empty()) items.emplace_back(item);
+        start = comma + 1;
+      }
+      return Value{std::move(items)};
+    }
+  }
+  return std::unexpected("unsupported type");
+}
+
+std::string ErrnoMessage(int error) { return std::generic_category().message(error); }
+
+/// Reads a whole file; the error is a message without the path.
+std::expected<std::string, std::string> ReadFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return std::unexpected(std::string("is a directory"));
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) return std::unexpected(ErrnoMessage(errno != 0 ? errno : ENOENT));
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return std::unexpected(std::string("read error"));
+  return content.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+// ---------------------------------------------------------------------------------------------
+
+class Loader {
+ public:
+  /// Applies one layer's value for `target`; problems are recorded, never thrown.
+  void Apply(const Target& target, std::expected<Value, std::string> value, const std::string& source,
+             std::set<std::string>& direct, std::set<std::string>& via_file) {
+    const Row& row = *target.row;
+    const std::string key = row.Key();
+    if (row.secret) {
+      auto& mine = target.from_file ? via_file : direct;
+      const auto& other = target.from_file ? direct : via_file;
+      mine.insert(key);
+      if (other.contains(key)) {
+        AddProblem(source, key, "set both directly and through " + row.name + "_file; use one");
+        return;
+      }
+    }
+    if (!value) {
+      AddProblem(source, key, value.error());
+      return;
+    }
+    if (target.from_file) {
+      const auto* path = std::get_if<std::string>(&*value);
+      if (path == nullptr) {
+        AddProblem(source, key, "expected a file path");
+        return;
+      }
+      auto content = ReadFile(*path);
+      if (!content) {
+        AddProblem(source, key, "cannot read secret file \"" + *path + "\": " + content.error());
+        return;
+      }
+      // Files written by `echo` or editors end with a newline that is not part of the secret.
+      if (content->ends_with('\n')) content->pop_back();
+      if (content->ends_with('\r')) content->pop_back();
+      value = Value{std::move(*content)};
+    }
+    if (auto message = Validate(row, *value)) {
+      AddProblem(source, key, *message);
+      return;
+    }
+    row.set(settings_, *value);
+    origin_[key] = source;
+  }
+
+  void LoadFile(const std::filesystem::path& path) {
+    const std::string name = path.string();
+    auto content = ReadFile(path);
+    if (!content) {
+      AddProblem(name, "", "cannot read config file: " + content.error());
+      return;
+    }
+    toml::table root;
+    try {
+      root = toml::parse(*content, name);
+    } catch (const toml::parse_error& error) {
+      AddProblem(name + ":" + std::to_string(error.source().begin.line), "",
+                 std::string(error.description()));
+      return;
+    }
+    std::set<std::string> direct;
+    std::set<std::string> via_file;
+    for (const auto& [section_key, section_node] : root) {
+      const std::string section(section_key.str());
+      const std::string section_source = SourceOf(name, section_node);
+      if (!IsSection(section)) {
+        AddProblem(section_source, section, "unknown section");
+        continue;
+      }
+      const auto* table = section_node.as_table();
+      if (table == nullptr) {
+        AddProblem(section_source, section, "expected a table ([" + section + "]), got " +
+                                                std::string(NodeTypeName(section_node.type())));
+        continue;
+      }
+      for (const auto& [key, node] : *table) {
+        const std::string source = SourceOf(name, node);
+        const auto target = FindTarget(section, key.str());
+        if (!target) {
+          AddProblem(source, section + "." + std::string(key.str()), "unknown setting");
+          continue;
+        }
+        Apply(*target, FromToml(target->from_file ? Kind::kString : target->row->kind, node), source,
+              direct, via_file);
+      }
+    }
+  }
+
+  void LoadEnv(const std::vector<std::pair<std::string, std::string>>& env) {
+    std::set<std::string> direct;
+    std::set<std::string> via_file;
+    constexpr std::string_view kPrefix = "BASALT_";
+    for (const auto& [name, text] : env) {
+      if (!std::string_view(name).starts_with(kPrefix)) continue;
+      const auto sep = name.find("__", kPrefix.size());
+      // BASALT_ variables without "__" are not settings (the CLI may use some, e.g. BASALT_CONFIG).
+      if (sep == std::string::npos) continue;
+      const std::string source = "env " + name;
+      std::optional<Target> target;
+      for (const auto& row : Rows()) {
+        if (EnvName(row.section, row.name) == name) target = Target{&row, false};
+        if (row.secret && EnvName(row.section, row.name + std::string(kFileSuffix)) == name) {
+          target = Target{&row, true};
+        }
+      }
+      if (!target) {
+        std::string key = name.substr(kPrefix.size(), sep - kPrefix.size()) + "." + name.substr(sep + 2);
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        AddProblem(source, key, "unknown setting");
+        continue;
+      }
+      Apply(*target, FromText(target->from_file ? Kind::kString : target->row->kind, text), source,
+            direct, via_file);
+    }
+  }
+
+  void LoadOverrides(const std::vector<std::pair<std::string, std::string>>& overrides) {
+    std::set<std::string> direct;
+    std::set<std::string> via_file;
+    for (const auto& [key, text] : overrides) {
+      const std::string source = "--" + key;
+      const auto dot = key.find('.');
+      std::optional<Target> target;
+      if (dot != std::string::npos) target = FindTarget(key.substr(0, dot), key.substr(dot + 1));
+      if (!target) {
+        AddProblem(source, key, "unknown setting");
+        continue;
+      }
+      Apply(*target, FromText(target->from_file ? Kind::kString : target->row->kind, text), source,
+            direct, via_file);
+    }
+  }
+
+  /// Checks that involve more than one setting or the file system, after all layers merged.
+  void ValidateMerged() {
+    const auto& server = settings_.server;
+    if (server.max_request_line_bytes > server.max_header_bytes) {
+      AddProblem(Origin("server.max_request_line_bytes"), "server.max_request_line_bytes",
+                 "must be between 256 and server.max_header_bytes (" +
+                     std::to_string(server.max_header_bytes) + ")");
+    }
+    const auto& tls = settings_.tls;
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      const std::string missing = tls.cert_file.empty() ? "tls.cert_file" : "tls.key_file";
+      AddProblem(Origin(missing), missing, "tls.cert_file and tls.key_file must be set together");
+    }
+    for (const auto& [key, path] : {std::pair<std::string, std::string>{"tls.cert_file", tls.cert_file},
+                                    {"tls.key_file", tls.key_file}}) {
+      if (path.empty()) continue;
+      if (auto content = ReadFile(path); !content) {
+        AddProblem(Origin(key), key, "cannot read \"" + path + "\": " + content.error());
+      }
+    }
+    const auto& cors = settings_.cors;
+    if (cors.allow_credentials &&
+        std::find(cors.allowed_origins.begin(), cors.allowed_origins.end(), "*") !=
+            cors.allowed_origins.end()) {
+      AddProblem(Origin("cors.allow_credentials"), "cors.allow_credentials",
+                 "cannot be true when cors.allowed_origins is \"*\"");
+    }
+  }
+
+  std::expected<Settings, std::vector<Problem>> Finish() {
+    if (!problems_.empty()) return std::unexpected(std::move(problems_));
+    return std::move(settings_);
+  }
+
+ private:
+  static std::optional<std::string> Validate(const Row& row, const Value& value) {
+    if (row.kind == Kind::kInteger) {
+      const auto number = std::get<std::int64_t>(value);
+      if (number < row.min || number > row.max) {
+        return "must be between " + std::to_string(row.min) + " and " + std::to_string(row.max);
+      }
+    }
+    if (!row.choices.empty()) {
+      const auto& text = std::get<std::string>(value);
+      if (std::find(row.choices.begin(), row.choices.end(), text) == row.choices.end()) {
+        return "must be " + TypeName(row) + " (got " + QuoteToml(text) + ")";
+      }
+    }
+    if (row.check) return row.check(value);
+    return std::nullopt;
+  }
+
+  static std::string SourceOf(const std::string& file, const toml::node& node) {
+    return file + ":" + std::to_string(node.source().begin.line);
+  }
+
+  std::string Origin(const std::string& key) const {
+    const auto it = origin_.find(key);
+    return it == origin_.end() ? "default" : it->second;
+  }
+
+  void AddProblem(std::string source, std::string key, std::string message) {
+    problems_.push_back(Problem{std::move(source), std::move(key), std::move(message)});
+  }
+
+  Settings settings_;
+  std::vector<Problem> problems_;
+  std::map<std::string, std::string> origin_;  ///< Key -> source of the value in effect.
+};
+
+}  // namespace
+
+const std::vector<SettingInfo>& SettingsTable() {
+  static const std::vector<SettingInfo> table = [] {
+    const Settings defaults;
+    std::vector<SettingInfo> out;
+    for (const auto& row : Rows()) {
+      out.push_back(SettingInfo{row.Key(), TypeName(row), FormatValue(row.get(defaults)),
+                                row.description, row.secret});
+    }
+    return out;
+  }();
+  return table;
+}
+
+std::expected<Settings, std::vector<Problem>> Load(const Sources& sources) {
+  Loader loader;
+  if (sources.file) loader.LoadFile(*sources.file);
+  loader.LoadEnv(sources.env);
+  loader.LoadOverrides(sources.overrides);
+  loader.ValidateMerged();
+  return loader.Finish();
+}
+
+std::vector<std::pair<std::string, std::string>> ProcessEnvironment() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (!text.starts_with("BASALT_")) continue;
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace_back(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+  }
+  return out;
+}
+
+std::string Show(const Settings& settings) {
+  std::string out;
+  std::string section;
+  for (const auto& row : Rows()) {
+    if (row.section != section) {
+      if (!section.empty()) out += "\n";
+      section = row.section;
+      out += "[" + section + "]\n";
+    }
+    Value value = row.get(settings);
+    if (row.secret && !std::get<std::string>(value).empty()) value = std::string("<redacted>");
+    out += row.name + " = " + FormatValue(value) + "\n";
+  }
+  return out;
+}
+
+std::string FormatProblems(const std::vector<Problem>& problems) {
+  std::string out;
+  for (const auto& problem : problems) {
+    out += "  " + problem.source + ": ";
+    if (!problem.key.empty()) out += problem.key + ": ";
+    out += problem.message + "\n";
+  }
+  return out;
+}
+
+}  // namespace basalt::config
