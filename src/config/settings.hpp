@@ -1,0 +1,131 @@
+#pragma once
+/// Basalt's settings: one table of every setting (key, type, default, limits, description),
+/// loaded from a TOML file, overridden by `BASALT_<SECTION>__<KEY>` environment variables and then
+/// by command-line flags, and validated as a whole before anything starts.
+
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace basalt::config {
+
+/// How the server spreads connections over cores.
+enum class IoModel {
+  kPerCore,  ///< One io_context and one SO_REUSEPORT acceptor per thread (default; see docs).
+  kShared,   ///< One io_context run by every thread, one acceptor (kept for comparison benchmarks).
+};
+
+/// Log line format.
+enum class LogFormat {
+  kJson,  ///< One JSON object per line (production).
+  kText,  ///< Human-readable (development).
+};
+
+struct ServerSettings {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8090;              ///< 0 picks a free port (tests).
+  unsigned threads = 0;                   ///< 0 = one per core.
+  IoModel io_model = IoModel::kPerCore;
+  unsigned max_connections = 16384;
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint32_t max_request_line_bytes = 8 * 1024;
+  std::uint64_t max_body_bytes = 1024 * 1024;
+  unsigned max_json_depth = 64;
+  unsigned header_timeout_ms = 10'000;
+  unsigned body_timeout_ms = 30'000;
+  unsigned idle_timeout_ms = 60'000;
+  unsigned shutdown_timeout_ms = 10'000;
+  unsigned drain_delay_ms = 0;  ///< After SIGTERM, keep serving (readyz 503) this long before closing.
+};
+
+struct TlsSettings {
+  std::string cert_file;  ///< PEM certificate chain; TLS is on when cert_file and key_file are set.
+  std::string key_file;   ///< PEM private key.
+};
+
+struct CorsSettings {
+  std::vector<std::string> allowed_origins;  ///< Exact origins, or "*" (never with credentials).
+  std::vector<std::string> allowed_methods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+  std::vector<std::string> allowed_headers = {"Authorization", "Content-Type", "If-Match",
+                                              "If-None-Match", "Idempotency-Key", "X-Request-Id"};
+  std::vector<std::string> exposed_headers = {"ETag", "Location", "Link", "X-Request-Id"};
+  bool allow_credentials = false;
+  unsigned max_age_s = 600;
+};
+
+struct SecuritySettings {
+  std::string referrer_policy = "no-referrer";
+  unsigned hsts_max_age_s = 31'536'000;  ///< Sent only when TLS is on; 0 disables.
+};
+
+struct LogSettings {
+  std::string level = "info";  ///< trace, debug, info, warn, error, off.
+  LogFormat format = LogFormat::kJson;
+  bool access = true;          ///< One line per request.
+};
+
+struct MetricsSettings {
+  bool enabled = true;
+  std::string token;  ///< Secret. When set, /metrics requires `Authorization: Bearer <token>`.
+};
+
+struct StorageSettings {
+  std::string data_dir = "./basalt_data";
+};
+
+/// Every setting, typed. Defaults here are the documented defaults.
+struct Settings {
+  ServerSettings server;
+  TlsSettings tls;
+  CorsSettings cors;
+  SecuritySettings security;
+  LogSettings log;
+  MetricsSettings metrics;
+  StorageSettings storage;
+
+  bool TlsEnabled() const { return !tls.cert_file.empty() && !tls.key_file.empty(); }
+};
+
+/// One row of the settings table, for documentation and `config show`.
+struct SettingInfo {
+  std::string key;            ///< "server.port".
+  std::string type;           ///< "string", "integer", "boolean", "string list", or "one of: a, b".
+  std::string default_value;  ///< As written in TOML, e.g. `8090`, `"127.0.0.1"`, `[]`.
+  std::string description;
+  bool secret = false;        ///< Redacted by `config show`; may come from `<key>_file`.
+};
+
+/// The table of every setting. docs/configuration.md must list exactly these (a test checks it).
+const std::vector<SettingInfo>& SettingsTable();
+
+/// One problem found while loading; all of them are reported at once.
+struct Problem {
+  std::string source;   ///< "basalt.toml:12", "env BASALT_SERVER__PORT", "--port".
+  std::string key;      ///< Setting key, or empty.
+  std::string message;  ///< "must be between 1 and 65535", "unknown setting", ...
+};
+
+/// Where settings come from. Later sources override earlier ones: file, then env, then flags.
+struct Sources {
+  std::optional<std::filesystem::path> file;  ///< Missing file is a problem only when given explicitly.
+  std::vector<std::pair<std::string, std::string>> env;        ///< Only BASALT_* entries are read.
+  std::vector<std::pair<std::string, std::string>> overrides;  ///< {"server.port", "9000"} from flags.
+};
+
+/// Loads and validates. Returns every problem found, never only the first one.
+std::expected<Settings, std::vector<Problem>> Load(const Sources& sources);
+
+/// Collects BASALT_* variables from the process environment.
+std::vector<std::pair<std::string, std::string>> ProcessEnvironment();
+
+/// The effective settings as TOML, with secrets shown as "<redacted>" when set.
+std::string Show(const Settings& settings);
+
+/// Formats problems one per line for the terminal.
+std::string FormatProblems(const std::vector<Problem>& problems);
+
+}  // namespace basalt::config
