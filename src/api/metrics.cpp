@@ -1,0 +1,47 @@
+#include <openssl/crypto.h>
+
+#include "api/routes.hpp"
+#include "http/problem.hpp"
+#include "obs/metrics.hpp"
+
+namespace basalt::api {
+
+std::string_view BuildVersion() { return BASALT_VERSION; }
+std::string_view BuildCommit() { return BASALT_COMMIT; }
+
+namespace {
+
+// Constant-time: the comparison's duration does not depend on where the strings differ.
+bool TokenMatches(std::string_view given, const std::string& expected) {
+  if (given.size() != expected.size()) return false;
+  return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+}  // namespace
+
+core::Result<void> RegisterMetrics(http::Router& router, const obs::HttpMetrics& metrics, std::string token) {
+  return router.Add(
+      http::Method::kGet, "/metrics",
+      [&metrics, token = std::move(token)](http::Request& req) -> http::Task<http::Response> {
+        if (!token.empty()) {
+          const auto auth = req.Header("Authorization");
+          constexpr std::string_view kBearer = "Bearer ";
+          const bool ok = auth && auth->size() > kBearer.size() && auth->substr(0, kBearer.size()) == kBearer &&
+                          TokenMatches(auth->substr(kBearer.size()), token);
+          if (!ok) {
+            http::Response res = http::Problem(
+                core::Error::Make(core::ErrorCode::kUnauthorized, "A valid bearer token is required for /metrics."),
+                req.request_id());
+            res.Set("WWW-Authenticate", R"(Bearer realm="metrics")");
+            co_return res;
+          }
+        }
+        std::string out;
+        out.reserve(16 * 1024);
+        metrics.Render(out);
+        obs::RenderProcessMetrics(out, BuildVersion(), BuildCommit());
+        co_return http::Response::Text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
+      });
+}
+
+}  // namespace basalt::api

@@ -1,0 +1,111 @@
+// basalt: the command line. Parses flags (CLI11), loads and validates settings, runs a command.
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "api/routes.hpp"
+#include "app/serve.hpp"
+#include "config/settings.hpp"
+#include "obs/log.hpp"
+
+namespace {
+
+using basalt::config::Settings;
+
+constexpr int kUsageError = 2;
+
+// Flags every command takes; each maps to a setting override so that flags, environment and
+// file go through one validation path.
+struct CommonFlags {
+  std::string config_file;
+  std::string data_dir;
+  std::string host;
+  std::string port;
+};
+
+void AddCommon(CLI::App* cmd, CommonFlags& flags, bool listen_flags) {
+  cmd->add_option("--config", flags.config_file, "TOML settings file (default: ./basalt.toml if present)");
+  cmd->add_option("--data-dir", flags.data_dir, "Data directory (default ./basalt_data)");
+  if (listen_flags) {
+    cmd->add_option("--host", flags.host, "Listen address (default 127.0.0.1)");
+    cmd->add_option("--port", flags.port, "Listen port, 0 for any free port (default 8090)");
+  }
+}
+
+std::expected<Settings, int> LoadSettings(const CommonFlags& flags) {
+  basalt::config::Sources sources;
+  if (!flags.config_file.empty()) {
+    sources.file = flags.config_file;
+  } else if (std::filesystem::exists("basalt.toml")) {
+    sources.file = "basalt.toml";
+  }
+  sources.env = basalt::config::ProcessEnvironment();
+  if (!flags.host.empty()) sources.overrides.emplace_back("server.host", flags.host);
+  if (!flags.port.empty()) sources.overrides.emplace_back("server.port", flags.port);
+  if (!flags.data_dir.empty()) sources.overrides.emplace_back("storage.data_dir", flags.data_dir);
+  auto settings = basalt::config::Load(sources);
+  if (!settings) {
+    std::cerr << "basalt: invalid configuration (" << settings.error().size() << " problem"
+              << (settings.error().size() == 1 ? "" : "s") << "):\n"
+              << basalt::config::FormatProblems(settings.error());
+    return std::unexpected(kUsageError);
+  }
+  return std::move(*settings);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Basalt: a self-hosted backend server in one binary.", "basalt"};
+  app.require_subcommand(1);
+  CommonFlags flags;
+
+  auto* serve = app.add_subcommand("serve", "Run the server until SIGTERM or SIGINT");
+  AddCommon(serve, flags, true);
+  auto* version = app.add_subcommand("version", "Print the version and exit");
+  auto* config = app.add_subcommand("config", "Inspect the configuration");
+  config->require_subcommand(1);
+  auto* check = config->add_subcommand("check", "Validate the configuration; exit 2 listing every problem");
+  AddCommon(check, flags, true);
+  auto* show = config->add_subcommand("show", "Print the effective configuration as TOML, secrets redacted");
+  AddCommon(show, flags, true);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "basalt: " << e.what() << "\nRun 'basalt --help' for usage.\n";
+    return kUsageError;
+  }
+
+  if (*version) {
+    std::cout << "basalt " << basalt::api::BuildVersion() << " (" << basalt::api::BuildCommit() << ")\n";
+    return 0;
+  }
+  auto settings = LoadSettings(flags);
+  if (!settings) return settings.error();
+  if (*check) {
+    std::cout << "configuration is valid\n";
+    return 0;
+  }
+  if (*show) {
+    std::cout << basalt::config::Show(*settings);
+    return 0;
+  }
+  basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
+  basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load
+  basalt::obs::InitLogging({.level = level, .json = settings->log.format == basalt::config::LogFormat::kJson});
+  try {
+    return basalt::app::Serve(*settings);
+  } catch (const std::exception& e) {
+    basalt::obs::Log(basalt::obs::LogLevel::kError, "fatal", {{"error", e.what()}});
+    basalt::obs::FlushLogs();
+    return 1;
+  }
+}

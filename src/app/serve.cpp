@@ -1,0 +1,126 @@
+#include "app/serve.hpp"
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "api/routes.hpp"
+#include "http/server.hpp"
+#include "http/stages.hpp"
+#include "obs/log.hpp"
+#include "obs/metrics.hpp"
+
+namespace basalt::app {
+namespace {
+
+using std::chrono::milliseconds;
+
+http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads) {
+  http::ServerOptions o;
+  o.host = s.server.host;
+  o.port = s.server.port;
+  o.threads = threads;
+  o.per_core = s.server.io_model == config::IoModel::kPerCore;
+  o.max_connections = s.server.max_connections;
+  o.max_header_bytes = s.server.max_header_bytes;
+  o.max_request_line_bytes = s.server.max_request_line_bytes;
+  o.max_body_bytes = s.server.max_body_bytes;
+  o.header_timeout = milliseconds(s.server.header_timeout_ms);
+  o.body_timeout = milliseconds(s.server.body_timeout_ms);
+  o.idle_timeout = milliseconds(s.server.idle_timeout_ms);
+  o.shutdown_timeout = milliseconds(s.server.shutdown_timeout_ms);
+  o.drain_delay = milliseconds(s.server.drain_delay_ms);
+  o.tls_cert_file = s.tls.cert_file;
+  o.tls_key_file = s.tls.key_file;
+  return o;
+}
+
+// Connections are file descriptors: take every one the hard limit allows.
+void RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+}  // namespace
+
+int Serve(const config::Settings& settings) {
+  RaiseFileLimit();
+  std::error_code fs_ec;
+  std::filesystem::create_directories(settings.storage.data_dir, fs_ec);
+  if (fs_ec) {
+    obs::Log(obs::LogLevel::kError, "cannot create data directory",
+             {{"data_dir", settings.storage.data_dir}, {"error", fs_ec.message()}});
+    return 1;
+  }
+
+  // Signals are taken by this thread with sigwait; every other thread inherits the block.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const unsigned threads =
+      settings.server.threads ? settings.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  obs::HttpMetrics metrics(threads);
+  http::Readiness readiness;
+
+  http::Router router;
+  for (auto r : {api::RegisterHealth(router, readiness),
+                 settings.metrics.enabled ? api::RegisterMetrics(router, metrics, settings.metrics.token)
+                                          : core::Result<void>{}}) {
+    if (!r) {
+      obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
+      return 1;
+    }
+  }
+
+  http::Pipeline pipeline(http::Dispatch);
+  pipeline.Use(http::RequestIdStage());
+  if (settings.log.access) pipeline.Use(http::AccessLogStage());
+  pipeline.Use(http::MetricsStage(metrics));
+  pipeline.Use(http::SecurityHeadersStage({.referrer_policy = settings.security.referrer_policy,
+                                           .hsts_max_age_s = settings.security.hsts_max_age_s,
+                                           .tls = settings.TlsEnabled()}));
+  pipeline.Use(http::CorsStage({.allowed_origins = settings.cors.allowed_origins,
+                                .allowed_methods = settings.cors.allowed_methods,
+                                .allowed_headers = settings.cors.allowed_headers,
+                                .exposed_headers = settings.cors.exposed_headers,
+                                .allow_credentials = settings.cors.allow_credentials,
+                                .max_age_s = settings.cors.max_age_s}));
+
+  http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);
+  if (auto started = server.Start(); !started) {
+    obs::Log(obs::LogLevel::kError, "cannot start server", {{"error", started.error().message}});
+    return 1;
+  }
+  readiness.set(true);
+  obs::Log(obs::LogLevel::kInfo, "listening",
+           {{"host", settings.server.host},
+            {"port", static_cast<std::int64_t>(server.port())},
+            {"threads", static_cast<std::int64_t>(threads)},
+            {"io_model", settings.server.io_model == config::IoModel::kPerCore ? "per_core" : "shared"},
+            {"tls", settings.TlsEnabled()},
+            {"version", api::BuildVersion()}});
+  obs::FlushLogs();
+
+  int received = 0;
+  sigwait(&signals, &received);
+  obs::Log(obs::LogLevel::kInfo, "shutting down",
+           {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
+            {"drain_delay_ms", static_cast<std::int64_t>(settings.server.drain_delay_ms)},
+            {"shutdown_timeout_ms", static_cast<std::int64_t>(settings.server.shutdown_timeout_ms)}});
+  server.Shutdown();
+  server.Wait();
+  obs::Log(obs::LogLevel::kInfo, "stopped");
+  obs::FlushLogs();
+  return 0;
+}
+
+}  // namespace basalt::app

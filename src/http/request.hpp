@@ -1,0 +1,115 @@
+#pragma once
+/// The request a handler sees. It does not expose Beast: header and target views point into the
+/// parsed message owned by the connection, which outlives the handler call.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace basalt::core {
+struct Error;
+}
+
+namespace basalt::http {
+
+struct RouteMatch;
+
+/// Request methods the router knows. Anything else is kOther (answered 501 by the server).
+enum class Method {
+  kGet,      ///< GET.
+  kHead,     ///< HEAD: routed to the GET handler, body dropped, headers kept.
+  kPost,     ///< POST.
+  kPut,      ///< PUT.
+  kPatch,    ///< PATCH.
+  kDelete,   ///< DELETE.
+  kOptions,  ///< OPTIONS: CORS preflight or an `Allow` listing.
+  kOther,    ///< Any other token.
+};
+
+/// "GET", "HEAD", ...; "OTHER" for kOther.
+std::string_view MethodName(Method method);
+
+/// Parses a method token (case-sensitive, as RFC 9110 says).
+Method ParseMethod(std::string_view token);
+
+/// A path parameter captured by the router, e.g. {"id", "0192..."}.
+struct PathParam {
+  std::string_view name;
+  std::string_view value;
+};
+
+/// One HTTP request. Cheap to build: views, plus the body moved out of the parser.
+class Request {
+ public:
+  using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
+
+  Request() = default;
+  Request(Method method, std::string_view method_name, std::string_view target, unsigned version,
+          HeaderList headers, std::string body, std::string_view remote_address);
+
+  Method method() const { return method_; }
+  std::string_view method_name() const { return method_name_; }
+  /// The request target as sent: "/api/v1/x?y=1".
+  std::string_view target() const { return target_; }
+  /// The path part of the target (before '?').
+  std::string_view path() const { return path_; }
+  /// The query part of the target (after '?', without it), possibly empty.
+  std::string_view query() const { return query_; }
+  /// 10 for HTTP/1.0, 11 for HTTP/1.1.
+  unsigned version() const { return version_; }
+  /// First header with this name (case-insensitive), if present.
+  std::optional<std::string_view> Header(std::string_view name) const;
+  const HeaderList& headers() const { return headers_; }
+  const std::string& body() const { return body_; }
+  std::string& mutable_body() { return body_; }
+  std::string_view remote_address() const { return remote_address_; }
+
+  /// The route template that matched ("/api/v1/collections/{name}"), or "" when none did.
+  std::string_view route() const { return route_; }
+  /// A captured path parameter by name, or "" when absent.
+  std::string_view Param(std::string_view name) const;
+  const std::vector<PathParam>& params() const { return params_; }
+
+  /// The request id (validated from X-Request-Id or generated); set by the request-id stage.
+  const std::string& request_id() const { return request_id_; }
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
+
+  /// Index of the I/O thread serving this request (for sharded state such as metrics).
+  unsigned shard() const { return shard_; }
+
+  // Set by the server while routing.
+  void set_route(std::string_view route, std::vector<PathParam> params) {
+    route_ = route;
+    params_ = std::move(params);
+  }
+  void set_shard(unsigned shard) { shard_ = shard; }
+  /// The router's answer for this request; null until routed.
+  const RouteMatch* match() const { return match_; }
+  void set_match(const RouteMatch* match) { match_ = match; }
+  /// Set when the request could not be read (malformed, too large, timed out): the pipeline still
+  /// runs, so the answer gets a request id, a log line and metrics, and the terminal answers it.
+  const core::Error* early_error() const { return early_error_; }
+  void set_early_error(const core::Error* error) { early_error_ = error; }
+
+ private:
+  Method method_ = Method::kGet;
+  std::string_view method_name_;
+  std::string_view target_;
+  std::string_view path_;
+  std::string_view query_;
+  unsigned version_ = 11;
+  HeaderList headers_;
+  std::string body_;
+  std::string_view remote_address_;
+  std::string_view route_;
+  std::vector<PathParam> params_;
+  std::string request_id_;
+  unsigned shard_ = 0;
+  const RouteMatch* match_ = nullptr;
+  const core::Error* early_error_ = nullptr;
+};
+
+}  // namespace basalt::http

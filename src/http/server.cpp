@@ -1,0 +1,508 @@
+// The only translation unit that instantiates Beast's HTTP and Asio's socket templates.
+//
+// Runtime model: `threads` io_contexts, each run by one thread, each with its own SO_REUSEPORT
+// acceptor (per-core), so a connection lives and dies on one thread and the request path shares
+// nothing. The shared model (one context, one acceptor, every thread) is kept for comparison.
+
+#include "http/server.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "core/ids.hpp"
+#include "core/time.hpp"
+#include "http/problem.hpp"
+#include "obs/log.hpp"
+
+namespace basalt::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using core::ErrorCode;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+using Executor = asio::any_io_executor;
+
+thread_local unsigned t_shard = 0;
+
+// The Date header changes once a second; format it at most once a second per thread.
+const std::string& CachedHttpDate() {
+  thread_local std::time_t last = 0;
+  thread_local std::string text;
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  if (secs != last) {
+    last = secs;
+    text = core::FormatHttpDate(now);
+  }
+  return text;
+}
+
+bool IsQuietDisconnect(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::operation_aborted || ec == asio::error::broken_pipe ||
+         ec == bhttp::error::partial_message || ec == asio::ssl::error::stream_truncated;
+}
+
+// A read error turned into the problem to answer with; nullopt when the peer is simply gone.
+std::optional<core::Error> ReadErrorToProblem(const beast::error_code& ec, const beast::flat_buffer& buffer,
+                                              std::uint32_t max_line) {
+  if (ec == beast::error::timeout) {
+    return core::Error::Make(ErrorCode::kRequestTimeout, "The request was not received in time.");
+  }
+  if (IsQuietDisconnect(ec)) return std::nullopt;
+  if (ec == bhttp::error::header_limit) {
+    // The request line alone may be what overflowed: 414 rather than 431.
+    const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const auto eol = data.find("\r\n");
+    if ((eol == std::string_view::npos && data.size() > max_line) || (eol != std::string_view::npos && eol > max_line)) {
+      return core::Error::Make(ErrorCode::kUriTooLong, "The request line is longer than the server accepts.");
+    }
+    return core::Error::Make(ErrorCode::kHeadersTooLarge, "The request's header block is larger than the server accepts.");
+  }
+  if (ec == bhttp::error::body_limit) {
+    return core::Error::Make(ErrorCode::kPayloadTooLarge, "The request body is larger than this endpoint accepts.");
+  }
+  if (ec == bhttp::error::bad_method) {
+    return core::Error::Make(ErrorCode::kBadRequest, "The request method is not a valid token.");
+  }
+  if (ec == bhttp::error::bad_content_length || ec == bhttp::error::multiple_content_length) {
+    return core::Error::Make(ErrorCode::kBadRequest, "The Content-Length header is invalid.");
+  }
+  return core::Error::Make(ErrorCode::kBadRequest, "The request is not valid HTTP/1.1 (" + ec.message() + ").");
+}
+
+// What a shutdown can do to a session, from its own executor.
+struct SessionControl {
+  Executor executor;
+  std::function<void()> cancel;  // set while the session lives; cancels pending socket operations
+  std::atomic<bool> busy{false};
+  std::atomic<bool> stop{false};
+};
+
+}  // namespace
+
+struct Server::Impl {
+  // One per io_context: its acceptor and its live sessions.
+  struct Core {
+    explicit Core(unsigned concurrency) : ctx(static_cast<int>(concurrency)), control(asio::make_strand(ctx)) {}
+    asio::io_context ctx;
+    asio::strand<asio::io_context::executor_type> control;  // accept loop and shutdown run here
+    std::optional<tcp::acceptor> acceptor;
+    std::mutex mutex;  // guards `sessions`; per core, so uncontended in the per-core model
+    std::unordered_set<std::shared_ptr<SessionControl>> sessions;
+  };
+
+  Impl(ServerOptions o, const Router& r, const Pipeline& p, Readiness& rd)
+      : options(std::move(o)), router(r), pipeline(p), readiness(rd) {}
+
+  ServerOptions options;
+  const Router& router;
+  const Pipeline& pipeline;
+  Readiness& readiness;
+  std::optional<asio::ssl::context> ssl;
+  std::vector<std::unique_ptr<Core>> cores;
+  std::vector<std::thread> threads;
+  std::atomic<unsigned> connections{0};
+  std::atomic<bool> stopping{false};
+  std::uint16_t port = 0;
+  unsigned thread_count = 1;
+
+  core::Result<void> Bind();
+  core::Result<void> LoadTls();
+  asio::awaitable<void> AcceptLoop(Core& core);
+  asio::awaitable<void> Reject(tcp::socket socket);
+  asio::awaitable<void> ShutdownCore(Core& core);
+  template <class Stream>
+  asio::awaitable<void> Session(Stream stream, Core& core, std::shared_ptr<SessionControl> ctl,
+                                std::string remote);
+  template <class Stream>
+  asio::awaitable<void> Serve(Stream& stream, SessionControl& ctl, const std::string& remote);
+};
+
+core::Result<void> Server::Impl::LoadTls() {
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) return {};
+  try {
+    ssl.emplace(asio::ssl::context::tls_server);
+    ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                     asio::ssl::context::single_dh_use);
+    ssl->use_certificate_chain_file(options.tls_cert_file);
+    ssl->use_private_key_file(options.tls_key_file, asio::ssl::context::pem);
+  } catch (const std::exception& e) {
+    ssl.reset();
+    return core::Fail(ErrorCode::kInternal, "cannot load TLS certificate or key: " + std::string(e.what()));
+  }
+  return {};
+}
+
+core::Result<void> Server::Impl::Bind() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(options.host, ec);
+  if (ec) return core::Fail(ErrorCode::kInternal, "invalid listen address '" + options.host + "'");
+  const unsigned acceptors = options.per_core ? thread_count : 1;
+  std::uint16_t bind_port = options.port;
+  for (unsigned i = 0; i < acceptors; ++i) {
+    Core& core = *cores[i];
+    auto& acc = core.acceptor.emplace(core.control);
+    tcp::endpoint endpoint(address, bind_port);
+    acc.open(endpoint.protocol(), ec);
+    if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && options.per_core) {
+      const int one = 1;
+      if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        ec.assign(errno, boost::system::system_category());
+      }
+    }
+    if (!ec) acc.bind(endpoint, ec);
+    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return core::Fail(ErrorCode::kInternal, "cannot listen on " + options.host + ":" + std::to_string(bind_port) +
+                                                  ": " + ec.message());
+    }
+    // Port 0: the first acceptor picks a port, the others join it.
+    bind_port = acc.local_endpoint().port();
+  }
+  port = bind_port;
+  return {};
+}
+
+asio::awaitable<void> Server::Impl::Reject(tcp::socket socket) {
+  // Over max_connections: answer 503 without reading the request, then close.
+  const std::string id = core::FormatUuid(core::NewUuidV7());
+  Response problem = Problem(core::Error::Make(ErrorCode::kUnavailable, "The server is at its connection limit."), id);
+  std::string wire = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+                     "Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\nX-Request-Id: " +
+                     id + "\r\nContent-Length: " + std::to_string(problem.body.size()) + "\r\n\r\n" + problem.body;
+  co_await asio::async_write(socket, asio::buffer(wire), kUseTuple);
+  beast::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+asio::awaitable<void> Server::Impl::AcceptLoop(Core& core) {
+  auto& acceptor = *core.acceptor;
+  // In the per-core model, sessions run on this core's context; in the shared model each
+  // session gets its own strand over the one shared context.
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(options.per_core ? Executor(core.ctx.get_executor())
+                                                                         : Executor(asio::make_strand(core.ctx)),
+                                                       kUseTuple);
+    if (ec) {
+      if (stopping.load() || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
+      obs::Log(obs::LogLevel::kWarn, "accept failed", {{"error", ec.message()}});
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        // Out of file descriptors: back off briefly instead of spinning.
+        asio::steady_timer timer(core.control, std::chrono::milliseconds(50));
+        co_await timer.async_wait(kUseTuple);
+      }
+      continue;
+    }
+    if (connections.fetch_add(1, std::memory_order_relaxed) >= options.max_connections) {
+      connections.fetch_sub(1, std::memory_order_relaxed);
+      auto exec = socket.get_executor();
+      asio::co_spawn(exec, Reject(std::move(socket)), asio::detached);
+      continue;
+    }
+    beast::error_code opt_ec;
+    socket.set_option(tcp::no_delay(true), opt_ec);
+    std::string remote;
+    if (auto ep = socket.remote_endpoint(opt_ec); !opt_ec) remote = ep.address().to_string();
+    auto ctl = std::make_shared<SessionControl>();
+    ctl->executor = socket.get_executor();
+    {
+      std::lock_guard lock(core.mutex);
+      core.sessions.insert(ctl);
+    }
+    auto exec = socket.get_executor();
+    if (ssl) {
+      asio::co_spawn(exec,
+                     Session(beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *ssl), core,
+                             ctl, std::move(remote)),
+                     asio::detached);
+    } else {
+      asio::co_spawn(exec, Session(beast::tcp_stream(std::move(socket)), core, ctl, std::move(remote)),
+                     asio::detached);
+    }
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::Session(Stream stream, Core& core, std::shared_ptr<SessionControl> ctl,
+                                            std::string remote) {
+  ctl->cancel = [&stream] { beast::get_lowest_layer(stream).cancel(); };
+  try {
+    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+      if (!ec) co_await Serve(stream, *ctl, remote);
+      if (!ec) {
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+        co_await stream.async_shutdown(kUseTuple);
+      }
+    } else {
+      co_await Serve(stream, *ctl, remote);
+      beast::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+  } catch (const std::exception& e) {
+    obs::Log(obs::LogLevel::kError, "connection failed", {{"error", e.what()}, {"remote", remote}});
+  }
+  ctl->cancel = nullptr;
+  {
+    std::lock_guard lock(core.mutex);
+    core.sessions.erase(ctl);
+  }
+  connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, const std::string& remote) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (ctl.stop.load()) co_return;
+    // Idle: wait for the first byte of the next request under the keep-alive timeout.
+    if (buffer.size() == 0) {
+      lowest.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(2048), kUseTuple);
+      if (ec) co_return;
+      buffer.commit(n);
+    }
+    ctl.busy.store(true);
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(options.max_header_bytes);
+    parser.body_limit(options.max_body_bytes);
+    lowest.expires_after(options.header_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+
+    std::optional<core::Error> early;
+    bool close_after = false;
+    RouteMatch match;
+    Method method = Method::kOther;
+    if (hec) {
+      early = ReadErrorToProblem(hec, buffer, options.max_request_line_bytes);
+      if (!early) co_return;
+      close_after = true;
+    } else {
+      auto& msg = parser.get();
+      method = ParseMethod(msg.method_string());
+      const std::string_view target = msg.target();
+      if (target.size() > options.max_request_line_bytes) {
+        early = core::Error::Make(ErrorCode::kUriTooLong, "The request target is longer than the server accepts.");
+      } else if (method == Method::kOther) {
+        early = core::Error::Make(ErrorCode::kNotImplemented,
+                                  "The method " + std::string(msg.method_string()) + " is not supported.");
+      } else if (target.empty() || target.front() != '/') {
+        early = core::Error::Make(ErrorCode::kBadRequest, "The request target must be an absolute path.");
+      }
+      if (!early) {
+        match = router.Find(method, target.substr(0, target.find('?')));
+        std::uint64_t limit = options.max_body_bytes;
+        if (match.route && match.route->options.max_body_bytes) limit = *match.route->options.max_body_bytes;
+        const auto length = parser.content_length();
+        const bool has_body = (length && *length > 0) || parser.chunked();
+        if (length && *length > limit) {
+          // Answer before reading a byte of the body.
+          early = core::Error::Make(ErrorCode::kPayloadTooLarge,
+                                    "The request body is larger than this endpoint accepts (" + std::to_string(limit) +
+                                        " bytes).");
+        } else if (has_body && bhttp::token_list(msg[bhttp::field::expect]).exists("100-continue") &&
+                   match.kind != RouteMatch::Kind::kFound) {
+          // The answer does not depend on the body: do not invite it.
+          close_after = true;
+        } else if (!parser.is_done()) {
+          parser.body_limit(limit);
+          if (bhttp::token_list(msg[bhttp::field::expect]).exists("100-continue")) {
+            bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, msg.version()};
+            lowest.expires_after(options.body_timeout);
+            auto [cec, cn] = co_await bhttp::async_write(stream, cont, kUseTuple);
+            if (cec) co_return;
+          }
+          lowest.expires_after(options.body_timeout);
+          auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+          if (bec) {
+            early = ReadErrorToProblem(bec, buffer, options.max_request_line_bytes);
+            if (!early) co_return;
+          }
+        }
+      }
+      if (early) close_after = true;
+    }
+
+    // Build the request the pipeline sees. Views point into the parser's message.
+    auto& msg = parser.get();
+    Request::HeaderList headers;
+    if (!hec) {
+      headers.reserve(12);
+      for (const auto& field : msg) headers.emplace_back(field.name_string(), field.value());
+    }
+    Request request(hec ? Method::kOther : method, hec ? std::string_view() : std::string_view(msg.method_string()),
+                    hec ? std::string_view() : std::string_view(msg.target()), hec ? 11u : msg.version(), std::move(headers),
+                    hec ? std::string() : std::move(msg.body()), remote);
+    request.set_shard(t_shard);
+    if (early) {
+      request.set_early_error(&*early);
+    } else {
+      request.set_match(&match);
+      if (match.route) request.set_route(match.route->pattern, std::move(match.params));
+    }
+
+    Response response;
+    try {
+      response = co_await pipeline.Run(request);
+    } catch (const std::exception& e) {
+      obs::Log(obs::LogLevel::kError, "pipeline failed", {{"request_id", request.request_id()}, {"error", e.what()}});
+      response = Problem(core::Error::Make(ErrorCode::kInternal, "The server failed to handle this request."),
+                         request.request_id());
+    }
+
+    const bool keep_alive = !close_after && !hec && msg.keep_alive() && !ctl.stop.load();
+    const unsigned version = hec ? 11 : msg.version();
+    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
+    out.set(bhttp::field::date, CachedHttpDate());
+    out.set(bhttp::field::server, "basalt");
+    for (auto& [name, value] : response.headers) out.insert(name, value);
+    const bool no_body = response.status == 204 || response.status == 304 || response.status < 200;
+    if (!no_body) out.content_length(response.body.size());
+    if (method != Method::kHead && !no_body) out.body() = std::move(response.body);
+    out.keep_alive(keep_alive);
+    lowest.expires_after(options.body_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream, out, kUseTuple);
+    ctl.busy.store(false);
+    if (wec || !keep_alive) co_return;
+  }
+}
+
+asio::awaitable<void> Server::Impl::ShutdownCore(Core& core) {
+  if (options.drain_delay.count() > 0) {
+    asio::steady_timer delay(core.control, options.drain_delay);
+    co_await delay.async_wait(kUseTuple);
+  }
+  if (core.acceptor) {
+    beast::error_code ec;
+    core.acceptor->close(ec);
+  }
+  auto signal_sessions = [&core](bool force) {
+    std::lock_guard lock(core.mutex);
+    for (const auto& ctl : core.sessions) {
+      ctl->stop.store(true);
+      if (force || !ctl->busy.load()) {
+        asio::post(ctl->executor, [ctl] {
+          if (ctl->cancel) ctl->cancel();
+        });
+      }
+    }
+  };
+  signal_sessions(false);
+  const auto deadline = std::chrono::steady_clock::now() + options.shutdown_timeout;
+  asio::steady_timer tick(core.control);
+  bool forced = false;
+  for (;;) {
+    {
+      std::lock_guard lock(core.mutex);
+      if (core.sessions.empty()) co_return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      if (forced) {
+        // Handlers that ignore cancellation: stop the context; their frames are destroyed with it.
+        obs::Log(obs::LogLevel::kWarn, "shutdown deadline passed; dropping remaining requests");
+        core.ctx.stop();
+        co_return;
+      }
+      signal_sessions(true);
+      forced = true;
+    }
+    // Internal drain poll (10 ms), bounded by the deadline plus one second.
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(kUseTuple);
+    if (forced && std::chrono::steady_clock::now() >= deadline + std::chrono::seconds(1)) {
+      core.ctx.stop();
+      co_return;
+    }
+  }
+}
+
+Server::Server(ServerOptions options, const Router& router, const Pipeline& pipeline, Readiness& readiness)
+    : impl_(std::make_unique<Impl>(std::move(options), router, pipeline, readiness)) {}
+
+Server::~Server() {
+  if (!impl_->threads.empty()) {
+    Shutdown();
+    Wait();
+  }
+}
+
+core::Result<void> Server::Start() {
+  auto& s = *impl_;
+  s.thread_count = std::max(1u, s.options.threads);
+  const unsigned contexts = s.options.per_core ? s.thread_count : 1;
+  for (unsigned i = 0; i < contexts; ++i) {
+    s.cores.push_back(std::make_unique<Impl::Core>(s.options.per_core ? 1 : s.thread_count));
+  }
+  if (auto r = s.LoadTls(); !r) return r;
+  if (auto r = s.Bind(); !r) return r;
+  for (auto& core : s.cores) {
+    asio::co_spawn(core->control, s.AcceptLoop(*core), asio::detached);
+  }
+  for (unsigned i = 0; i < s.thread_count; ++i) {
+    Impl::Core& core = *s.cores[s.options.per_core ? i : 0];
+    s.threads.emplace_back([&core, i] {
+      t_shard = i;
+      for (;;) {
+        try {
+          core.ctx.run();
+          return;
+        } catch (const std::exception& e) {
+          obs::Log(obs::LogLevel::kError, "I/O thread caught an exception", {{"error", e.what()}});
+        }
+      }
+    });
+  }
+  return {};
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+
+unsigned Server::threads() const { return impl_->thread_count; }
+
+void Server::Shutdown() {
+  auto& s = *impl_;
+  s.readiness.set(false);
+  if (s.stopping.exchange(true)) return;
+  for (auto& core : s.cores) {
+    asio::co_spawn(core->control, s.ShutdownCore(*core), asio::detached);
+  }
+}
+
+void Server::Wait() {
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+  impl_->threads.clear();
+}
+
+}  // namespace basalt::http
