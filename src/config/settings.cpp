@@ -262,6 +262,10 @@ std::vector<Row> BuildRows() {
   rows.push_back(IntegerRow("server", "shutdown_timeout_ms", &S::server,
                             &ServerSettings::shutdown_timeout_ms, 0, kMaxTimeoutMs,
                             "Time in-flight requests get to finish on shutdown."));
+  rows.push_back(IntegerRow("server", "drain_delay_ms", &S::server, &ServerSettings::drain_delay_ms, 0,
+                            kMaxTimeoutMs,
+                            "After SIGTERM, keep accepting (with /readyz at 503) this long so load "
+                            "balancers stop routing here before connections close."));
   // tls
   rows.push_back(StringRow("tls", "cert_file", &S::tls, &TlsSettings::cert_file,
                            "PEM certificate chain; TLS is on when cert_file and key_file are set."));

@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -93,6 +94,14 @@ std::optional<core::Error> ReadErrorToProblem(const beast::error_code& ec, const
     return core::Error::Make(ErrorCode::kBadRequest, "The Content-Length header is invalid.");
   }
   return core::Error::Make(ErrorCode::kBadRequest, "The request is not valid HTTP/1.1 (" + ec.message() + ").");
+}
+
+// Sets the I/O deadline of a socket-backed stream; in-memory test streams have none.
+template <class Stream>
+void Expire(Stream& stream, std::chrono::milliseconds after) {
+  if constexpr (requires { beast::get_lowest_layer(stream).expires_after(after); }) {
+    beast::get_lowest_layer(stream).expires_after(after);
+  }
 }
 
 // What a shutdown can do to a session, from its own executor.
@@ -280,13 +289,12 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, Core& core, std::shar
 
 template <class Stream>
 asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, const std::string& remote) {
-  auto& lowest = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   for (;;) {
     if (ctl.stop.load()) co_return;
     // Idle: wait for the first byte of the next request under the keep-alive timeout.
     if (buffer.size() == 0) {
-      lowest.expires_after(options.idle_timeout);
+      Expire(stream, options.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(2048), kUseTuple);
       if (ec) co_return;
       buffer.commit(n);
@@ -295,7 +303,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(options.max_header_bytes);
     parser.body_limit(options.max_body_bytes);
-    lowest.expires_after(options.header_timeout);
+    Expire(stream, options.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
 
     std::optional<core::Error> early;
@@ -337,11 +345,11 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
           parser.body_limit(limit);
           if (bhttp::token_list(msg[bhttp::field::expect]).exists("100-continue")) {
             bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, msg.version()};
-            lowest.expires_after(options.body_timeout);
+            Expire(stream, options.body_timeout);
             auto [cec, cn] = co_await bhttp::async_write(stream, cont, kUseTuple);
             if (cec) co_return;
           }
-          lowest.expires_after(options.body_timeout);
+          Expire(stream, options.body_timeout);
           auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
           if (bec) {
             early = ReadErrorToProblem(bec, buffer, options.max_request_line_bytes);
@@ -389,7 +397,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     if (!no_body) out.content_length(response.body.size());
     if (method != Method::kHead && !no_body) out.body() = std::move(response.body);
     out.keep_alive(keep_alive);
-    lowest.expires_after(options.body_timeout);
+    Expire(stream, options.body_timeout);
     auto [wec, wn] = co_await bhttp::async_write(stream, out, kUseTuple);
     ctl.busy.store(false);
     if (wec || !keep_alive) co_return;
@@ -483,6 +491,24 @@ core::Result<void> Server::Start() {
     });
   }
   return {};
+}
+
+std::string ServeBytesForTesting(std::string_view input, ServerOptions options, const Router& router,
+                                 const Pipeline& pipeline) {
+  Readiness readiness;
+  readiness.set(true);
+  Server::Impl impl(std::move(options), router, pipeline, readiness);
+  asio::io_context ctx(1);
+  beast::test::stream server_end(ctx);
+  beast::test::stream client_end(ctx);
+  server_end.connect(client_end);
+  server_end.append(input);
+  client_end.close();  // the server reads `input`, then end of stream
+  SessionControl ctl;
+  const std::string remote = "127.0.0.1";
+  asio::co_spawn(ctx, impl.Serve(server_end, ctl, remote), asio::detached);
+  ctx.run();
+  return std::string(client_end.str());
 }
 
 std::uint16_t Server::port() const { return impl_->port; }

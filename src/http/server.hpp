@@ -46,6 +46,8 @@ struct ServerOptions {
 /// Serves requests through a pipeline. Start() binds and starts the threads; Shutdown() drains.
 class Server {
  public:
+  struct Impl;
+
   /// `router` and `pipeline` must outlive the server. `readiness` is cleared on Shutdown().
   Server(ServerOptions options, const Router& router, const Pipeline& pipeline, Readiness& readiness);
   ~Server();
@@ -71,8 +73,13 @@ class Server {
   void Wait();
 
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Runs one connection's worth of bytes through the real request path (parser, limits, router,
+/// pipeline, serializer) over an in-memory stream and returns what the server wrote. For the
+/// fuzzer and for tests; timeouts do not apply.
+std::string ServeBytesForTesting(std::string_view input, ServerOptions options, const Router& router,
+                                 const Pipeline& pipeline);
 
 }  // namespace basalt::http
