@@ -265,5 +265,11 @@ print_header() {
   echo "Client:  wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_WARMUP}s warm-up + ${BENCH_DURATION}s measured," \
        "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core; servers are not pinned)"
   echo "CPU/req: server utime+stime from /proc over the measured window / requests; RSS: VmRSS summed over server processes at the end"
+  local load
+  load="$(cut -d' ' -f1 /proc/loadavg)"
+  echo "Load:    1-min load average $load before the run"
+  if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "WARNING: other work is running on this machine; req/s and latency will be lower than on an idle one"
+  fi
   echo
 }
