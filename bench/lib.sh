@@ -257,6 +257,16 @@ bench_case() {
   fi
 }
 
+cpu_busy_percent() {
+  local a b
+  a="$(head -n1 /proc/stat)"
+  sleep 1
+  b="$(head -n1 /proc/stat)"
+  printf '%s\n%s\n' "$a" "$b" | awk '
+    { idle[NR] = $5 + $6; total[NR] = 0; for (i = 2; i <= NF; i++) total[NR] += $i }
+    END { t = total[2] - total[1]; printf "%d\n", (t > 0 ? 100 * (1 - (idle[2] - idle[1]) / t) : 0) }'
+}
+
 print_header() {
   local cpu
   cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
@@ -265,10 +275,11 @@ print_header() {
   echo "Client:  wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_WARMUP}s warm-up + ${BENCH_DURATION}s measured," \
        "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core; servers are not pinned)"
   echo "CPU/req: server utime+stime from /proc over the measured window / requests; RSS: VmRSS summed over server processes at the end"
-  local load
-  load="$(cut -d' ' -f1 /proc/loadavg)"
-  echo "Load:    1-min load average $load before the run"
-  if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+  # Busy share of all CPUs over one second before the run (other builds or tests skew results).
+  local busy
+  busy="$(cpu_busy_percent)"
+  echo "Load:    machine ${busy}% busy in the second before the run"
+  if [ "$busy" -gt 15 ]; then
     echo "WARNING: other work is running on this machine; req/s and latency will be lower than on an idle one"
   fi
   echo
