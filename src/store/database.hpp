@@ -1,0 +1,88 @@
+#pragma once
+/// Database access: one interface, two backends (sqlite/ embedded, postgres/ scale-out).
+/// Values are always bound parameters; SQL text comes from code and from identifiers that the
+/// schema validated and quoted through the Dialect, never from a value.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "core/error.hpp"
+
+namespace basalt::store {
+
+template <class T>
+using Task = boost::asio::awaitable<T>;
+
+/// A SQL value. Booleans are stored as integers 0/1 on SQLite and as boolean on PostgreSQL;
+/// both read back as kInteger-compatible values through AsBool().
+struct Null {
+  bool operator==(const Null&) const = default;
+};
+using Value = std::variant<Null, std::int64_t, double, std::string, bool>;
+
+/// Parameter placeholders and identifier quoting differ by backend; SQL builders ask the Dialect.
+class Dialect {
+ public:
+  virtual ~Dialect() = default;
+  /// Placeholder for the n-th parameter (1-based): "?n" on SQLite, "$n" on PostgreSQL.
+  virtual std::string Placeholder(int n) const = 0;
+  /// Double-quoted identifier with embedded quotes doubled.
+  virtual std::string QuoteIdentifier(std::string_view name) const = 0;
+  /// Backend name for logs and metrics: "sqlite" or "postgres".
+  virtual std::string_view Name() const = 0;
+};
+
+/// A statement with its bound parameters.
+struct Statement {
+  std::string sql;
+  std::vector<Value> params;
+};
+
+/// Rows returned by a statement; column names in order.
+struct ResultSet {
+  std::vector<std::string> columns;
+  std::vector<std::vector<Value>> rows;
+  std::int64_t affected = 0;  ///< Rows changed by INSERT/UPDATE/DELETE.
+};
+
+/// Executes statements inside one transaction. Only valid during the Transact callback.
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  /// Runs one statement. Constraint violations map to ErrorCode::kConflict (unique) or
+  /// kValidation (foreign key, check); other failures to kInternal with the cause kept private.
+  virtual Task<core::Result<ResultSet>> Execute(Statement statement) = 0;
+};
+
+/// A database: reads on the calling thread's own connection, writes in transactions.
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual const Dialect& dialect() const = 0;
+
+  /// A read-only query on the calling I/O thread's connection (or pool). `shard` is the I/O
+  /// thread index (Request::shard()).
+  virtual Task<core::Result<ResultSet>> Query(unsigned shard, Statement statement) = 0;
+
+  /// Runs `work` in a transaction and resumes the caller on its own executor afterwards. If
+  /// `work` returns an error or throws, everything it did is rolled back. When this returns
+  /// success, the transaction is durable (SQLite: committed with synchronous=FULL; PostgreSQL:
+  /// COMMIT acknowledged). On SQLite, `work` runs on the single writer thread and many callers'
+  /// transactions share one commit (group commit), each isolated by a savepoint; `work` must
+  /// only await Transaction::Execute.
+  virtual Task<core::Result<void>> Transact(unsigned shard,
+                                            std::function<Task<core::Result<void>>(Transaction&)> work) = 0;
+
+  /// Closes connections after flushing pending writes.
+  virtual void Close() = 0;
+};
+
+}  // namespace basalt::store
