@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -28,6 +29,14 @@ struct Null {
 };
 using Value = std::variant<Null, std::int64_t, double, std::string, bool>;
 
+/// Reads a boolean column portably: a bool, or an integer (0 is false, anything else true).
+/// Returns nullopt for NULL, doubles and strings.
+inline std::optional<bool> AsBool(const Value& value) {
+  if (const bool* b = std::get_if<bool>(&value)) return *b;
+  if (const std::int64_t* i = std::get_if<std::int64_t>(&value)) return *i != 0;
+  return std::nullopt;
+}
+
 /// Parameter placeholders and identifier quoting differ by backend; SQL builders ask the Dialect.
 class Dialect {
  public:
@@ -38,6 +47,11 @@ class Dialect {
   virtual std::string QuoteIdentifier(std::string_view name) const = 0;
   /// Backend name for logs and metrics: "sqlite" or "postgres".
   virtual std::string_view Name() const = 0;
+  /// Migration hook: a statement that, run first inside a transaction, serialises migration
+  /// runners across processes until that transaction ends; empty when the backend needs none.
+  /// SQLite returns "" (BEGIN IMMEDIATE on the single writer already serialises writers, also
+  /// across processes). PostgreSQL should return "SELECT pg_advisory_xact_lock(<fixed key>)".
+  virtual std::string MigrationLockStatement() const { return {}; }
 };
 
 /// A statement with its bound parameters.
@@ -60,6 +74,10 @@ class Transaction {
   /// Runs one statement. Constraint violations map to ErrorCode::kConflict (unique) or
   /// kValidation (foreign key, check); other failures to kInternal with the cause kept private.
   virtual Task<core::Result<ResultSet>> Execute(Statement statement) = 0;
+  /// Runs a script of several `;`-separated statements without parameters (migrations), inside
+  /// this transaction. The script must not contain transaction control (BEGIN, COMMIT, ROLLBACK,
+  /// SAVEPOINT, RELEASE); SQLite rejects it. Errors map as for Execute.
+  virtual Task<core::Result<void>> ExecuteScript(std::string script) = 0;
 };
 
 /// A database: reads on the calling thread's own connection, writes in transactions.
