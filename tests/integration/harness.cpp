@@ -92,13 +92,19 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+namespace {
+std::string& BinaryPathStorage() {
+  static std::string path;
+  return path;
+}
+}  // namespace
+
+void SetBinaryPath(std::string path) { BinaryPathStorage() = std::move(path); }
+
 std::string BinaryPath() {
-#ifdef BASALT_BINARY
-  return BASALT_BINARY;
-#else
+  if (!BinaryPathStorage().empty()) return BinaryPathStorage();
   if (const char* p = std::getenv("BASALT_BINARY")) return p;
   return "basalt";
-#endif
 }
 
 std::string ReadFile(const std::string& path) {

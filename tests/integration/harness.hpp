@@ -58,8 +58,14 @@ class TempDir {
   std::string path_;
 };
 
-/// Path of the basalt binary under test (BASALT_BINARY compile definition).
+/// Path of the basalt binary under test: set by the test TU from its BASALT_BINARY compile
+/// definition (see BASALT_USE_BINARY_FROM_DEFINITION), else the BASALT_BINARY environment variable.
 std::string BinaryPath();
+void SetBinaryPath(std::string path);
+
+/// Put once in a test TU compiled with -DBASALT_BINARY="...": registers that path at start-up.
+#define BASALT_USE_BINARY_FROM_DEFINITION() \
+  [[maybe_unused]] static const bool basalt_binary_path_set_ = (::basalt::testing::SetBinaryPath(BASALT_BINARY), true)
 
 /// Reads a whole file ("" when missing).
 std::string ReadFile(const std::string& path);

@@ -18,6 +18,8 @@
 
 #include "harness.hpp"
 
+BASALT_USE_BINARY_FROM_DEFINITION();
+
 namespace basalt::testing {
 namespace {
 
@@ -213,10 +215,16 @@ TEST(ServerBinary, BogusContentLengthIs400) {
 TEST(ServerBinary, HeaderBlockOverLimitIs431) {
   BasaltProcess p;
   START(p);
-  RawConnection c(p.port());
-  ASSERT_TRUE(c.connected());
-  c.Send(BuildRequest("GET", "/healthz", {{"X-Big", std::string(17 * 1024, 'a')}}));
-  ExpectProblem(c.ReadResponse(), 431, "headers_too_large");
+  Headers many;  // 20 headers of 1 KiB: no single line is long, the block is
+  for (int i = 0; i < 20; ++i) many.emplace_back("X-Fill-" + std::to_string(i), std::string(1024, 'a'));
+  ExpectProblem(Get(p.port(), "/healthz", many), 431, "headers_too_large");
+}
+
+TEST(ServerBinary, SingleHeaderOverLimitIs431) {
+  BasaltProcess p;
+  START(p);
+  // One 17 KiB header field: the request line is short, so this is a header problem, not 414.
+  ExpectProblem(Get(p.port(), "/healthz", {{"X-Big", std::string(17 * 1024, 'a')}}), 431, "headers_too_large");
 }
 
 TEST(ServerBinary, MaxHeaderBytesFromEnvironment) {
@@ -224,6 +232,17 @@ TEST(ServerBinary, MaxHeaderBytesFromEnvironment) {
   START(p);
   EXPECT_EQ(Get(p.port(), "/healthz", {{"X-Fill", std::string(3 * 1024, 'a')}}).status, 200);
   ExpectProblem(Get(p.port(), "/healthz", {{"X-Big", std::string(5 * 1024, 'a')}}), 431, "headers_too_large");
+}
+
+// Same limit with the request line limit lowered too (so validation of their relation passes).
+TEST(ServerBinary, MaxHeaderAndRequestLineBytesFromEnvironment) {
+  BasaltProcess p({}, {{"BASALT_SERVER__MAX_HEADER_BYTES", "4096"}, {"BASALT_SERVER__MAX_REQUEST_LINE_BYTES", "2048"}});
+  START(p);
+  EXPECT_EQ(Get(p.port(), "/healthz", {{"X-Fill", std::string(3 * 1024, 'a')}}).status, 200);
+  Headers many;
+  for (int i = 0; i < 5; ++i) many.emplace_back("X-Fill-" + std::to_string(i), std::string(1024, 'a'));
+  ExpectProblem(Get(p.port(), "/healthz", many), 431, "headers_too_large");
+  ExpectProblem(Get(p.port(), "/" + std::string(3000, 'a')), 414, "uri_too_long");
 }
 
 TEST(ServerBinary, LongRequestTargetIs414) {
