@@ -47,6 +47,14 @@ struct CompiledFilter {
 
 /// Compiles `expr`. Field paths go through `fields` (errors get the position added), variables
 /// through `variables` (always bound as parameters). Values are never spliced into SQL.
+/// Semantics: `x = null` / `x != null` (literal null) become IS NULL / IS NOT NULL; a variable that
+/// resolves to null is bound as SQL NULL, so `author = @request.auth.id` never matches an anonymous
+/// request (test presence with `@request.auth.id != null`). `~` binds `%value%` with `%`, `_` and
+/// `\` escaped; SQLite's LIKE folds ASCII case only. Multi-valued fields: `=` is "any value
+/// equals" (`? IN (subquery)`), `!=` is "no value equals"; other operators are rejected.
+/// Type checks: fields against literals and other fields (text, relation and datetime compare
+/// with strings; integer and number with numbers; bool with bools by = and != only; json with
+/// anything); variables carry request data and are not type-checked except for `~`.
 /// Errors: kBadRequest "at <pos>: ..." with FieldError{field="filter", code=<"field"|"variable"|
 /// "type">}, except a resolver's kInternal error, which is passed through.
 core::Result<CompiledFilter> Compile(const Expr& expr, const FieldResolver& fields,

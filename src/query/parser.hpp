@@ -1,5 +1,21 @@
 #pragma once
 /// Parses filter and rule text into an Expr. Hand-written lexer and recursive-descent parser.
+///
+/// Grammar (one for list filters and access rules):
+///   filter     := <empty> | or
+///   or         := and ("||" and)*
+///   and        := unary ("&&" unary)*
+///   unary      := "!" unary | "(" or ")" | comparison      -- `!a = 1` is `!(a = 1)`
+///   comparison := operand ("=" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "!~") operand
+///               | operand ("IN" | "NOT" "IN") list
+///   operand    := field | variable | string | number | "true" | "false" | "null"
+///   field      := ident ("." ident)*                       ident := [A-Za-z_][A-Za-z0-9_]*
+///   variable   := "@request.auth." path | "@request.body." path | "@now"
+///   list       := "[" scalar ("," scalar)* "]"              -- non-null literals only
+///   string     := '"' ... '"' | "'" ... "'"  with escapes \" \' \\ \n \t \uXXXX (pairs for
+///                 astral characters); raw control characters and NUL are rejected
+///   number     := "-"? digits ("." digits)?                  -- int64, or a finite double
+/// `IN`, `NOT`, `true`, `false` and `null` are reserved words. Whitespace: space, \t, \r, \n.
 
 #include <cstddef>
 #include <optional>

@@ -97,12 +97,10 @@ TEST(QueryParser, ListsHoldAtMost100Items) {
 }
 
 TEST(QueryParser, DeepInputDoesNotOverflowTheStack) {
-  Limits huge{.max_length = 1 << 20, .max_depth = 1 << 20, .max_nodes = 1 << 20};
   std::string deep = std::string(200000, '!') + "v = 1";
   auto e = Parse(deep, Limits{.max_length = 1 << 20});
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().fields[0].code, "limit");
-  (void)huge;
 }
 
 TEST(QueryParser, OpTextNamesEveryOperator) {
