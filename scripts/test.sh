@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test: install deps, build the `ci` preset (ASan+UBSan+gcov), run every unit and integration
-# test, fuzz the HTTP parser for a bounded time, print coverage. Exits non-zero if anything failed.
+# test, run every libFuzzer target for a bounded time, print coverage. Exits non-zero if anything failed.
 #
 # Tunables: FUZZ_RUNS (200000), FUZZ_SECONDS (60), SKIP_FUZZ=1, SKIP_DEPS=1, CTEST_ARGS (extra).
 set -euo pipefail
@@ -50,33 +50,54 @@ ctest --preset ci -j2 --output-on-failure --timeout 600 --no-tests=error ${CTEST
 record "ctest (unit + integration)" "$status"
 
 # ---------------------------------------------------------------------------------------------
-# Fuzzing: the HTTP request parser, bounded in runs and time, seeded from tests/fuzz/corpus/http.
+# Fuzzing: every basalt_fuzz_<name> target of the fuzz preset (clang libFuzzer), each bounded in
+# runs and time, seeded from tests/fuzz/corpus/<name>/ and using tests/fuzz/corpus/<name>.dict if
+# present. basalt_fuzz_http (the HTTP request path) is required once tests/fuzz/http_request_fuzz.cpp exists.
 if [ "${SKIP_FUZZ:-0}" = 1 ]; then
   RESULTS+=("SKIP  fuzz (SKIP_FUZZ=1)")
-elif [ ! -f tests/fuzz/http_request_fuzz.cpp ]; then
-  RESULTS+=("SKIP  fuzz (tests/fuzz/http_request_fuzz.cpp not written yet)")
+elif [ ! -f tests/fuzz/CMakeLists.txt ]; then
+  RESULTS+=("SKIP  fuzz (no tests/fuzz/CMakeLists.txt yet)")
 else
-  step "Fuzzing the HTTP parser (basalt_fuzz_http: -runs=$FUZZ_RUNS -max_total_time=$FUZZ_SECONDS)"
-  status=0
+  step "Building fuzz targets (fuzz preset)"
+  fuzz_targets=()
   if ! cmake --preset fuzz >"$TMP/fuzz-configure.log" 2>&1; then
     cat "$TMP/fuzz-configure.log" >&2
     record "fuzz: configure the fuzz preset" 1
-  elif ! ninja -C build/fuzz -t targets all >"$TMP/fuzz-targets.txt" 2>/dev/null \
-       || ! grep -q '^basalt_fuzz_http:' "$TMP/fuzz-targets.txt"; then
-    warn "tests/fuzz/http_request_fuzz.cpp exists but the fuzz preset defines no basalt_fuzz_http target"
-    record "fuzz: basalt_fuzz_http target defined" 1
-  elif ! cmake --build --preset fuzz --target basalt_fuzz_http -j"$JOBS"; then
-    record "fuzz: build basalt_fuzz_http" 1
+  elif ! ninja -C build/fuzz -t targets all >"$TMP/fuzz-targets.txt" 2>/dev/null; then
+    record "fuzz: list fuzz targets" 1
   else
-    fuzzer="$(find build/fuzz -type f -name basalt_fuzz_http -perm -u+x | head -n1)"
-    artifacts="$ROOT/build/fuzz/artifacts"
-    mkdir -p "$TMP/corpus" "$artifacts"
-    # The first corpus directory receives new inputs: a temp dir, so the repo's seeds stay as written.
-    "$fuzzer" -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-      -artifact_prefix="$artifacts/" "$TMP/corpus" tests/fuzz/corpus/http || status=$?
-    if [ "$status" -ne 0 ]; then warn "fuzzer failed; reproducer(s) in $artifacts"; fi
-    record "fuzz: basalt_fuzz_http" "$status"
+    mapfile -t fuzz_targets < <(grep -oE '^basalt_fuzz_[A-Za-z0-9_]+:' "$TMP/fuzz-targets.txt" | tr -d ':' | sort -u)
+    if [ -f tests/fuzz/http_request_fuzz.cpp ] && ! printf '%s\n' "${fuzz_targets[@]}" | grep -qx basalt_fuzz_http; then
+      warn "tests/fuzz/http_request_fuzz.cpp exists but the fuzz preset defines no basalt_fuzz_http target"
+      record "fuzz: basalt_fuzz_http target defined" 1
+    fi
+    if [ "${#fuzz_targets[@]}" -eq 0 ]; then
+      RESULTS+=("SKIP  fuzz (no basalt_fuzz_* targets)")
+    elif ! cmake --build --preset fuzz -j"$JOBS" --target "${fuzz_targets[@]}"; then
+      record "fuzz: build ${fuzz_targets[*]}" 1
+      fuzz_targets=()
+    fi
   fi
+  artifacts="$ROOT/build/fuzz/artifacts"
+  for target in "${fuzz_targets[@]}"; do
+    name="${target#basalt_fuzz_}"
+    fuzzer="$(find build/fuzz -type f -name "$target" -perm -u+x | head -n1)"
+    step "Fuzzing $name ($target: -runs=$FUZZ_RUNS -max_total_time=$FUZZ_SECONDS)"
+    # The first corpus directory receives new inputs: a temp dir, so the repo's seeds stay as written.
+    mkdir -p "$TMP/corpus-$name" "$artifacts"
+    args=(-runs="$FUZZ_RUNS" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1
+          -artifact_prefix="$artifacts/$name-" "$TMP/corpus-$name")
+    if [ -d "tests/fuzz/corpus/$name" ]; then args+=("tests/fuzz/corpus/$name"); fi
+    if [ -f "tests/fuzz/corpus/$name.dict" ]; then args=(-dict="tests/fuzz/corpus/$name.dict" "${args[@]}"); fi
+    status=0
+    "$fuzzer" "${args[@]}" >"$TMP/fuzz-$name.log" 2>&1 || status=$?
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done [0-9]+ runs|^stat::number_of_executed_units' "$TMP/fuzz-$name.log" || true
+    if [ "$status" -ne 0 ]; then
+      tail -n 80 "$TMP/fuzz-$name.log" >&2
+      warn "$target failed; reproducer(s) in $artifacts/$name-*"
+    fi
+    record "fuzz: $target" "$status"
+  done
 fi
 
 # ---------------------------------------------------------------------------------------------
