@@ -26,7 +26,9 @@ run:
 test:
 	scripts/test.sh
 
+# Rebuild first so the numbers describe the current code (a no-op when up to date).
 bench:
+	cmake --preset release && cmake --build --preset release -j$(NPROC)
 	bench/run.sh
 
 build:
