@@ -30,6 +30,9 @@ main() {
   bench_init
   if system_selected basalt || system_selected basalt-shared || system_selected basalt-no-access-log; then
     ensure_basalt
+    # Benchmark a private copy: a rebuild during the run must not swap or remove the binary.
+    cp "$BASALT_BIN" "$BENCH_TMP/basalt"
+    BASALT_BIN="$BENCH_TMP/basalt"
   fi
   print_header
   local wl
