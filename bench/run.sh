@@ -35,6 +35,7 @@ main() {
     BASALT_BIN="$BENCH_TMP/basalt"
   fi
   print_header
+  if [ -x "$BASALT_BIN" ]; then echo "Basalt:  $("$BASALT_BIN" version 2>&1 | head -n1)"; echo; fi
   local wl
   for wl in "${WORKLOADS[@]}"; do
     declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl"
