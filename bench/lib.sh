@@ -91,6 +91,21 @@ rss_kib() {
   echo "$total"
 }
 
+# Busy (non-idle) clock ticks of the whole machine, from the first line of /proc/stat.
+machine_busy_ticks() {
+  awk 'NR == 1 { b = 0; for (i = 2; i <= NF; i++) if (i != 5 && i != 6) b += $i; print b; exit }' /proc/stat
+}
+
+# CPU seconds used so far by this shell's finished children (wrk), from the `times` builtin. It must
+# run in this shell (a $(...) subshell has no children of its own), so it writes to a file.
+children_cpu_seconds() {
+  times >"$BENCH_TMP/times.txt"
+  awk 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+    printf "%.3f\n", t }' "$BENCH_TMP/times.txt"
+}
+
 free_port() {
   "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -232,13 +247,26 @@ measure() {
   fi
   # shellcheck disable=SC2207
   pids=($(proc_tree "$SERVER_PID") "${BENCH_EXTRA_PIDS[@]}")
+  local m_before m_after w_before w_after t_before t_after other
+  m_before="$(machine_busy_ticks)"
+  children_cpu_seconds >"$BENCH_TMP/w_before.txt"
+  w_before="$(cat "$BENCH_TMP/w_before.txt")"
+  t_before="$(date +%s.%N)"
   before="$(cpu_ticks "${pids[@]}")"
   run_wrk "$BENCH_DURATION" "$url" --latency "$@" >"$out" || { log "wrk failed for $system"; cat "$out" >&2; return 1; }
   after="$(cpu_ticks "${pids[@]}")"
+  t_after="$(date +%s.%N)"
+  children_cpu_seconds >"$BENCH_TMP/w_after.txt"
+  w_after="$(cat "$BENCH_TMP/w_after.txt")"
+  m_after="$(machine_busy_ticks)"
   rss="$(rss_kib "${pids[@]}")"
   kill -0 "$SERVER_PID" 2>/dev/null || { log "$system died during the run"; return 1; }
+  # CPU used by anything other than the server and wrk, as % of the machine: a noise indicator.
+  other="$(awk -v mb="$((m_after - m_before))" -v sv="$((after - before))" -v hz="$CLK_TCK" \
+    -v wb="$w_before" -v wa="$w_after" -v tb="$t_before" -v ta="$t_after" -v n="$(nproc)" \
+    'BEGIN { o = (mb - sv) / hz - (wa - wb); if (o < 0) o = 0; printf "%.1f\n", 100 * o / ((ta - tb) * n) }')"
   "$PYTHON" "$BENCH_DIR/report.py" record "$out" "$workload" "$system" \
-    "$((after - before))" "$CLK_TCK" "$rss" "$BENCH_RESULTS"
+    "$((after - before))" "$CLK_TCK" "$rss" "$BENCH_RESULTS" "$other"
 }
 
 # bench_case WORKLOAD SYSTEM PATH START_FN [start args...]: start, measure, stop; a failure is

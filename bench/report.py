@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Helpers for bench/lib.sh.
 
-  report.py record  WRK_OUT WORKLOAD SYSTEM CPU_TICKS CLK_TCK RSS_KIB JSONL
+  report.py record  WRK_OUT WORKLOAD SYSTEM CPU_TICKS CLK_TCK RSS_KIB JSONL [OTHER_CPU_PCT]
       Parse one `wrk --latency` output, append one JSON line to JSONL, print the row.
+      OTHER_CPU_PCT: share of the machine used by neither the server nor wrk (noise).
   report.py table   JSONL
       Print the human table and basalt/nginx ratios for every workload in JSONL.
 """
@@ -43,7 +44,7 @@ def parse_wrk(out):
     return res
 
 
-def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl):
+def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl, other_pct=None):
     with open(wrk_out) as f:
         out = f.read()
     w = parse_wrk(out)
@@ -59,12 +60,18 @@ def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl):
         "requests": w["requests"],
         "errors": w["errors"],
     }
+    if other_pct is not None:
+        row["other_cpu_pct"] = float(other_pct)
     with open(jsonl, "a") as f:
         f.write(json.dumps(row) + "\n")
     print(f"  {system}: {row['rps']:.0f} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
-          f"{row['cpu_us_per_req']} us CPU/req, {row['rss_mib']} MiB RSS, {row['errors']} errors")
+          f"{row['cpu_us_per_req']} us CPU/req, {row['rss_mib']} MiB RSS, {row['errors']} errors, "
+          f"{row.get('other_cpu_pct', '-')}% other CPU")
     if w["errors"]:
         print(f"  WARNING: {system} had {w['errors']} errors (non-2xx or socket errors)", file=sys.stderr)
+    if row.get("other_cpu_pct", 0) > 10:
+        print(f"  WARNING: other processes used {row['other_cpu_pct']}% of the machine during {system}'s run; "
+              "its figures are not comparable", file=sys.stderr)
 
 
 def fmt(v, spec):
@@ -81,13 +88,13 @@ def table(jsonl):
     if not rows:
         print("no results")
         return
-    hdr = f"{'workload':<12} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'RSS MiB':>8} {'errors':>7}"
+    hdr = f"{'workload':<12} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'RSS MiB':>8} {'errors':>7} {'other CPU':>9}"
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         print(f"{r['workload']:<12} {r['system']:<22} {fmt(r['rps'], '10.0f')} {fmt(r['p50_ms'], '8.3f')} "
               f"{fmt(r['p99_ms'], '8.3f')} {fmt(r['cpu_us_per_req'], '11.2f')} {fmt(r['rss_mib'], '8.1f')} "
-              f"{r.get('errors', 0):>7}")
+              f"{r.get('errors', 0):>7} {fmt(r.get('other_cpu_pct'), '8.1f')}%")
     # Ratios against the nginx ceiling, per workload.
     by_wl = {}
     for r in rows:
@@ -108,6 +115,9 @@ def table(jsonl):
             if ref["p99_ms"] and r["p99_ms"] is not None:
                 parts.append(f"p99 x{r['p99_ms'] / ref['p99_ms']:.2f}")
             lines.append(f"  {wl:<12} {name + '/nginx':<28} " + ", ".join(parts))
+    noisy = [r["system"] for r in rows if (r.get("other_cpu_pct") or 0) > 10]
+    if noisy:
+        print(f"\nNOTE: other processes used >10% of the machine during: {', '.join(noisy)}; re-run on a quiet machine.")
     if lines:
         print()
         print("Ratios against nginx (req/s: higher is better; CPU/req and p99: lower is better):")
@@ -115,7 +125,7 @@ def table(jsonl):
 
 
 def main(argv):
-    if len(argv) >= 2 and argv[1] == "record" and len(argv) == 9:
+    if len(argv) >= 2 and argv[1] == "record" and len(argv) in (9, 10):
         record(*argv[2:])
     elif len(argv) == 3 and argv[1] == "table":
         table(argv[2])
