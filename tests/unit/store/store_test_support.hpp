@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -55,6 +56,9 @@ struct Backend {
   std::string name;
   std::function<core::Result<std::unique_ptr<Database>>(const std::filesystem::path& dir, unsigned shards)> open;
 };
+
+/// Test names and failure messages show the backend's name, not its bytes.
+inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
 /// Every backend the conformance suites run against. A PostgreSQL factory (own database or
 /// schema per `dir`, skipped when no server is configured) is added here later.
