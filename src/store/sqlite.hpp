@@ -16,7 +16,9 @@ namespace basalt::store {
 /// How to open a SQLite database.
 struct SqliteOptions {
   std::string path;       ///< Database file; created when missing (its directory must exist).
-  unsigned shards = 1;    ///< Number of read connections: one per I/O thread, `Query(shard)` < shards.
+  /// Number of read connections: one per I/O thread, `Query(shard)` needs shard < shards. A
+  /// shard's connection takes no lock: only one thread at a time may query through it.
+  unsigned shards = 1;
   unsigned max_group = 256;  ///< Most transactions committed together by one COMMIT (one fsync).
   std::chrono::milliseconds busy_timeout{5000};  ///< Wait for locks held by other processes.
   /// Called on the writer thread after every successful group COMMIT with the number of
