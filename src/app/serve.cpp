@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -25,7 +26,7 @@ http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads)
   o.per_core = s.server.io_model == config::IoModel::kPerCore;
   o.max_connections = s.server.max_connections;
   o.max_header_bytes = s.server.max_header_bytes;
-  o.max_request_line_bytes = s.server.max_request_line_bytes;
+  o.max_request_line_bytes = std::min(s.server.max_request_line_bytes, s.server.max_header_bytes);
   o.max_body_bytes = s.server.max_body_bytes;
   o.header_timeout = milliseconds(s.server.header_timeout_ms);
   o.body_timeout = milliseconds(s.server.body_timeout_ms);

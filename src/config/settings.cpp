@@ -672,7 +672,10 @@ class Loader {
   /// Checks that involve more than one setting or the file system, after all layers merged.
   void ValidateMerged() {
     const auto& server = settings_.server;
-    if (server.max_request_line_bytes > server.max_header_bytes) {
+    // Only a request-line limit the user set is an error; the default simply yields to a smaller
+    // header limit (the request line is part of the header block).
+    if (server.max_request_line_bytes > server.max_header_bytes &&
+        Origin("server.max_request_line_bytes") != "default") {
       AddProblem(Origin("server.max_request_line_bytes"), "server.max_request_line_bytes",
                  "must be between 256 and server.max_header_bytes (" +
                      std::to_string(server.max_header_bytes) + ")");

@@ -16,15 +16,10 @@ bool HeaderNameEquals(std::string_view a, std::string_view b) {
 }
 
 void Response::Set(std::string_view name, std::string value) {
-  for (auto& [key, v] : headers) {
-    if (HeaderNameEquals(key, name)) {
-      v = std::move(value);
-      Remove(name);  // drop later duplicates, then re-add once
-      headers.emplace_back(name, v);
-      return;
-    }
-  }
-  headers.emplace_back(name, std::move(value));
+  // `name` may view into a header this call replaces: copy it before anything is erased.
+  std::string key(name);
+  Remove(key);
+  headers.emplace_back(std::move(key), std::move(value));
 }
 
 std::optional<std::string_view> Response::Get(std::string_view name) const {
@@ -41,6 +36,7 @@ void Response::Remove(std::string_view name) {
 Response Response::Json(int status, std::string body) {
   Response r;
   r.status = status;
+  r.headers.reserve(8);  // the stages add ~6 more; avoid regrowing the vector on every request
   r.headers.emplace_back("Content-Type", "application/json");
   r.body = std::move(body);
   return r;
@@ -49,6 +45,7 @@ Response Response::Json(int status, std::string body) {
 Response Response::Text(int status, std::string body, std::string content_type) {
   Response r;
   r.status = status;
+  r.headers.reserve(8);
   r.headers.emplace_back("Content-Type", std::move(content_type));
   r.body = std::move(body);
   return r;

@@ -39,7 +39,17 @@ class Segments {
   bool done_ = false;
 };
 
-bool IsParam(std::string_view seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+// "{name}" where name is [A-Za-z_][A-Za-z0-9_]*.
+bool IsParam(std::string_view seg) {
+  if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') return false;
+  const std::string_view name = seg.substr(1, seg.size() - 2);
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
