@@ -58,12 +58,12 @@ Uuid NewUuidV7() {
 
 std::string FormatUuid(const Uuid& id) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
+  std::string out(36, '-');
+  std::size_t pos = 0;
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[id[i] >> 4]);
-    out.push_back(kHex[id[i] & 0xf]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;  // keep the '-'
+    out[pos++] = kHex[id[i] >> 4];
+    out[pos++] = kHex[id[i] & 0xf];
   }
   return out;
 }

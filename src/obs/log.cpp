@@ -1,5 +1,6 @@
 #include "obs/log.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -15,9 +16,14 @@
 #include <spdlog/async_logger.h>
 #include <spdlog/details/thread_pool.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <thread>
+#include <vector>
 
 #include "core/time.hpp"
 
@@ -73,24 +79,94 @@ class FlushNotifySink final : public spdlog::sinks::sink {
   std::uint64_t completed_ = 0;
 };
 
+// Standard output without spdlog's flush after every line (a write(2) per request at access-log
+// rates). Lines collect in stdio's buffer; the flusher thread, warnings and FlushLogs() flush it.
+// Only the single async worker calls it, so it needs no mutex of its own.
+class BufferedStdoutSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+  }
+  void flush_() override { std::fflush(stdout); }
+};
+
 struct LoggerState {
   std::shared_ptr<spdlog::async_logger> logger;
   std::shared_ptr<FlushNotifySink> sink;
   bool json = true;
 };
 
-// Declaration order matters for destruction at exit: the state (loggers) goes first, then the
-// pool, whose destructor drains the queue and joins the worker.
+// Process-wide logging state (leaked on purpose, see G()).
 struct Globals {
   std::shared_ptr<spdlog::details::thread_pool> pool;
-  std::atomic<std::shared_ptr<LoggerState>> state;
+  // A plain pointer: every log line reads it, and std::atomic<shared_ptr> would make both I/O
+  // threads bump one shared reference count per line. States are never freed (re-init is rare:
+  // tests), so a reader can never see a dangling one.
+  std::atomic<LoggerState*> state{nullptr};
+  std::vector<std::unique_ptr<LoggerState>> all_states;
+  std::thread flusher;
+  std::mutex buffers_mutex;
+  std::vector<std::shared_ptr<struct ThreadBuffer>> buffers;
   std::atomic<int> level{static_cast<int>(LogLevel::kInfo)};
   std::mutex init_mutex;
 };
 
+// Never destroyed: the flusher thread and late log calls during exit must not see a dead object.
+// main() calls FlushLogs() before it returns, which drains everything.
 Globals& G() {
-  static Globals globals;
-  return globals;
+  static Globals* globals = new Globals;
+  return *globals;
+}
+
+// Lines are collected per thread and handed to spdlog in blocks: one queue operation (and one
+// mutex shared across cores) per ~16 KiB instead of per line. The per-buffer mutex is taken only
+// by its own thread and, every 250 ms, by the flusher, so it is uncontended in practice.
+constexpr std::size_t kBlockBytes = 16 * 1024;
+
+struct ThreadBuffer {
+  std::mutex mutex;
+  std::string data;  // lines separated by '\n'; spdlog adds the final end-of-line
+};
+
+ThreadBuffer& LocalBuffer() {
+  thread_local std::shared_ptr<ThreadBuffer> buffer = [] {
+    auto b = std::make_shared<ThreadBuffer>();
+    Globals& g = G();
+    std::lock_guard lock(g.buffers_mutex);
+    g.buffers.push_back(b);
+    return b;
+  }();
+  return *buffer;
+}
+
+void Submit(LoggerState& state, const std::string& block, spdlog::level::level_enum level) {
+  state.logger->log(level, spdlog::string_view_t(block.data(), block.size()));
+}
+
+// Hands every thread's pending lines to `state`'s logger.
+void DrainBuffers(LoggerState& state) {
+  Globals& g = G();
+  std::vector<std::shared_ptr<ThreadBuffer>> buffers;
+  {
+    std::lock_guard lock(g.buffers_mutex);
+    // Forget buffers of threads that have exited and have nothing left.
+    std::erase_if(g.buffers, [](const std::shared_ptr<ThreadBuffer>& b) {
+      std::lock_guard inner(b->mutex);
+      return b.use_count() == 1 && b->data.empty();
+    });
+    buffers = g.buffers;
+  }
+  std::string block;
+  for (const auto& b : buffers) {
+    {
+      std::lock_guard lock(b->mutex);
+      block.swap(b->data);
+    }
+    if (!block.empty()) Submit(state, block, spdlog::level::info);
+    block.clear();
+  }
 }
 
 std::string_view LevelName(LogLevel level) {
@@ -165,6 +241,19 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
 void AppendEscaped(std::string& out, std::string_view s, bool escape_quote = true) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (std::size_t i = 0; i < s.size();) {
+    // Fast path: copy the run of printable ASCII that needs no escaping in one append.
+    static constexpr auto kPlain = [] {
+      std::array<bool, 256> plain{};
+      for (int ch = 0x20; ch < 0x7F; ++ch) plain[ch] = ch != '"' && ch != '\\';
+      return plain;
+    }();
+    std::size_t run = i;
+    while (run < s.size() && kPlain[static_cast<unsigned char>(s[run])]) ++run;
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
@@ -213,7 +302,7 @@ void AppendDouble(std::string& out, double v, bool json) {
   fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
-void AppendJsonLine(std::string& out, const std::string& ts, LogLevel level, std::string_view msg,
+void AppendJsonLine(std::string& out, std::string_view ts, LogLevel level, std::string_view msg,
                     std::initializer_list<LogField> fields) {
   out += "{\"ts\":\"";
   out += ts;
@@ -250,7 +339,7 @@ bool NeedsQuotes(std::string_view s) {
   return false;
 }
 
-void AppendTextLine(std::string& out, const std::string& ts, LogLevel level, std::string_view msg,
+void AppendTextLine(std::string& out, std::string_view ts, LogLevel level, std::string_view msg,
                     std::initializer_list<LogField> fields) {
   out += ts;
   out.push_back(' ');
@@ -296,6 +385,29 @@ bool ParseLogLevel(std::string_view text, LogLevel& out) {
   return false;
 }
 
+namespace {
+
+// RFC 3339 with milliseconds; the part up to the second is formatted once a second per thread.
+std::string_view Timestamp() {
+  thread_local std::time_t cached_second = -1;
+  thread_local char text[32];
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t second = static_cast<std::time_t>(ms / 1000);
+  if (second != cached_second) {
+    cached_second = second;
+    const std::string full = core::FormatRfc3339(now);  // "....:SS.mmmZ"
+    std::memcpy(text, full.data(), full.size());
+  }
+  const int milli = static_cast<int>(ms % 1000);
+  text[20] = static_cast<char>('0' + milli / 100);
+  text[21] = static_cast<char>('0' + milli / 10 % 10);
+  text[22] = static_cast<char>('0' + milli % 10);
+  return std::string_view(text, 24);
+}
+
+}  // namespace
+
 void InitLogging(const LogOptions& options) {
   Globals& g = G();
   std::lock_guard lock(g.init_mutex);
@@ -305,11 +417,11 @@ void InitLogging(const LogOptions& options) {
   }
   std::shared_ptr<spdlog::sinks::sink> inner;
   if (options.file.empty()) {
-    inner = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    inner = std::make_shared<BufferedStdoutSink>();
   } else {
     inner = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, /*truncate=*/false);
   }
-  auto state = std::make_shared<LoggerState>();
+  auto state = std::make_unique<LoggerState>();
   state->sink = std::make_shared<FlushNotifySink>(std::move(inner));
   state->sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
       "%v", spdlog::pattern_time_type::utc, std::string(spdlog::details::os::default_eol)));
@@ -318,7 +430,25 @@ void InitLogging(const LogOptions& options) {
   state->logger->set_level(spdlog::level::trace);  // filtering is ours (g.level)
   state->json = options.json;
 
-  std::shared_ptr<LoggerState> old = g.state.exchange(std::move(state));
+  state->logger->flush_on(spdlog::level::warn);
+  // Lines logged before this call belong to the old destination.
+  if (LoggerState* previous = g.state.load(std::memory_order_acquire)) DrainBuffers(*previous);
+  LoggerState* old = g.state.exchange(state.get());
+  g.all_states.push_back(std::move(state));
+  if (!g.flusher.joinable()) {
+    // Buffered lines reach the output within 250 ms even when the server goes quiet.
+    g.flusher = std::thread([] {
+      for (;;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        std::lock_guard lock(G().init_mutex);
+        if (LoggerState* current = G().state.load(std::memory_order_acquire)) {
+          DrainBuffers(*current);
+          current->logger->flush();
+        }
+      }
+    });
+    g.flusher.detach();
+  }
   g.level.store(static_cast<int>(options.level), std::memory_order_relaxed);
   // Lines already queued for the old logger still reach the old file (queued messages keep the
   // logger alive); wait for them so a caller switching files sees a complete old file.
@@ -332,22 +462,37 @@ bool LogEnabled(LogLevel level) {
 
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
   if (!LogEnabled(level)) return;
-  const std::shared_ptr<LoggerState> state = G().state.load(std::memory_order_acquire);
+  LoggerState* state = G().state.load(std::memory_order_acquire);
   if (!state) return;
   thread_local std::string line;
   line.clear();
-  const std::string ts = core::FormatRfc3339(std::chrono::system_clock::now());
+  const std::string_view ts = Timestamp();
   if (state->json) {
     AppendJsonLine(line, ts, level, msg, fields);
   } else {
     AppendTextLine(line, ts, level, msg, fields);
   }
-  state->logger->log(ToSpdlog(level), spdlog::string_view_t(line.data(), line.size()));
+  ThreadBuffer& buffer = LocalBuffer();
+  thread_local std::string block;
+  {
+    std::lock_guard lock(buffer.mutex);
+    if (!buffer.data.empty()) buffer.data.push_back('\n');
+    buffer.data.append(line);
+    // Warnings and errors go out at once (with everything before them from this thread).
+    if (buffer.data.size() >= kBlockBytes || level >= LogLevel::kWarn) block.swap(buffer.data);
+  }
+  if (!block.empty()) {
+    Submit(*state, block, ToSpdlog(level));
+    block.clear();
+  }
 }
 
 void FlushLogs() {
-  const std::shared_ptr<LoggerState> state = G().state.load(std::memory_order_acquire);
-  if (state) state->sink->FlushAndWait(*state->logger);
+  std::lock_guard lock(G().init_mutex);
+  LoggerState* state = G().state.load(std::memory_order_acquire);
+  if (!state) return;
+  DrainBuffers(*state);
+  state->sink->FlushAndWait(*state->logger);
 }
 
 }  // namespace basalt::obs
