@@ -656,7 +656,9 @@ TEST(ServerBinary, TenThousandIdleConnections) {
 // Graceful shutdown.
 
 TEST(ServerBinary, SigtermDrainsThenExitsZero) {
-  BasaltProcess p({}, {{"BASALT_SERVER__DRAIN_DELAY_MS", "1500"}});
+  // A wide drain window keeps this deterministic on a loaded machine: the only timing bound
+  // asserted is the lower one (the server must not exit before the delay).
+  BasaltProcess p({}, {{"BASALT_SERVER__DRAIN_DELAY_MS", "4000"}});
   START(p);
   ASSERT_EQ(Get(p.port(), "/readyz").status, 200);
   const auto signalled = std::chrono::steady_clock::now();
@@ -667,18 +669,20 @@ TEST(ServerBinary, SigtermDrainsThenExitsZero) {
         ready = Get(p.port(), "/readyz");
         return ready.ok && ready.status == 503;
       },
-      1200ms);
+      3500ms);
   ASSERT_TRUE(not_ready) << "readyz never turned 503 during the drain delay; last: " << ready.status << " "
                          << ready.error;
   ExpectProblem(ready, 503, "service_unavailable");
-  auto health = Get(p.port(), "/healthz");
-  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 1500ms) << "test too slow to observe the drain window";
-  ASSERT_TRUE(health.ok) << health.error;
-  EXPECT_EQ(health.status, 200);
-  auto code = p.WaitExit(15s);
+  if (std::chrono::steady_clock::now() - signalled < 3000ms) {
+    // Still inside the drain window: the server keeps serving.
+    auto health = Get(p.port(), "/healthz");
+    ASSERT_TRUE(health.ok) << health.error;
+    EXPECT_EQ(health.status, 200);
+  }
+  auto code = p.WaitExit(20s);
   ASSERT_TRUE(code.has_value()) << "did not exit after SIGTERM; log:\n" << p.LogText();
   EXPECT_EQ(*code, 0) << p.LogText();
-  EXPECT_GE(std::chrono::steady_clock::now() - signalled, 1400ms) << "exited before the drain delay";
+  EXPECT_GE(std::chrono::steady_clock::now() - signalled, 3900ms) << "exited before the drain delay";
   const std::string log = Lower(p.LogText());
   EXPECT_TRUE(log.find("shut") != std::string::npos || log.find("drain") != std::string::npos ||
               log.find("stopp") != std::string::npos)
