@@ -12,6 +12,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
+  libpq-dev postgresql postgresql-contrib
   # benchmark and test peers
   wrk nginx-light openssl procps python3
 )
@@ -37,4 +38,10 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # nginx-light's package starts a system nginx on port 80; Basalt's scripts run their own.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 $SUDO pkill -x nginx >/dev/null 2>&1 || true
+# postgresql's package creates (and may start) a system cluster on 5432; tests run their own
+# throwaway cluster (scripts/pg-test-cluster.sh).
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $SUDO pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true; done
+fi
 echo "install-deps: done"
