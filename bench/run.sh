@@ -21,14 +21,13 @@ workload_healthz() {
   # Production defaults: per_core I/O model, access log on (written to a file in the temp dir).
   bench_case healthz basalt /healthz start_basalt
   bench_case healthz basalt-no-access-log /healthz start_basalt BASALT_LOG__ACCESS=false
-  bench_case healthz basalt-shared /healthz start_basalt BASALT_SERVER__IO_MODEL=shared
 }
 
 read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz}"
 
 main() {
   bench_init
-  if system_selected basalt || system_selected basalt-shared || system_selected basalt-no-access-log; then
+  if system_selected basalt || system_selected basalt-no-access-log; then
     ensure_basalt
     # Benchmark a private copy: a rebuild during the run must not swap or remove the binary.
     cp "$BASALT_BIN" "$BENCH_TMP/basalt"

@@ -23,7 +23,6 @@ http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads)
   o.host = s.server.host;
   o.port = s.server.port;
   o.threads = threads;
-  o.per_core = s.server.io_model == config::IoModel::kPerCore;
   o.max_connections = s.server.max_connections;
   o.max_header_bytes = s.server.max_header_bytes;
   o.max_request_line_bytes = std::min(s.server.max_request_line_bytes, s.server.max_header_bytes);
@@ -106,7 +105,6 @@ int Serve(const config::Settings& settings) {
            {{"host", settings.server.host},
             {"port", static_cast<std::int64_t>(server.port())},
             {"threads", static_cast<std::int64_t>(threads)},
-            {"io_model", settings.server.io_model == config::IoModel::kPerCore ? "per_core" : "shared"},
             {"tls", settings.TlsEnabled()},
             {"version", api::BuildVersion()}});
   obs::FlushLogs();

@@ -143,6 +143,19 @@ std::optional<std::string> TokenLength(const Value& v) {
   return std::nullopt;
 }
 
+std::optional<std::string> AdminTokenLength(const Value& v) {
+  const auto& token = std::get<std::string>(v);
+  if (!token.empty() && token.size() < 32) return "must be at least 32 characters when set";
+  return std::nullopt;
+}
+
+std::optional<std::string> DatabaseUrl(const Value& v) {
+  const auto& url = std::get<std::string>(v);
+  // Never echo the value: it may carry a password.
+  if (url.empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) return std::nullopt;
+  return "must be empty (embedded SQLite) or a postgres:// or postgresql:// URL";
+}
+
 bool IsTchar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
@@ -234,11 +247,6 @@ std::vector<Row> BuildRows() {
                             "TCP port to listen on; 0 picks a free port."));
   rows.push_back(IntegerRow("server", "threads", &S::server, &ServerSettings::threads, 0, 1024,
                             "I/O threads; 0 means one per core."));
-  rows.push_back(EnumRow("server", "io_model", &S::server, &ServerSettings::io_model,
-                         std::vector<std::pair<IoModel, std::string>>{{IoModel::kPerCore, "per_core"},
-                                                                      {IoModel::kShared, "shared"}},
-                         "per_core: one io_context and SO_REUSEPORT acceptor per thread; "
-                         "shared: one io_context for all threads."));
   rows.push_back(IntegerRow("server", "max_connections", &S::server, &ServerSettings::max_connections,
                             1, 1'000'000, "Open connections accepted at once."));
   rows.push_back(IntegerRow("server", "max_header_bytes", &S::server,
@@ -316,6 +324,23 @@ std::vector<Row> BuildRows() {
   // storage
   rows.push_back(StringRow("storage", "data_dir", &S::storage, &StorageSettings::data_dir,
                            "Directory for the SQLite database and other data.", {}, NotEmpty));
+  // database
+  Row url = StringRow("database", "url", &S::database, &DatabaseSettings::url,
+                      "Empty: the embedded SQLite database in `storage.data_dir`. Otherwise a "
+                      "`postgres://user:password@host:port/db` URL. Secret: may come from `url_file`.",
+                      {}, DatabaseUrl);
+  url.secret = true;
+  rows.push_back(std::move(url));
+  rows.push_back(IntegerRow("database", "pool_size", &S::database, &DatabaseSettings::pool_size, 1, 64,
+                            "PostgreSQL connections per I/O thread."));
+  // auth
+  Row admin = StringRow("auth", "admin_token", &S::auth, &AuthSettings::admin_token,
+                        "When set (32 characters or more), `Authorization: Bearer <token>` acts as a "
+                        "superuser, for automation. Off by default. Secret: may come from "
+                        "`admin_token_file`.",
+                        {}, AdminTokenLength);
+  admin.secret = true;
+  rows.push_back(std::move(admin));
   return rows;
 }
 

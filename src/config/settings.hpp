@@ -13,12 +13,6 @@
 
 namespace basalt::config {
 
-/// How the server spreads connections over cores.
-enum class IoModel {
-  kPerCore,  ///< One io_context and one SO_REUSEPORT acceptor per thread (default; see docs).
-  kShared,   ///< One io_context run by every thread, one acceptor (kept for comparison benchmarks).
-};
-
 /// Log line format.
 enum class LogFormat {
   kJson,  ///< One JSON object per line (production).
@@ -29,7 +23,6 @@ struct ServerSettings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8090;              ///< 0 picks a free port (tests).
   unsigned threads = 0;                   ///< 0 = one per core.
-  IoModel io_model = IoModel::kPerCore;
   unsigned max_connections = 16384;
   std::uint32_t max_header_bytes = 16 * 1024;
   std::uint32_t max_request_line_bytes = 8 * 1024;
@@ -77,6 +70,15 @@ struct StorageSettings {
   std::string data_dir = "./basalt_data";
 };
 
+struct DatabaseSettings {
+  std::string url;           ///< Secret. Empty: embedded SQLite in data_dir; else postgres://...
+  unsigned pool_size = 4;    ///< PostgreSQL connections per I/O thread.
+};
+
+struct AuthSettings {
+  std::string admin_token;  ///< Secret. When set (32+ chars), `Bearer <it>` acts as a superuser.
+};
+
 /// Every setting, typed. Defaults here are the documented defaults.
 struct Settings {
   ServerSettings server;
@@ -86,6 +88,8 @@ struct Settings {
   LogSettings log;
   MetricsSettings metrics;
   StorageSettings storage;
+  DatabaseSettings database;
+  AuthSettings auth;
 
   bool TlsEnabled() const { return !tls.cert_file.empty() && !tls.key_file.empty(); }
 };

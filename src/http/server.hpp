@@ -1,5 +1,5 @@
 #pragma once
-/// The HTTP/1.1 server: Beast over Asio, one io_context per thread. All Beast code of the project
+/// The HTTP/1.1 server: Beast over Asio, one io_context and one SO_REUSEPORT acceptor per thread. All Beast code of the project
 /// lives behind this header.
 
 #include <atomic>
@@ -29,7 +29,6 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   unsigned threads = 1;
-  bool per_core = true;  ///< true: io_context + SO_REUSEPORT acceptor per thread; false: one shared.
   unsigned max_connections = 16384;
   std::uint32_t max_header_bytes = 16 * 1024;
   std::uint32_t max_request_line_bytes = 8 * 1024;

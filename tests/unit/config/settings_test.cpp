@@ -68,14 +68,14 @@ auto IsProblem(const std::string& source, const std::string& key, const std::str
 
 TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
   const std::vector<std::string> expected = {
-      "server.host", "server.port", "server.threads", "server.io_model", "server.max_connections",
+      "server.host", "server.port", "server.threads", "server.max_connections",
       "server.max_header_bytes", "server.max_request_line_bytes", "server.max_body_bytes",
       "server.max_json_depth", "server.header_timeout_ms", "server.body_timeout_ms",
       "server.idle_timeout_ms", "server.shutdown_timeout_ms", "server.drain_delay_ms", "tls.cert_file", "tls.key_file",
       "cors.allowed_origins", "cors.allowed_methods", "cors.allowed_headers", "cors.exposed_headers",
       "cors.allow_credentials", "cors.max_age_s", "security.referrer_policy",
       "security.hsts_max_age_s", "log.level", "log.format", "log.access", "metrics.enabled",
-      "metrics.token", "storage.data_dir"};
+      "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "auth.admin_token"};
   std::vector<std::string> keys;
   for (const auto& info : SettingsTable()) keys.push_back(info.key);
   EXPECT_EQ(keys, expected);
@@ -90,7 +90,7 @@ TEST(SettingsTable, DefaultsAreFromSettingsStruct) {
   const std::vector<Case> cases = {
       {"server.host", "string", R"("127.0.0.1")"},
       {"server.port", "integer", "8090"},
-      {"server.io_model", "one of: per_core, shared", R"("per_core")"},
+      {"log.format", "one of: json, text", R"("json")"},
       {"server.max_body_bytes", "integer", "1048576"},
       {"cors.allowed_origins", "string list", "[]"},
       {"cors.allowed_methods", "string list", R"(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])"},
@@ -116,7 +116,7 @@ TEST(SettingsTable, OnlyTheTokenIsSecret) {
   for (const auto& info : SettingsTable()) {
     if (info.secret) secrets.push_back(info.key);
   }
-  EXPECT_THAT(secrets, UnorderedElementsAre("metrics.token"));
+  EXPECT_THAT(secrets, UnorderedElementsAre("metrics.token", "database.url", "auth.admin_token"));
 }
 
 TEST(Load, NoSourcesGivesDefaults) {
@@ -124,7 +124,6 @@ TEST(Load, NoSourcesGivesDefaults) {
   EXPECT_EQ(Show(settings), Show(Settings{}));
   EXPECT_EQ(settings.server.host, "127.0.0.1");
   EXPECT_EQ(settings.server.port, 8090);
-  EXPECT_EQ(settings.server.io_model, IoModel::kPerCore);
   EXPECT_EQ(settings.log.format, LogFormat::kJson);
   EXPECT_FALSE(settings.TlsEnabled());
 }
@@ -137,7 +136,6 @@ TEST(Load, FileOverridesDefaults) {
 [server]
 host = "0.0.0.0"
 port = 9000
-io_model = "shared"
 max_body_bytes = 17179869184
 
 [cors]
@@ -152,7 +150,6 @@ level = "debug"
   const Settings settings = LoadOk({.file = file});
   EXPECT_EQ(settings.server.host, "0.0.0.0");
   EXPECT_EQ(settings.server.port, 9000);
-  EXPECT_EQ(settings.server.io_model, IoModel::kShared);
   EXPECT_EQ(settings.server.max_body_bytes, std::uint64_t{1} << 34);
   EXPECT_THAT(settings.cors.allowed_origins,
               ::testing::ElementsAre("https://a.example", "http://localhost:3000"));
@@ -192,7 +189,7 @@ TEST(Load, LaterSourcesOverrideEarlierOnes) {
 TEST(Load, EnvParsesEachType) {
   const Settings settings = LoadOk({.env = {
                                         {"BASALT_SERVER__THREADS", "4"},
-                                        {"BASALT_SERVER__IO_MODEL", "shared"},
+                                        {"BASALT_LOG__FORMAT", "text"},
                                         {"BASALT_LOG__ACCESS", "0"},
                                         {"BASALT_METRICS__ENABLED", "false"},
                                         {"BASALT_CORS__ALLOW_CREDENTIALS", "1"},
@@ -203,7 +200,7 @@ TEST(Load, EnvParsesEachType) {
                                         {"BASALT_CONFIG", "x.toml"},   // No "__": not a setting.
                                     }});
   EXPECT_EQ(settings.server.threads, 4u);
-  EXPECT_EQ(settings.server.io_model, IoModel::kShared);
+  EXPECT_EQ(settings.log.format, LogFormat::kText);
   EXPECT_FALSE(settings.log.access);
   EXPECT_FALSE(settings.metrics.enabled);
   EXPECT_TRUE(settings.cors.allow_credentials);
@@ -330,7 +327,7 @@ TEST(Load, OutOfRangeAndBadValues) {
       {"server.shutdown_timeout_ms", "3600001", "must be between 0 and 3600000"},
       {"server.port", "99999999999999999999", "expected integer"},
       {"server.port", "12abc", "expected integer"},
-      {"server.io_model", "threaded", "must be one of: per_core, shared"},
+      {"log.format", "yaml", "must be one of: json, text"},
       {"server.host", "", "must not be empty"},
       {"storage.data_dir", "", "must not be empty"},
       {"log.level", "warn", ""},
@@ -493,7 +490,6 @@ TEST(Show, RoundTripsThroughLoad) {
   Settings settings;
   settings.server.host = "::";
   settings.server.port = 0;
-  settings.server.io_model = IoModel::kShared;
   settings.server.max_body_bytes = std::uint64_t{1} << 34;
   settings.cors.allowed_origins = {"https://a.example", "http://localhost:3000"};
   settings.cors.exposed_headers = {};
@@ -505,7 +501,6 @@ TEST(Show, RoundTripsThroughLoad) {
   const Settings loaded = LoadOk({.file = file});
   EXPECT_EQ(Show(loaded), shown);
   EXPECT_EQ(loaded.storage.data_dir, settings.storage.data_dir);
-  EXPECT_EQ(loaded.server.io_model, IoModel::kShared);
   EXPECT_EQ(loaded.log.format, LogFormat::kText);
 }
 
