@@ -7,7 +7,10 @@
 #include <iostream>
 
 #include "api/routes.hpp"
+#include "app/database.hpp"
 #include "app/serve.hpp"
+#include "app/system_migrations.hpp"
+#include "store/migrations.hpp"
 #include "config/settings.hpp"
 #include "obs/log.hpp"
 
@@ -56,6 +59,53 @@ std::expected<Settings, int> LoadSettings(const CommonFlags& flags) {
   return std::move(*settings);
 }
 
+std::string_view StateName(basalt::store::MigrationState state) {
+  switch (state) {
+    case basalt::store::MigrationState::kPending: return "pending";
+    case basalt::store::MigrationState::kApplied: return "applied";
+    case basalt::store::MigrationState::kModified: return "MODIFIED";
+    case basalt::store::MigrationState::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+// `basalt migrate status|up|down`: exit 0 on success, 1 when the database refuses.
+int RunMigrate(const Settings& settings, std::string_view action, int target, int count) {
+  namespace app = basalt::app;
+  auto database = app::OpenDatabase(settings, 1);
+  if (!database) {
+    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
+    return 1;
+  }
+  basalt::store::Migrator migrator(**database, app::SystemMigrations());
+  int code = 0;
+  if (action == "status") {
+    auto status = app::RunBlocking(migrator.Status());
+    if (!status) {
+      std::cerr << "basalt: " << status.error().message << "\n";
+      code = 1;
+    } else {
+      std::cout << "version  state     name\n";
+      for (const auto& m : *status) {
+        std::cout << m.version << "  " << StateName(m.state) << "  " << m.name
+                  << (m.applied_at.empty() ? "" : "  (applied " + m.applied_at + ")") << "\n";
+      }
+      if (status->empty()) std::cout << "(no migrations)\n";
+    }
+  } else {
+    auto result = action == "up" ? app::RunBlocking(migrator.Up(target > 0 ? std::optional<int>(target) : std::nullopt))
+                                 : app::RunBlocking(migrator.Down(count));
+    if (!result) {
+      std::cerr << "basalt: " << result.error().message << "\n";
+      code = 1;
+    } else {
+      std::cout << (action == "up" ? "applied " : "rolled back ") << *result << " migration(s)\n";
+    }
+  }
+  (*database)->Close();
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +122,18 @@ int main(int argc, char** argv) {
   AddCommon(check, flags, true);
   auto* show = config->add_subcommand("show", "Print the effective configuration as TOML, secrets redacted");
   AddCommon(show, flags, true);
+  auto* migrate = app.add_subcommand("migrate", "Inspect or change the system tables' migration state");
+  migrate->require_subcommand(1);
+  auto* migrate_status = migrate->add_subcommand("status", "List applied and pending migrations");
+  AddCommon(migrate_status, flags, false);
+  auto* migrate_up = migrate->add_subcommand("up", "Apply pending migrations (up to version N)");
+  AddCommon(migrate_up, flags, false);
+  int migrate_target = 0;
+  migrate_up->add_option("N", migrate_target, "Target version (default: all)")->check(CLI::Range(1, 1000000));
+  auto* migrate_down = migrate->add_subcommand("down", "Roll back the last N migrations (default 1)");
+  AddCommon(migrate_down, flags, false);
+  int migrate_count = 1;
+  migrate_down->add_option("N", migrate_count, "How many to roll back")->check(CLI::Range(1, 1000000));
 
   try {
     app.parse(argc, argv);
@@ -98,6 +160,8 @@ int main(int argc, char** argv) {
     std::cout << basalt::config::Show(*settings);
     return 0;
   }
+  if (*migrate) return RunMigrate(*settings, *migrate_status ? "status" : *migrate_up ? "up" : "down",
+                                  migrate_target, migrate_count);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load
   basalt::obs::InitLogging({.level = level, .json = settings->log.format == basalt::config::LogFormat::kJson});

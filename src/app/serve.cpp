@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/routes.hpp"
+#include "app/database.hpp"
 #include "http/server.hpp"
 #include "http/stages.hpp"
 #include "obs/log.hpp"
@@ -50,13 +51,6 @@ void RaiseFileLimit() {
 
 int Serve(const config::Settings& settings) {
   RaiseFileLimit();
-  std::error_code fs_ec;
-  std::filesystem::create_directories(settings.storage.data_dir, fs_ec);
-  if (fs_ec) {
-    obs::Log(obs::LogLevel::kError, "cannot create data directory",
-             {{"data_dir", settings.storage.data_dir}, {"error", fs_ec.message()}});
-    return 1;
-  }
 
   // Signals are taken by this thread with sigwait; every other thread inherits the block.
   sigset_t signals;
@@ -68,6 +62,22 @@ int Serve(const config::Settings& settings) {
 
   const unsigned threads =
       settings.server.threads ? settings.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  auto database = OpenDatabase(settings, threads);
+  if (!database) {
+    obs::Log(obs::LogLevel::kError, "cannot open the database",
+             {{"error", database.error().message}, {"cause", database.error().cause}});
+    return 1;
+  }
+  store::Database& db = **database;
+  if (auto applied = MigrateUp(db); !applied) {
+    obs::Log(obs::LogLevel::kError, "system migrations failed",
+             {{"error", applied.error().message}, {"cause", applied.error().cause}});
+    db.Close();
+    return 1;
+  } else if (*applied > 0) {
+    obs::Log(obs::LogLevel::kInfo, "applied system migrations", {{"count", static_cast<std::int64_t>(*applied)}});
+  }
+
   obs::HttpMetrics metrics(threads);
   http::Readiness readiness;
 
@@ -77,6 +87,7 @@ int Serve(const config::Settings& settings) {
                                           : core::Result<void>{}}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
+      db.Close();
       return 1;
     }
   }
@@ -98,6 +109,7 @@ int Serve(const config::Settings& settings) {
   http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);
   if (auto started = server.Start(); !started) {
     obs::Log(obs::LogLevel::kError, "cannot start server", {{"error", started.error().message}});
+    db.Close();
     return 1;
   }
   readiness.set(true);
@@ -117,6 +129,7 @@ int Serve(const config::Settings& settings) {
             {"shutdown_timeout_ms", static_cast<std::int64_t>(settings.server.shutdown_timeout_ms)}});
   server.Shutdown();
   server.Wait();
+  db.Close();  // after the I/O threads: flushes the writer queue
   obs::Log(obs::LogLevel::kInfo, "stopped");
   obs::FlushLogs();
   return 0;

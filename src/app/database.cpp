@@ -1,0 +1,45 @@
+#include "app/database.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <filesystem>
+
+#include "app/system_migrations.hpp"
+#include "store/migrations.hpp"
+#include "store/sqlite.hpp"
+
+namespace basalt::app {
+
+core::Result<std::unique_ptr<store::Database>> OpenDatabase(const config::Settings& settings, unsigned shards) {
+  if (!settings.database.url.empty()) {
+    return core::Fail(core::ErrorCode::kUnavailable, "the PostgreSQL backend is not built into this binary yet");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(settings.storage.data_dir, ec);
+  if (ec) {
+    return core::Fail(core::ErrorCode::kInternal,
+                      "cannot create data directory " + settings.storage.data_dir + ": " + ec.message());
+  }
+  return store::OpenSqlite({.path = (std::filesystem::path(settings.storage.data_dir) / "basalt.db").string(),
+                            .shards = shards});
+}
+
+template <class T>
+T RunBlocking(store::Task<T> task) {
+  boost::asio::io_context ctx;
+  auto future = boost::asio::co_spawn(ctx, std::move(task), boost::asio::use_future);
+  ctx.run();
+  return future.get();
+}
+
+template core::Result<int> RunBlocking(store::Task<core::Result<int>>);
+template core::Result<std::vector<store::MigrationStatus>> RunBlocking(
+    store::Task<core::Result<std::vector<store::MigrationStatus>>>);
+
+core::Result<int> MigrateUp(store::Database& database) {
+  store::Migrator migrator(database, SystemMigrations());
+  return RunBlocking(migrator.Up());
+}
+
+}  // namespace basalt::app

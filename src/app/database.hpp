@@ -1,0 +1,23 @@
+#pragma once
+/// Opens the configured database and brings its system tables up to date.
+
+#include <memory>
+
+#include "config/settings.hpp"
+#include "core/error.hpp"
+#include "store/database.hpp"
+
+namespace basalt::app {
+
+/// The embedded SQLite file `<data_dir>/basalt.db` when `database.url` is empty, otherwise
+/// PostgreSQL. `shards` is the number of I/O threads (one read connection or pool each).
+core::Result<std::unique_ptr<store::Database>> OpenDatabase(const config::Settings& settings, unsigned shards);
+
+/// Runs a store coroutine to completion on a private io_context (start-up and CLI only).
+template <class T>
+T RunBlocking(store::Task<T> task);
+
+/// Applies every pending system migration; returns how many were applied.
+core::Result<int> MigrateUp(store::Database& database);
+
+}  // namespace basalt::app
