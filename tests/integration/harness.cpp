@@ -148,7 +148,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const Env& env, const std::str
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv_c[0], &actions, &attr, argv_c.data(), env_c.data());
+  int rc = posix_spawnp(&pid, argv_c[0], &actions, &attr, argv_c.data(), env_c.data());  // PATH search
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   return rc == 0 ? pid : -1;
