@@ -46,7 +46,10 @@ std::function<Task<core::Result<void>>(Transaction&)> Statements(std::vector<Sta
 
 class StoreConformance : public ::testing::TestWithParam<Backend> {
  protected:
-  void SetUp() override { Open(); }
+  void SetUp() override {
+    if (const std::string why = testing::SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+    Open();
+  }
   void TearDown() override {
     if (db_) db_->Close();
   }

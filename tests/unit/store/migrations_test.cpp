@@ -34,6 +34,7 @@ std::vector<Migration> Catalog() {
 class MigratorTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
+    if (const std::string why = testing::SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
     auto db = GetParam().open(dir_.path(), 1);
     ASSERT_TRUE(db.has_value()) << db.error().cause;
     db_ = std::move(*db);

@@ -2,6 +2,8 @@
 /// Helpers for store tests: run a coroutine to completion, temp directories, backend factories.
 
 #include <atomic>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -18,6 +20,7 @@
 
 #include "core/error.hpp"
 #include "store/database.hpp"
+#include "store/postgres.hpp"
 #include "store/sqlite.hpp"
 
 namespace basalt::store::testing {
@@ -55,20 +58,81 @@ class TempDir {
 struct Backend {
   std::string name;
   std::function<core::Result<std::unique_ptr<Database>>(const std::filesystem::path& dir, unsigned shards)> open;
+  /// Why this backend cannot run here (e.g. no server configured); empty when it can.
+  std::function<std::string()> skip;
 };
+
+/// The backend's skip reason, empty when it can run. Fixtures call GTEST_SKIP() with it.
+inline std::string SkipReason(const Backend& backend) { return backend.skip ? backend.skip() : std::string(); }
+
+/// The PostgreSQL server the tests use: env BASALT_TEST_POSTGRES_URL (scripts/test.sh starts a
+/// throwaway cluster with scripts/pg-test-cluster.sh and exports it). Empty when unset.
+inline std::string PostgresTestUrl() {
+  const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+  return url ? std::string(url) : std::string();
+}
+
+inline std::string PostgresSkipReason() {
+  if (!PostgresTestUrl().empty()) return {};
+  return "PostgreSQL tests skipped: BASALT_TEST_POSTGRES_URL is not set. Run `scripts/pg-test-cluster.sh start "
+         "/tmp/pgt` and export the URL it prints (`make test` does this).";
+}
+
+/// The schema that belongs to a test directory: "t_" + FNV-1a 64 of its path, so reopening the
+/// same directory reaches the same data and every test gets its own tables.
+inline std::string PostgresSchemaFor(const std::filesystem::path& dir) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : dir.string()) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "t_";
+  for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(hash >> shift) & 0xF];
+  return out;
+}
+
+/// Opens the test server with search_path set (URL `options`) to the schema of `dir`, creating
+/// that schema when missing.
+inline core::Result<std::unique_ptr<Database>> OpenPostgresFor(const std::filesystem::path& dir, unsigned shards,
+                                                               unsigned pool_size = 4) {
+  std::string url = PostgresTestUrl();
+  if (url.empty()) return core::Fail(core::ErrorCode::kUnavailable, PostgresSkipReason());
+  const std::string schema = PostgresSchemaFor(dir);
+  url += url.find('?') == std::string::npos ? '?' : '&';
+  url += "options=-csearch_path%3D" + schema;
+  PostgresOptions options;
+  options.url = url;
+  options.shards = shards;
+  options.pool_size = pool_size;
+  auto db = OpenPostgres(options);
+  if (!db) return db;
+  auto created = RunTask((*db)->Transact(0, [schema](Transaction& tx) -> Task<core::Result<void>> {
+    co_return co_await tx.ExecuteScript("CREATE SCHEMA IF NOT EXISTS " + schema);
+  }));
+  if (!created) return std::unexpected(std::move(created.error()));
+  return db;
+}
 
 /// Test names and failure messages show the backend's name, not its bytes.
 inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
-/// Every backend the conformance suites run against. A PostgreSQL factory (own database or
-/// schema per `dir`, skipped when no server is configured) is added here later.
+/// Every backend the conformance suites run against. PostgreSQL: one schema per `dir` on the
+/// server of BASALT_TEST_POSTGRES_URL; skipped (with the reason) when that is unset.
 inline std::vector<Backend> AllBackends() {
-  return {Backend{"sqlite", [](const std::filesystem::path& dir, unsigned shards) {
-                    SqliteOptions options;
-                    options.path = (dir / "basalt.db").string();
-                    options.shards = shards;
-                    return OpenSqlite(options);
-                  }}};
+  std::vector<Backend> out;
+  out.push_back(Backend{"sqlite",
+                        [](const std::filesystem::path& dir, unsigned shards) {
+                          SqliteOptions options;
+                          options.path = (dir / "basalt.db").string();
+                          options.shards = shards;
+                          return OpenSqlite(options);
+                        },
+                        {}});
+  out.push_back(Backend{"postgres",
+                        [](const std::filesystem::path& dir, unsigned shards) { return OpenPostgresFor(dir, shards); },
+                        PostgresSkipReason});
+  return out;
 }
 
 inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }

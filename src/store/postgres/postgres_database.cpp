@@ -1,0 +1,426 @@
+/// PostgreSQL backend: one connection pool per shard, libpq driven by Asio.
+///
+/// A call, step by step (all on the caller's executor; nothing blocks the I/O thread):
+///  1. Query/Transact registers itself as in flight (Close waits for those), then takes a
+///     connection from pool[shard]: an idle healthy one, else a new one (PQconnectStart +
+///     PQconnectPoll with async waits) while the pool has fewer than pool_size, else it suspends
+///     until Release hands one over (a queue of waiters, each resumed by a post to its own
+///     executor: no polling).
+///  2. The connection's socket is wrapped in a stream_descriptor on the caller's executor (Bind).
+///     Statements are prepared once per connection and executed by name; the first use pipelines
+///     Parse and Execute in one round trip. Transact sends BEGIN lazily, pipelined in front of the
+///     transaction's first statement, then COMMIT (or ROLLBACK on error or exception).
+///  3. Release unbinds the descriptor and returns the connection (or discards it: broken, inside a
+///     transaction, older than max_lifetime), handing it to the oldest waiter if any.
+/// Pools take a mutex only for the hand-over: a shard is normally used by its own I/O thread, but
+/// any thread may use any shard (the conformance suite writes to shard 0 from eight threads).
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <libpq-fe.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "obs/log.hpp"
+#include "store/postgres.hpp"
+#include "store/postgres/connection.hpp"
+
+namespace basalt::store {
+namespace postgres {
+namespace {
+
+namespace asio = boost::asio;
+using Work = std::function<Task<core::Result<void>>(Transaction&)>;
+
+/// Key of pg_advisory_xact_lock taken by every migration transaction ("basalt_m" in ASCII).
+constexpr std::int64_t kMigrationLockKey = 0x626173616c745f6d;
+/// How long Close waits for in-flight calls before closing the connections anyway.
+constexpr std::chrono::seconds kCloseTimeout{30};
+
+class PostgresDialect final : public Dialect {
+ public:
+  std::string Placeholder(int n) const override { return "$" + std::to_string(n); }
+  std::string QuoteIdentifier(std::string_view name) const override {
+    std::string out;
+    out.reserve(name.size() + 2);
+    out += '"';
+    for (char c : name) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+    return out;
+  }
+  std::string_view Name() const override { return "postgres"; }
+  std::string MigrationLockStatement() const override {
+    return "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")";
+  }
+};
+
+/// The connections of one shard.
+class Pool {
+ public:
+  explicit Pool(const PostgresOptions& options) : options_(options) {}
+  ~Pool() { CloseAll(); }
+
+  /// A connection bound to the calling coroutine's executor, or kUnavailable (closed, cannot
+  /// connect). Waits asynchronously while all pool_size connections are in use.
+  Task<core::Result<std::unique_ptr<Connection>>> Acquire() {
+    auto executor = co_await asio::this_coro::executor;
+    for (;;) {
+      std::unique_ptr<Connection> connection;
+      std::unique_ptr<Connection> discarded;
+      bool create = false;
+      {
+        std::lock_guard lock(mutex_);
+        if (closed_) co_return core::Fail(core::ErrorCode::kUnavailable, "database is closed");
+        while (!connection && !idle_.empty()) {
+          auto candidate = std::move(idle_.back());
+          idle_.pop_back();
+          if (candidate->Healthy()) {
+            connection = std::move(candidate);
+          } else {
+            --open_;  // A killed backend, a server restart: replace it.
+            discarded = std::move(candidate);
+          }
+        }
+        if (!connection && open_ < options_.pool_size) {
+          ++open_;
+          create = true;
+        }
+      }
+      discarded.reset();
+      if (connection) {
+        connection->Bind(executor);
+        co_return connection;
+      }
+      if (create) {
+        auto made = co_await Connection::Connect(options_.url, executor, options_.connect_timeout);
+        if (!made) {
+          Discarded();
+          obs::Log(obs::LogLevel::kWarn, "store connect failed",
+                   {{"backend", std::string_view("postgres")}, {"cause", std::string_view(made.error().cause)}});
+          co_return std::unexpected(std::move(made.error()));
+        }
+        (*made)->Bind(executor);
+        co_return std::move(*made);
+      }
+      auto handed = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::unique_ptr<Connection>)>(
+          [this, executor](auto handler) { Wait(std::move(handler), executor); }, asio::use_awaitable);
+      if (handed) {
+        handed->Bind(executor);
+        co_return std::move(handed);
+      }
+      // Null: a slot was freed (a connection discarded) or the pool closed; look again.
+    }
+  }
+
+  /// Returns a connection taken by Acquire: to the oldest waiter, else to the idle list, unless
+  /// it is broken, still in a transaction, or older than max_lifetime (then it is closed).
+  void Release(std::unique_ptr<Connection> connection) {
+    connection->Unbind();
+    const bool keep = connection->Healthy() &&
+                      std::chrono::steady_clock::now() - connection->created() < options_.max_lifetime;
+    Waiter waiter;
+    bool discard = !keep;
+    {
+      std::lock_guard lock(mutex_);
+      discard = discard || closed_;
+      if (!waiters_.empty()) {
+        waiter = std::move(waiters_.front());
+        waiters_.pop_front();
+      }
+      if (discard) {
+        --open_;
+      } else if (!waiter) {
+        idle_.push_back(std::move(connection));
+        return;
+      }
+    }
+    if (discard) {
+      connection.reset();
+      if (waiter) waiter(nullptr);  // It may open a replacement.
+      return;
+    }
+    waiter(std::move(connection));
+  }
+
+  /// Closes idle connections and refuses new Acquire calls; waiters retry and fail.
+  void CloseAll() {
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::deque<Waiter> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+      open_ -= static_cast<unsigned>(idle_.size());
+      idle.swap(idle_);
+      waiters.swap(waiters_);
+    }
+    idle.clear();
+    for (auto& waiter : waiters) waiter(nullptr);
+  }
+
+ private:
+  /// Resumes one suspended Acquire: posts to the waiter's executor (never runs it inline).
+  using Waiter = std::move_only_function<void(std::unique_ptr<Connection>)>;
+
+  template <class Handler>
+  void Wait(Handler handler, const asio::any_io_executor& executor) {
+    // Tracked: the caller's io_context must not run out of work while we hold its handler.
+    asio::any_io_executor tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+    Waiter waiter = [handler = std::move(handler), tracked = std::move(tracked)](
+                        std::unique_ptr<Connection> connection) mutable {
+      asio::post(tracked, [handler = std::move(handler), connection = std::move(connection)]() mutable {
+        std::move(handler)(std::move(connection));
+      });
+    };
+    {
+      std::lock_guard lock(mutex_);
+      // Re-check under the lock: the pool may have changed since Acquire looked.
+      if (!closed_ && idle_.empty() && open_ >= options_.pool_size) {
+        waiters_.push_back(std::move(waiter));
+        return;
+      }
+    }
+    waiter(nullptr);
+  }
+
+  /// A reserved slot whose connect failed: free it and let one waiter try.
+  void Discarded() {
+    Waiter waiter;
+    {
+      std::lock_guard lock(mutex_);
+      --open_;
+      if (!waiters_.empty()) {
+        waiter = std::move(waiters_.front());
+        waiters_.pop_front();
+      }
+    }
+    if (waiter) waiter(nullptr);
+  }
+
+  const PostgresOptions& options_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_;  ///< Guarded by mutex_; most recently used last.
+  std::deque<Waiter> waiters_;                     ///< Guarded by mutex_; oldest first.
+  unsigned open_ = 0;                              ///< Guarded by mutex_: idle + in use + connecting.
+  bool closed_ = false;                            ///< Guarded by mutex_.
+};
+
+/// The Transaction handed to one `work`: BEGIN is sent with the first statement.
+class PgTransaction final : public Transaction {
+ public:
+  explicit PgTransaction(Connection& connection) : connection_(connection) {}
+
+  Task<core::Result<ResultSet>> Execute(Statement statement) override {
+    if (!active_) co_return NotActive();
+    auto result = co_await connection_.Execute(statement, !begun_);
+    begun_ = begun_ || connection_.InTransaction();
+    if (!result && !first_error_) first_error_ = result.error();
+    co_return result;
+  }
+
+  Task<core::Result<void>> ExecuteScript(std::string script) override {
+    if (!active_) co_return NotActive();
+    if (!begun_) {
+      auto begin = co_await connection_.Command("BEGIN");
+      if (!begin) co_return begin;
+      begun_ = true;
+    }
+    auto result = co_await connection_.Script(script);
+    if (!result && !first_error_) first_error_ = result.error();
+    co_return result;
+  }
+
+  /// Called when `work` has finished: later calls (a leaked reference) fail instead of writing.
+  void End() { active_ = false; }
+  /// True once BEGIN has been sent.
+  bool begun() const { return begun_; }
+  /// The first statement error `work` saw (it may have ignored it).
+  const std::optional<core::Error>& first_error() const { return first_error_; }
+
+ private:
+  static std::unexpected<core::Error> NotActive() {
+    return core::Fail(core::ErrorCode::kInternal, "database error",
+                      "Transaction used outside its Transact callback");
+  }
+  Connection& connection_;
+  bool active_ = true;
+  bool begun_ = false;
+  std::optional<core::Error> first_error_;
+};
+
+class PostgresDatabase final : public Database {
+ public:
+  explicit PostgresDatabase(PostgresOptions options) : options_(std::move(options)) {
+    pools_.reserve(options_.shards);
+    for (unsigned i = 0; i < options_.shards; ++i) pools_.push_back(std::make_unique<Pool>(options_));
+  }
+
+  ~PostgresDatabase() override { Close(); }
+
+  const Dialect& dialect() const override { return dialect_; }
+
+  Task<core::Result<ResultSet>> Query(unsigned shard, Statement statement) override {
+    InFlight in_flight(*this);
+    if (!in_flight) co_return core::Fail(core::ErrorCode::kUnavailable, "database is closed");
+    if (shard >= pools_.size()) co_return BadShard("Query", shard);
+    Pool& pool = *pools_[shard];
+    // A read is safe to retry once on a fresh connection when the connection was lost (the
+    // health check on Acquire cannot see a backend that died after it looked).
+    for (int attempt = 0;; ++attempt) {
+      auto connection = co_await pool.Acquire();
+      if (!connection) co_return std::unexpected(std::move(connection.error()));
+      auto result = co_await (*connection)->Execute(statement, false);
+      pool.Release(std::move(*connection));
+      if (!result && result.error().code == core::ErrorCode::kUnavailable && attempt == 0) continue;
+      co_return result;
+    }
+  }
+
+  Task<core::Result<void>> Transact(unsigned shard, Work work) override {
+    InFlight in_flight(*this);
+    if (!in_flight) co_return core::Fail(core::ErrorCode::kUnavailable, "database is closed");
+    if (shard >= pools_.size()) co_return BadShard("Transact", shard);
+    if (!work) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Transact: empty work");
+    Pool& pool = *pools_[shard];
+    auto acquired = co_await pool.Acquire();
+    if (!acquired) co_return std::unexpected(std::move(acquired.error()));
+    std::unique_ptr<Connection> connection = std::move(*acquired);
+
+    PgTransaction transaction(*connection);
+    core::Result<void> result;
+    std::string thrown;
+    try {
+      result = co_await work(transaction);
+    } catch (const std::exception& e) {
+      thrown = std::string("transaction threw: ") + e.what();
+    } catch (...) {
+      thrown = "transaction threw a non-exception";
+    }
+    transaction.End();
+    if (!thrown.empty()) result = core::Fail(core::ErrorCode::kInternal, "database error", std::move(thrown));
+    if (result && connection->TransactionFailed()) {
+      // `work` ignored a failed statement: COMMIT would silently roll back. Report it.
+      result = std::unexpected(transaction.first_error().value_or(
+          core::Error::Make(core::ErrorCode::kInternal, "database error", "transaction failed")));
+    }
+    if (transaction.begun()) {
+      if (result) {
+        auto committed = co_await connection->Command("COMMIT");
+        if (!committed) result = std::unexpected(std::move(committed.error()));
+      } else if (connection->InTransaction()) {
+        (void)co_await connection->Command("ROLLBACK");
+      }
+    }
+    pool.Release(std::move(connection));
+    co_return result;
+  }
+
+  void Close() override {
+    std::unique_lock lock(mutex_);
+    closing_ = true;  // New calls fail from now on; calls already in flight finish.
+    if (!idle_.wait_for(lock, kCloseTimeout, [&] { return in_flight_ == 0; })) {
+      obs::Log(obs::LogLevel::kWarn, "store close timed out",
+               {{"backend", std::string_view("postgres")}, {"in_flight", static_cast<std::int64_t>(in_flight_)}});
+    }
+    if (closed_) return;
+    closed_ = true;
+    lock.unlock();
+    for (auto& pool : pools_) pool->CloseAll();
+    obs::Log(obs::LogLevel::kInfo, "store closed", {{"backend", std::string_view("postgres")}});
+  }
+
+ private:
+  /// Counts a call in flight for Close; false when the database is closing.
+  class InFlight {
+   public:
+    explicit InFlight(PostgresDatabase& db) : db_(&db) {
+      std::lock_guard lock(db.mutex_);
+      if (db.closing_) {
+        db_ = nullptr;
+        return;
+      }
+      ++db.in_flight_;
+    }
+    ~InFlight() {
+      if (!db_) return;
+      std::lock_guard lock(db_->mutex_);
+      if (--db_->in_flight_ == 0) db_->idle_.notify_all();
+    }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    explicit operator bool() const { return db_ != nullptr; }
+
+   private:
+    PostgresDatabase* db_;
+  };
+
+  std::unexpected<core::Error> BadShard(std::string_view call, unsigned shard) const {
+    return core::Fail(core::ErrorCode::kInternal, "database error",
+                      std::string(call) + ": shard " + std::to_string(shard) + " >= " + std::to_string(pools_.size()));
+  }
+
+  PostgresOptions options_;
+  PostgresDialect dialect_;
+  std::vector<std::unique_ptr<Pool>> pools_;  ///< pools_[shard]; each refers to options_.
+
+  std::mutex mutex_;
+  std::condition_variable idle_;  ///< Signalled when in_flight_ drops to 0.
+  std::size_t in_flight_ = 0;     ///< Guarded by mutex_.
+  bool closing_ = false;          ///< Guarded by mutex_.
+  bool closed_ = false;           ///< Guarded by mutex_.
+};
+
+}  // namespace
+}  // namespace postgres
+
+core::Result<std::unique_ptr<Database>> OpenPostgres(const PostgresOptions& options) {
+  if (options.shards == 0) return core::Fail(core::ErrorCode::kValidation, "store: shards must be at least 1");
+  if (options.pool_size == 0) return core::Fail(core::ErrorCode::kValidation, "store: pool_size must be at least 1");
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(options.url.c_str(), &parse_error);
+  if (!parsed) {
+    std::string cause = parse_error ? parse_error : "out of memory";
+    PQfreemem(parse_error);
+    return core::Fail(core::ErrorCode::kValidation, "store: invalid PostgreSQL URL", std::move(cause));
+  }
+  PQconninfoFree(parsed);
+
+  // The one blocking call of this backend: a start-up check with a bounded connect_timeout.
+  const auto timeout_s = std::max<std::int64_t>(
+      1, std::chrono::ceil<std::chrono::seconds>(options.connect_timeout).count());
+  const std::string timeout_text = std::to_string(timeout_s);
+  const char* keywords[] = {"dbname", "connect_timeout", nullptr};
+  const char* values[] = {options.url.c_str(), timeout_text.c_str(), nullptr};
+  PGconn* probe = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (!probe || PQstatus(probe) != CONNECTION_OK) {
+    std::string cause = probe ? PQerrorMessage(probe) : "out of memory";
+    while (!cause.empty() && cause.back() == '\n') cause.pop_back();
+    PQfinish(probe);
+    return core::Fail(core::ErrorCode::kUnavailable, "cannot connect to PostgreSQL", std::move(cause));
+  }
+  const int server_version = PQserverVersion(probe);
+  PQfinish(probe);
+  obs::Log(obs::LogLevel::kInfo, "store opened",
+           {{"backend", std::string_view("postgres")},
+            {"server_version", static_cast<std::int64_t>(server_version)},
+            {"shards", static_cast<std::int64_t>(options.shards)},
+            {"pool_size", static_cast<std::int64_t>(options.pool_size)}});
+  return std::make_unique<postgres::PostgresDatabase>(options);
+}
+
+}  // namespace basalt::store
