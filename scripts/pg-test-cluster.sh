@@ -57,6 +57,10 @@ start_cluster() {  # DIR
   rm -rf "$dir"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$(dirname "$dir")"; then
+    rm -rf "$dir"
+    die "the postgres user cannot reach $(dirname "$dir"); use a DIR under /tmp"
+  fi
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
   chmod 700 "$dir"
 

@@ -43,6 +43,21 @@ ulimit -n "$hard" 2>/dev/null || warn "could not raise ulimit -n to $hard (now $
 # Coverage should describe this run only.
 find build/ci -name '*.gcda' -delete
 
+# --- Services for the tests (store owners) -----------------------------------------------------
+# A throwaway PostgreSQL cluster so the store suites also run against PostgreSQL; stopped and
+# removed on exit by the trap. Without it the PostgreSQL tests would only be skipped, so a failure
+# to start is a test failure.
+# Not under $TMP: that is mode 700 and the server runs as the `postgres` user.
+PG_DIR="${TMPDIR:-/tmp}/basalt-pg.$$"
+trap 'scripts/pg-test-cluster.sh stop "$PG_DIR" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+if BASALT_TEST_POSTGRES_URL="$(scripts/pg-test-cluster.sh start "$PG_DIR")"; then
+  export BASALT_TEST_POSTGRES_URL
+else
+  warn "could not start the PostgreSQL test cluster (scripts/pg-test-cluster.sh)"
+  record "start the PostgreSQL test cluster" 1
+fi
+# --- end of services ------------------------------------------------------------------------------
+
 step "Running unit and integration tests (ctest, ASAN_OPTIONS=$ASAN_OPTIONS)"
 status=0
 # shellcheck disable=SC2086

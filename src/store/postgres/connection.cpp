@@ -271,13 +271,11 @@ void Connection::Unbind() {
 bool Connection::Healthy() {
   if (broken_ || PQstatus(conn_) != CONNECTION_OK) return false;
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
+  // An idle connection has nothing to read: readable means the server is closing it (a
+  // terminated backend sends FATAL, then EOF) or sent something unsolicited. Either way, replace
+  // it rather than guess (the FATAL message alone does not yet make PQstatus bad).
   pollfd pfd{PQsocket(conn_), POLLIN, 0};
-  if (::poll(&pfd, 1, 0) > 0) {
-    // An idle connection has nothing to read unless the server is closing it (FATAL, then EOF)
-    // or sent a notice: consume and look again.
-    if ((pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return false;
-    if (!PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK) return false;
-  }
+  if (::poll(&pfd, 1, 0) != 0) return false;
   return true;
 }
 

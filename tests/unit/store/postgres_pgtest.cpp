@@ -1,0 +1,252 @@
+/// PostgreSQL-specific behaviour of the store backend: pool waits, connection replacement,
+/// advisory-locked migrations, concurrent shards, the prepared-statement cache. Needs a live
+/// server (BASALT_TEST_POSTGRES_URL, see scripts/pg-test-cluster.sh); skipped without one.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "store/migrations.hpp"
+#include "store/postgres.hpp"
+#include "store_test_support.hpp"
+
+namespace basalt::store {
+namespace {
+
+namespace asio = boost::asio;
+using testing::OpenPostgresFor;
+using testing::RunTask;
+using testing::TempDir;
+
+class PostgresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string why = testing::PostgresSkipReason(); !why.empty()) GTEST_SKIP() << why;
+  }
+
+  std::unique_ptr<Database> Open(unsigned shards, unsigned pool_size) {
+    auto db = OpenPostgresFor(dir_.path(), shards, pool_size);
+    EXPECT_TRUE(db.has_value()) << db.error().message << " / " << db.error().cause;
+    return db ? std::move(*db) : nullptr;
+  }
+
+  static std::int64_t Int(Database& db, const std::string& sql, std::vector<Value> params = {}, unsigned shard = 0) {
+    auto rs = RunTask(db.Query(shard, Statement{sql, std::move(params)}));
+    EXPECT_TRUE(rs.has_value()) << (rs ? "" : rs.error().cause);
+    if (!rs || rs->rows.size() != 1) return -1;
+    return std::get<std::int64_t>(rs->rows[0][0]);
+  }
+
+  static core::Result<void> Script(Database& db, std::string sql) {
+    return RunTask(db.Transact(0, [sql = std::move(sql)](Transaction& tx) -> Task<core::Result<void>> {
+      co_return co_await tx.ExecuteScript(sql);
+    }));
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(PostgresTest, PoolExhaustionWaitsAndResumes) {
+  auto db = Open(1, 2);
+  ASSERT_TRUE(db);
+  constexpr int kQueries = 20;
+  asio::io_context io(1);
+  std::atomic<int> ok{0};
+  std::set<std::int64_t> pids;
+  for (int i = 0; i < kQueries; ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> Task<void> {
+          Statement statement{"SELECT pg_backend_pid()::bigint, $1::bigint FROM pg_sleep(0.02)", {std::int64_t{i}}};
+          auto rs = co_await db->Query(0, std::move(statement));
+          if (rs && rs->rows.size() == 1 && std::get<std::int64_t>(rs->rows[0][1]) == i) {
+            ++ok;
+            pids.insert(std::get<std::int64_t>(rs->rows[0][0]));
+          }
+        },
+        asio::detached);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  io.run();
+  EXPECT_EQ(ok, kQueries);
+  EXPECT_LE(pids.size(), 2u);  // Never more than pool_size connections.
+  // 20 sleeps of 20 ms over 2 connections take at least 10 rounds.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(180));
+  db->Close();
+}
+
+TEST_F(PostgresTest, KilledConnectionIsReplaced) {
+  auto db = Open(1, 1);
+  auto admin = Open(1, 1);
+  ASSERT_TRUE(db && admin);
+  for (int round = 0; round < 2; ++round) {
+    const std::int64_t pid = Int(*db, "SELECT pg_backend_pid()::bigint");
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(Int(*admin, "SELECT COUNT(*) FROM pg_terminate_backend($1::int) t WHERE t", {pid}), 1);
+    // Wait until the backend is gone, so the pool's idle connection is really dead.
+    for (int i = 0; i < 200 && Int(*admin, "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1::int", {pid}) > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (round == 0) {
+      const std::int64_t next = Int(*db, "SELECT pg_backend_pid()::bigint");
+      EXPECT_GT(next, 0);
+      EXPECT_NE(next, pid);
+    } else {
+      auto written = RunTask(db->Transact(0, [](Transaction& tx) -> Task<core::Result<void>> {
+        co_return co_await tx.ExecuteScript("CREATE TABLE after_kill (x BIGINT)");
+      }));
+      EXPECT_TRUE(written.has_value()) << written.error().cause;
+    }
+  }
+  db->Close();
+  admin->Close();
+}
+
+TEST_F(PostgresTest, RacingMigratorsApplyEachMigrationOnce) {
+  auto a = Open(1, 2);
+  auto b = Open(1, 2);
+  ASSERT_TRUE(a && b);
+  std::vector<Migration> catalog;
+  for (int v = 1; v <= 5; ++v) {
+    Migration m;
+    m.version = v;
+    m.name = "m" + std::to_string(v);
+    m.up = v == 1 ? "CREATE TABLE ledger (v BIGINT NOT NULL);" : "INSERT INTO ledger (v) VALUES (" + std::to_string(v) + ");";
+    catalog.push_back(m);
+  }
+  std::atomic<int> applied{0};
+  std::atomic<int> failed{0};
+  auto run = [&](Database& db) {
+    Migrator migrator(db, catalog);
+    auto up = RunTask(migrator.Up());
+    if (up) {
+      applied += *up;
+    } else {
+      ++failed;
+      ADD_FAILURE() << up.error().message << " / " << up.error().cause;
+    }
+  };
+  std::thread ta([&] { run(*a); });
+  std::thread tb([&] { run(*b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(applied, 5);
+  EXPECT_EQ(Int(*a, "SELECT COUNT(*) FROM basalt_migrations"), 5);
+  EXPECT_EQ(Int(*a, "SELECT COUNT(*) FROM ledger"), 4);  // Each INSERT ran once.
+  a->Close();
+  b->Close();
+}
+
+TEST_F(PostgresTest, ConcurrentTransactsOnSeveralShards) {
+  constexpr unsigned kShards = 4;
+  constexpr int kPerShard = 100;
+  auto db = Open(kShards, 3);
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(Script(*db, "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);"
+                          "INSERT INTO counter VALUES (1, 0);"
+                          "CREATE TABLE log (shard BIGINT, i BIGINT, PRIMARY KEY (shard, i));")
+                  .has_value());
+  std::atomic<int> ok{0};
+  std::atomic<int> wrong_thread{0};
+  std::vector<std::thread> threads;
+  for (unsigned shard = 0; shard < kShards; ++shard) {
+    threads.emplace_back([&, shard] {
+      asio::io_context io(1);
+      const auto me = std::this_thread::get_id();
+      for (int i = 0; i < kPerShard; ++i) {
+        asio::co_spawn(
+            io,
+            [&, shard, i]() -> Task<void> {
+              auto result = co_await db->Transact(shard, [shard, i](Transaction& tx) -> Task<core::Result<void>> {
+                Statement bump{"UPDATE counter SET n = n + 1 WHERE id = 1", {}};
+                auto bumped = co_await tx.Execute(std::move(bump));
+                if (!bumped) co_return std::unexpected(bumped.error());
+                Statement log{"INSERT INTO log (shard, i) VALUES ($1, $2)", {std::int64_t{shard}, std::int64_t{i}}};
+                auto logged = co_await tx.Execute(std::move(log));
+                if (!logged) co_return std::unexpected(logged.error());
+                co_return core::Result<void>{};
+              });
+              if (std::this_thread::get_id() != me) ++wrong_thread;
+              if (result) ++ok;
+            },
+            asio::detached);
+      }
+      io.run();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, static_cast<int>(kShards) * kPerShard);
+  EXPECT_EQ(wrong_thread, 0);
+  EXPECT_EQ(Int(*db, "SELECT n FROM counter WHERE id = 1"), kShards * kPerShard);
+  for (unsigned shard = 0; shard < kShards; ++shard) {
+    EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM log WHERE shard = $1", {std::int64_t{shard}}, shard), kPerShard);
+  }
+  db->Close();
+}
+
+TEST_F(PostgresTest, PreparedStatementsAreReused) {
+  auto db = Open(1, 1);  // One connection: every query below runs on the same session.
+  ASSERT_TRUE(db);
+  const std::string sql = "SELECT $1::bigint + 1";
+  for (std::int64_t i = 0; i < 10; ++i) EXPECT_EQ(Int(*db, sql, {i}), i + 1);
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM pg_prepared_statements WHERE statement = $1", {sql}), 1);
+  // Two distinct statements so far (the query above and this one), named by the cache.
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM pg_prepared_statements WHERE name LIKE 's%'"), 3);
+  db->Close();
+}
+
+TEST_F(PostgresTest, ValuesConvertByColumnType) {
+  auto db = Open(1, 1);
+  ASSERT_TRUE(db);
+  auto rs = RunTask(db->Query(0, Statement{"SELECT 7::int2, 8::int4, 9::int8, 2.5::float4, 'NaN'::float8, "
+                                           "'-Infinity'::float8, 12::numeric, 1.25::numeric, true, 'x'::varchar, "
+                                           "NULL::text, $1::float8, $2",
+                                           {-0.1, Null{}}}));
+  ASSERT_TRUE(rs.has_value()) << rs.error().cause;
+  const auto& row = rs->rows.at(0);
+  EXPECT_EQ(std::get<std::int64_t>(row[0]), 7);
+  EXPECT_EQ(std::get<std::int64_t>(row[1]), 8);
+  EXPECT_EQ(std::get<std::int64_t>(row[2]), 9);
+  EXPECT_EQ(std::get<double>(row[3]), 2.5);
+  EXPECT_TRUE(std::isnan(std::get<double>(row[4])));
+  EXPECT_EQ(std::get<double>(row[5]), -INFINITY);
+  EXPECT_EQ(std::get<std::int64_t>(row[6]), 12);
+  EXPECT_EQ(std::get<double>(row[7]), 1.25);
+  EXPECT_EQ(std::get<bool>(row[8]), true);
+  EXPECT_EQ(std::get<std::string>(row[9]), "x");
+  EXPECT_TRUE(std::holds_alternative<Null>(row[10]));
+  EXPECT_EQ(std::get<double>(row[11]), -0.1);
+  EXPECT_TRUE(std::holds_alternative<Null>(row[12]));
+  db->Close();
+}
+
+TEST_F(PostgresTest, OpenReportsBadUrlAndUnreachableServer) {
+  PostgresOptions bad;
+  bad.url = "postgres://user@[::1";
+  auto malformed = OpenPostgres(bad);
+  ASSERT_FALSE(malformed.has_value());
+  EXPECT_EQ(malformed.error().code, core::ErrorCode::kValidation);
+
+  PostgresOptions unreachable;
+  unreachable.url = "postgres://nobody:secret@127.0.0.1:1/none";  // Port 1: connection refused.
+  unreachable.connect_timeout = std::chrono::milliseconds(2000);
+  auto refused = OpenPostgres(unreachable);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kUnavailable);
+  EXPECT_EQ(refused.error().message.find("secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace basalt::store
