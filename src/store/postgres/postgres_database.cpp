@@ -25,12 +25,17 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -330,6 +335,8 @@ class PostgresDatabase final : public Database {
     co_return result;
   }
 
+  /// Waits (at most kCloseTimeout) for calls in flight, then closes every idle connection. Must
+  /// not be called from an I/O thread that still has calls in flight (they could not finish).
   void Close() override {
     std::unique_lock lock(mutex_);
     closing_ = true;  // New calls fail from now on; calls already in flight finish.
