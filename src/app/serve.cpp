@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/idempotency.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
 #include "http/server.hpp"
@@ -105,6 +106,7 @@ int Serve(const config::Settings& settings) {
                                 .exposed_headers = settings.cors.exposed_headers,
                                 .allow_credentials = settings.cors.allow_credentials,
                                 .max_age_s = settings.cors.max_age_s}));
+  pipeline.Use(api::IdempotencyStage(db));
 
   http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);
   if (auto started = server.Start(); !started) {

@@ -1,10 +1,16 @@
 #include "app/system_migrations.hpp"
 
+#include "api/idempotency.hpp"
+
 namespace basalt::app {
 
 std::vector<store::Migration> SystemMigrations() {
   std::vector<store::Migration> all;
-  // Each module appends its own list here, keeping versions increasing.
+  // Each module appends its own list here; versions are global (the Migrator sorts them).
+  auto append = [&all](std::vector<store::Migration> more) {
+    for (auto& m : more) all.push_back(std::move(m));
+  };
+  append(api::IdempotencyMigrations());  // version 500
   return all;
 }
 
