@@ -2,15 +2,23 @@
 # Helpers for bench/run.sh: start/stop servers, measure them with wrk, record results.
 #
 # A workload is a shell function that, for each system, calls
-#   bench_case <workload> <system> <path> <start-function> [start args...]
+#   bench_case <workload> <system> <path> <start-function> [start args...] [-- wrk args...]
 # which starts the server, warms it up, measures it and stops it again. A start function must set
 #   SERVER_PID   the server's main process (CPU and RSS are summed over it and all its descendants)
 #   SERVER_PORT  the loopback port it listens on
-# and may append more PIDs to BENCH_EXTRA_PIDS (e.g. a database) whose CPU counts as the system's.
+# and may append more PIDs to BENCH_EXTRA_PIDS (e.g. a database's postmaster) whose CPU, with all
+# their descendants', counts as the system's. CPU of a process tree includes children that exit
+# during the window (the root's cutime/cstime), e.g. PostgreSQL backends.
+#
+# Data-API workloads (get_by_id, list_filtered, create): start functions seed BENCH_RECORDS records
+# (bench/seed.py) and export BENCH_API and BENCH_IDS_FILE for the wrk Lua scripts in bench/lua/.
+# PostgreSQL-backed systems run on a throwaway cluster (scripts/pg-test-cluster.sh) per case, under
+# /tmp, stopped with the case and again by the EXIT trap.
 #
 # Tunables (environment): BENCH_DURATION (15), BENCH_WARMUP (3), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_WRK_CPU (1), BENCH_SYSTEMS (space-separated filter, default all),
-# BASALT_BIN (build/release/basalt), BENCH_RESULTS (bench/results/latest.jsonl).
+# BASALT_BIN (build/release/basalt), BENCH_RESULTS (bench/results/latest.jsonl),
+# BENCH_RECORDS (10000 seeded records), BENCH_SEED_TIMEOUT (300 s), BENCH_VIEWS_MAX (100000).
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH_DIR="$BENCH_ROOT/bench"
@@ -24,11 +32,21 @@ BASALT_BIN="${BASALT_BIN:-$BENCH_ROOT/build/release/basalt}"
 BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_DIR/results/latest.jsonl}"
 NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
 PYTHON="${PYTHON:-python3}"
+BENCH_RECORDS="${BENCH_RECORDS:-10000}"
+BENCH_SEED_TIMEOUT="${BENCH_SEED_TIMEOUT:-300}"
+export BENCH_VIEWS_MAX="${BENCH_VIEWS_MAX:-100000}"
+PG_CLUSTER="$BENCH_ROOT/scripts/pg-test-cluster.sh"
+PARSE_DIR="$BENCH_DIR/peers/parse"
+# Fixed admin token for the benchmark's throwaway Basalt instances (loopback only).
+BENCH_ADMIN_TOKEN="bench-admin-token-0123456789abcdefghijklmnop"
 CLK_TCK="$(getconf CLK_TCK)"
 
 BENCH_TMP=""
 BENCH_PIDS=()        # every server we started, for cleanup
 BENCH_EXTRA_PIDS=()  # extra processes whose CPU belongs to the current system (databases)
+BENCH_PG_DIRS=()     # every PostgreSQL cluster directory we created, for cleanup
+PG_DIR=""            # the current case's cluster
+PG_URL=""
 BENCH_FAILURES=0
 SERVER_PID=""
 SERVER_PORT=""
@@ -79,6 +97,24 @@ cpu_ticks() {
     total=$((total + ${12} + ${13}))
   done
   echo "$total"
+}
+
+# CPU clock ticks of whole process trees: utime+stime of every live process under each root, plus
+# each root's cutime+cstime (children it has already reaped, e.g. PostgreSQL backends that exited).
+# Compare a value taken before a window with one taken after: processes born in between count in
+# full, processes that died in between are in their parent's cutime.
+tree_cpu_ticks() {
+  local root rest live=0 reaped=0
+  # shellcheck disable=SC2046
+  live="$(cpu_ticks $(for root in "$@"; do proc_tree "$root"; done))"
+  for root in "$@"; do
+    rest="$(cat "/proc/$root/stat" 2>/dev/null)" || continue
+    rest="${rest##*) }"
+    # shellcheck disable=SC2086
+    set -- $rest
+    reaped=$((reaped + ${14} + ${15}))
+  done
+  echo $((live + reaped))
 }
 
 # Sum of VmRSS in KiB over the given PIDs (shared pages of nginx workers count once per process).
@@ -179,6 +215,89 @@ start_basalt() {
   }
 }
 
+# start_pg_cluster: a throwaway PostgreSQL cluster for the current case (fsync and
+# synchronous_commit on: an acknowledged write is durable). Sets PG_DIR and PG_URL; its postmaster
+# (and so every backend) counts as the system's CPU.
+start_pg_cluster() {
+  [ -x "$PG_CLUSTER" ] || { log "missing $PG_CLUSTER"; return 1; }
+  # Under /tmp, not BENCH_TMP: the postgres user must be able to reach it.
+  PG_DIR="$(mktemp -d /tmp/basalt-bench-pg.XXXXXX)"
+  BENCH_PG_DIRS+=("$PG_DIR")
+  PG_URL="$(timeout 200 "$PG_CLUSTER" start "$PG_DIR")" || { log "could not start a PostgreSQL cluster in $PG_DIR"; return 1; }
+  local pm
+  pm="$(head -n1 "$PG_DIR/data/postmaster.pid" 2>/dev/null || true)"
+  [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null || { log "no postmaster for $PG_DIR"; return 1; }
+  BENCH_EXTRA_PIDS+=("$pm")
+  log "PostgreSQL cluster in $PG_DIR (postmaster $pm)"
+}
+
+stop_pg_cluster() {  # DIR (default: the current case's)
+  local dir="${1:-$PG_DIR}"
+  [ -n "$dir" ] && [ -d "$dir" ] || return 0
+  timeout 120 "$PG_CLUSTER" stop "$dir" >/dev/null 2>&1 || log "could not stop the PostgreSQL cluster in $dir"
+  if [ "$dir" = "$PG_DIR" ]; then PG_DIR=""; PG_URL=""; fi
+}
+
+# seed_records KIND BASE_URL: seed BENCH_RECORDS records (bench/seed.py) and export BENCH_IDS_FILE.
+seed_records() {
+  local kind="$1" base="$2" rc=0
+  BENCH_IDS_FILE="$BENCH_TMP/ids-$kind-$SERVER_PORT.txt"
+  export BENCH_IDS_FILE
+  case "$kind" in
+    basalt) timeout "$BENCH_SEED_TIMEOUT" "$PYTHON" "$BENCH_DIR/seed.py" basalt "$base" "$BENCH_ADMIN_TOKEN" "$BENCH_RECORDS" "$BENCH_IDS_FILE" || rc=$? ;;
+    parse) timeout "$BENCH_SEED_TIMEOUT" "$PYTHON" "$BENCH_DIR/seed.py" parse "$base" "$BENCH_RECORDS" "$BENCH_IDS_FILE" || rc=$? ;;
+    fake) "$PYTHON" "$BENCH_DIR/seed.py" fake "$BENCH_RECORDS" "$BENCH_IDS_FILE" || rc=$? ;;
+  esac
+  case "$rc" in
+    0) return 0 ;;
+    3) log "records API not available in $BASALT_BIN (the data-API routes are missing); this case cannot run" ;;
+    124) log "seeding did not finish within ${BENCH_SEED_TIMEOUT}s" ;;
+    *) log "seeding failed (exit $rc)" ;;
+  esac
+  return 1
+}
+
+# start_nginx_records: the nginx ceiling for the data workloads (`return 200` for /api/ and
+# /parse/), driven by the same Lua scripts as Basalt with random ids.
+start_nginx_records() {
+  start_nginx || return 1
+  export BENCH_API=basalt
+  seed_records fake ""
+}
+
+# start_basalt_records sqlite|postgres: Basalt with an admin token (to create the collection), on
+# its embedded SQLite or on a throwaway PostgreSQL cluster, seeded with BENCH_RECORDS posts.
+start_basalt_records() {
+  local backend="$1"
+  local env_args=("BASALT_AUTH__ADMIN_TOKEN=$BENCH_ADMIN_TOKEN")
+  if [ "$backend" = postgres ]; then
+    start_pg_cluster || return 1
+    env_args+=("BASALT_DATABASE__URL=$PG_URL")
+  fi
+  start_basalt "${env_args[@]}" || return 1
+  export BENCH_API=basalt
+  seed_records basalt "http://127.0.0.1:$SERVER_PORT"
+}
+
+# start_parse: Parse Server 9 (bench/peers/parse, installed by run.sh) on a throwaway PostgreSQL
+# cluster, seeded with BENCH_RECORDS Post objects.
+start_parse() {
+  [ -d "$PARSE_DIR/node_modules/parse-server" ] || { log "Parse Server is not installed in $PARSE_DIR"; return 1; }
+  start_pg_cluster || return 1
+  SERVER_PORT="$(free_port)"
+  SERVER_LOG="$BENCH_TMP/parse-$SERVER_PORT.log"
+  PORT="$SERVER_PORT" PARSE_DATABASE_URI="$PG_URL" NODE_ENV=production \
+    node "$PARSE_DIR/server.js" >"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  BENCH_PIDS+=("$SERVER_PID")
+  wait_http "http://127.0.0.1:$SERVER_PORT/parse/health" 60 "$SERVER_PID" || {
+    tail -n 20 "$SERVER_LOG" >&2 || true
+    return 1
+  }
+  export BENCH_API=parse
+  seed_records parse "http://127.0.0.1:$SERVER_PORT"
+}
+
 stop_pid() {
   local pid="$1" i tree
   kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -211,12 +330,14 @@ stop_server() {
   SERVER_PORT=""
   SERVER_LOG=""
   BENCH_EXTRA_PIDS=()
+  stop_pg_cluster
 }
 
 bench_cleanup() {
-  local rc=$? pid
+  local rc=$? pid dir
   trap - EXIT INT TERM
   for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
+  for dir in "${BENCH_PG_DIRS[@]}"; do stop_pg_cluster "$dir"; done
   if [ -n "$BENCH_TMP" ] && [ -d "$BENCH_TMP" ]; then
     if [ "$rc" -ne 0 ] || [ "$BENCH_FAILURES" -ne 0 ]; then
       log "keeping logs in $BENCH_TMP"
@@ -240,27 +361,28 @@ run_wrk() {  # run_wrk DURATION_S URL [extra wrk args...]
 # measure WORKLOAD SYSTEM PATH [extra wrk args...]: warm up, then one measured wrk run against the
 # running server; CPU is counted over the measured window only.
 measure() {
-  local workload="$1" system="$2" path="$3" url pids before after rss out
+  local workload="$1" system="$2" path="$3" url pids pid before after rss out
   shift 3
   url="http://127.0.0.1:$SERVER_PORT$path"
   out="$BENCH_TMP/wrk-$workload-$system.txt"
   if [ "$BENCH_WARMUP" -gt 0 ]; then
     run_wrk "$BENCH_WARMUP" "$url" "$@" >/dev/null || { log "warm-up failed for $system"; return 1; }
   fi
-  # shellcheck disable=SC2207
-  pids=($(proc_tree "$SERVER_PID") "${BENCH_EXTRA_PIDS[@]}")
+  local roots=("$SERVER_PID" "${BENCH_EXTRA_PIDS[@]}")
   local m_before m_after w_before w_after t_before t_after other
   m_before="$(machine_busy_ticks)"
   children_cpu_seconds >"$BENCH_TMP/w_before.txt"
   w_before="$(cat "$BENCH_TMP/w_before.txt")"
   t_before="$(date +%s.%N)"
-  before="$(cpu_ticks "${pids[@]}")"
+  before="$(tree_cpu_ticks "${roots[@]}")"
   run_wrk "$BENCH_DURATION" "$url" --latency "$@" >"$out" || { log "wrk failed for $system"; cat "$out" >&2; return 1; }
-  after="$(cpu_ticks "${pids[@]}")"
+  after="$(tree_cpu_ticks "${roots[@]}")"
   t_after="$(date +%s.%N)"
   children_cpu_seconds >"$BENCH_TMP/w_after.txt"
   w_after="$(cat "$BENCH_TMP/w_after.txt")"
   m_after="$(machine_busy_ticks)"
+  # shellcheck disable=SC2207
+  pids=($(for pid in "${roots[@]}"; do proc_tree "$pid"; done))
   rss="$(rss_kib "${pids[@]}")"
   kill -0 "$SERVER_PID" 2>/dev/null || { log "$system died during the run"; return 1; }
   # CPU used by anything other than the server and wrk, as % of the machine: a noise indicator.
@@ -271,14 +393,20 @@ measure() {
     "$((after - before))" "$CLK_TCK" "$rss" "$BENCH_RESULTS" "$other"
 }
 
-# bench_case WORKLOAD SYSTEM PATH START_FN [start args...]: start, measure, stop; a failure is
-# counted and reported but does not stop the other cases.
+# bench_case WORKLOAD SYSTEM PATH START_FN [start args...] [-- wrk args...]: start, measure, stop;
+# a failure is counted and reported but does not stop the other cases.
 bench_case() {
   local workload="$1" system="$2" path="$3" start_fn="$4"
   shift 4
   system_selected "$system" || return 0
+  local start_args=() wrk_args=()
+  while [ "$#" -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; wrk_args=("$@"); break; fi
+    start_args+=("$1")
+    shift
+  done
   log "$workload / $system: starting"
-  if "$start_fn" "$@" && measure "$workload" "$system" "$path"; then
+  if "$start_fn" "${start_args[@]}" && measure "$workload" "$system" "$path" "${wrk_args[@]}"; then
     stop_server
   else
     log "$workload / $system: FAILED"
@@ -304,7 +432,9 @@ print_header() {
   echo "Machine: $(nproc) CPUs (${cpu:-unknown}), loopback only"
   echo "Client:  wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_WARMUP}s warm-up + ${BENCH_DURATION}s measured," \
        "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core; servers are not pinned)"
-  echo "CPU/req: server utime+stime from /proc over the measured window / requests; RSS: VmRSS summed over server processes at the end"
+  echo "CPU/req: server (+ its PostgreSQL cluster's) utime+stime from /proc over the measured window / requests;" \
+       "RSS: VmRSS summed over those processes at the end"
+  echo "Data:    $BENCH_RECORDS seeded records per case; PostgreSQL with fsync and synchronous_commit on, SQLite synchronous=FULL"
   # Busy share of all CPUs over one second before the run (other builds or tests skew results).
   local busy
   busy="$(cpu_busy_percent)"

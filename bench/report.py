@@ -5,11 +5,23 @@
       Parse one `wrk --latency` output, append one JSON line to JSONL, print the row.
       OTHER_CPU_PCT: share of the machine used by neither the server nor wrk (noise).
   report.py table   JSONL
-      Print the human table and basalt/nginx ratios for every workload in JSONL.
+      Print the human table, basalt/nginx and basalt/parse ratios for every workload in JSONL,
+      and the data-API issue's targets (TARGETS below) as PASS / FAIL / not measured.
 """
 import json
 import re
 import sys
+
+# The data-API issue's targets: (description, kind, workload, system, reference system, bound).
+#   ratio: rps(system) / rps(reference) >= bound;  rps: rps(system) >= bound.
+TARGETS = [
+    ("basalt-sqlite get_by_id vs nginx", "ratio", "get_by_id", "basalt-sqlite", "nginx", 0.40),
+    ("basalt-sqlite list_filtered vs nginx", "ratio", "list_filtered", "basalt-sqlite", "nginx", 0.12),
+    ("basalt-sqlite create req/s", "rps", "create", "basalt-sqlite", None, 10000.0),
+    ("basalt-postgres get_by_id vs parse", "ratio", "get_by_id", "basalt-postgres", "parse", 10.0),
+]
+P99_TARGET_MS = 10.0
+DATA_WORKLOADS = ("get_by_id", "list_filtered", "create")
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 
@@ -88,24 +100,34 @@ def table(jsonl):
     if not rows:
         print("no results")
         return
-    hdr = f"{'workload':<12} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'RSS MiB':>8} {'errors':>7} {'other CPU':>9}"
+    hdr = f"{'workload':<14} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'RSS MiB':>8} {'errors':>7} {'other CPU':>9}"
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['workload']:<12} {r['system']:<22} {fmt(r['rps'], '10.0f')} {fmt(r['p50_ms'], '8.3f')} "
+        print(f"{r['workload']:<14} {r['system']:<22} {fmt(r['rps'], '10.0f')} {fmt(r['p50_ms'], '8.3f')} "
               f"{fmt(r['p99_ms'], '8.3f')} {fmt(r['cpu_us_per_req'], '11.2f')} {fmt(r['rss_mib'], '8.1f')} "
               f"{r.get('errors', 0):>7} {fmt(r.get('other_cpu_pct'), '8.1f')}%")
     # Ratios against the nginx ceiling, per workload.
     by_wl = {}
     for r in rows:
         by_wl.setdefault(r["workload"], {})[r["system"]] = r
+    print_ratios(by_wl, "nginx", "Ratios against nginx (req/s: higher is better; CPU/req and p99: lower is better):")
+    noisy = [r["system"] for r in rows if (r.get("other_cpu_pct") or 0) > 10]
+    if noisy:
+        print(f"\nNOTE: other processes used >10% of the machine during: {', '.join(noisy)}; re-run on a quiet machine.")
+    print_ratios(by_wl, "parse", "Ratios against Parse Server (req/s: higher is better; CPU/req and p99: lower is better):",
+                 only=("basalt-sqlite", "basalt-postgres"))
+    print_targets(by_wl)
+
+
+def print_ratios(by_wl, ref_name, title, only=None):
     lines = []
     for wl, systems in by_wl.items():
-        ref = systems.get("nginx")
+        ref = systems.get(ref_name)
         if not ref:
             continue
         for name, r in systems.items():
-            if name == "nginx":
+            if name == ref_name or (only and name not in only):
                 continue
             parts = []
             if ref["rps"] and r["rps"] is not None:
@@ -114,14 +136,46 @@ def table(jsonl):
                 parts.append(f"CPU/req x{r['cpu_us_per_req'] / ref['cpu_us_per_req']:.2f}")
             if ref["p99_ms"] and r["p99_ms"] is not None:
                 parts.append(f"p99 x{r['p99_ms'] / ref['p99_ms']:.2f}")
-            lines.append(f"  {wl:<12} {name + '/nginx':<28} " + ", ".join(parts))
-    noisy = [r["system"] for r in rows if (r.get("other_cpu_pct") or 0) > 10]
-    if noisy:
-        print(f"\nNOTE: other processes used >10% of the machine during: {', '.join(noisy)}; re-run on a quiet machine.")
+            lines.append(f"  {wl:<14} {name + '/' + ref_name:<28} " + ", ".join(parts))
     if lines:
         print()
-        print("Ratios against nginx (req/s: higher is better; CPU/req and p99: lower is better):")
+        print(title)
         print("\n".join(lines))
+
+
+def print_targets(by_wl):
+    if not any(wl in by_wl for wl in DATA_WORKLOADS):
+        return
+    print()
+    print("Data-API targets:")
+    for desc, kind, wl, name, ref_name, bound in TARGETS:
+        r = by_wl.get(wl, {}).get(name)
+        ref = by_wl.get(wl, {}).get(ref_name) if ref_name else None
+        if not r or (ref_name and not ref):
+            missing = name if not r else ref_name
+            print(f"  {desc:<40} not measured ({wl} / {missing} missing)")
+            continue
+        if kind == "ratio":
+            value = r["rps"] / ref["rps"] if ref["rps"] else 0.0
+            shown = f"{value * 100:.1f}% ({r['rps']:.0f} / {ref['rps']:.0f} req/s)" if bound < 1 else \
+                f"x{value:.2f} ({r['rps']:.0f} / {ref['rps']:.0f} req/s)"
+            goal = f">= {bound * 100:.0f}%" if bound < 1 else f">= x{bound:.0f}"
+        else:
+            value = r["rps"]
+            shown = f"{value:.0f} req/s"
+            goal = f">= {bound:.0f} req/s"
+        verdict = "PASS" if value >= bound else "FAIL"
+        if r.get("errors"):
+            verdict += f" (but {r['errors']} errors)"
+        print(f"  {desc:<40} {shown:<36} target {goal:<12} {verdict}")
+    for wl in DATA_WORKLOADS:
+        for name in ("basalt-sqlite", "basalt-postgres"):
+            r = by_wl.get(wl, {}).get(name)
+            if not r or r.get("p99_ms") is None:
+                continue
+            verdict = "PASS" if r["p99_ms"] < P99_TARGET_MS else "FAIL"
+            desc = f"{name} {wl} p99"
+            print(f"  {desc:<40} {r['p99_ms']:.2f} ms{'':<28} target < {P99_TARGET_MS:.0f} ms    {verdict}")
 
 
 def main(argv):

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# make bench: measure Basalt against nginx (the ceiling) on loopback, one workload at a time.
-# Prints a table and writes one JSON object per line to bench/results/latest.jsonl.
-# See bench/lib.sh for the tunables (BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SYSTEMS...).
+# make bench: measure Basalt against nginx (the ceiling) and Parse Server (the peer) on loopback,
+# one workload at a time. Prints a table and writes one JSON object per line to
+# bench/results/latest.jsonl.
+#   BENCH_WORKLOADS  "healthz get_by_id list_filtered create" (default: all)
+#   BENCH_SYSTEMS    any of nginx basalt basalt-no-access-log basalt-sqlite basalt-postgres parse
+#                    (default: all)
+# See bench/lib.sh for the other tunables (BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
+# BENCH_RECORDS...).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
@@ -12,9 +17,44 @@ ensure_basalt() {
   (cd "$BENCH_ROOT" && cmake --preset release && cmake --build --preset release -j"$(nproc)")
 }
 
+# Parse Server peer: npm ci into bench/peers/parse when the lock file changed. Without node/npm, or
+# when the install fails, the parse rows are skipped with a message (PARSE_OK=0).
+PARSE_OK=0
+ensure_parse() {
+  local major minor
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    log "SKIPPING the parse rows: node/npm not found (apt-get install nodejs npm)"
+    return 0
+  fi
+  IFS=. read -r major minor _ <<<"$(node --version | tr -d v)"
+  if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
+    log "SKIPPING the parse rows: Parse Server 9 needs Node >= 20.19 (found $(node --version))"
+    return 0
+  fi
+  local stamp="$PARSE_DIR/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$PARSE_DIR/package-lock.json" -nt "$stamp" ]; then
+    log "installing Parse Server (npm ci in ${PARSE_DIR#"$BENCH_ROOT"/})"
+    if ! (cd "$PARSE_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >"$BENCH_TMP/npm-ci.log" 2>&1); then
+      tail -n 20 "$BENCH_TMP/npm-ci.log" >&2 || true
+      log "SKIPPING the parse rows: npm ci failed (log above)"
+      return 0
+    fi
+  fi
+  PARSE_OK=1
+}
+
+# parse_case WORKLOAD PATH LUA: the Parse row of a data workload, when Parse could be installed.
+parse_case() {
+  system_selected parse || return 0
+  if [ "$PARSE_OK" -ne 1 ]; then
+    log "$1 / parse: skipped (Parse Server not installed, see above)"
+    return 0
+  fi
+  bench_case "$1" parse "$2" start_parse -- -s "$3"
+}
+
 # ---------------------------------------------------------------------------------------------
-# Workloads. Add more as functions (records GET/list/create on SQLite and PostgreSQL, the Parse
-# Server peer, ...) and list them in WORKLOADS below.
+# Workloads: functions named workload_<name>, listed in BENCH_WORKLOADS.
 
 workload_healthz() {
   bench_case healthz nginx /healthz start_nginx
@@ -23,21 +63,56 @@ workload_healthz() {
   bench_case healthz basalt-no-access-log /healthz start_basalt BASALT_LOG__ACCESS=false
 }
 
-read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz}"
+# Data API: BENCH_RECORDS seeded posts; each case starts its server (and database) afresh, seeds
+# it, runs the workload's Lua script (bench/lua/<workload>.lua, which builds every request's path)
+# and stops everything again.
+data_workload() {  # WORKLOAD
+  local wl="$1" lua="$BENCH_DIR/lua/$1.lua" records=/api/v1/collections/posts/records
+  bench_case "$wl" nginx "$records" start_nginx_records -- -s "$lua"
+  bench_case "$wl" basalt-sqlite "$records" start_basalt_records sqlite -- -s "$lua"
+  bench_case "$wl" basalt-postgres "$records" start_basalt_records postgres -- -s "$lua"
+  parse_case "$wl" /parse/classes/Post "$lua"
+}
+
+# GET /api/v1/collections/posts/records/{id} (Parse: /parse/classes/Post/{objectId}), random
+# seeded ids.
+workload_get_by_id() { data_workload get_by_id; }
+
+# GET .../records?filter=views%20%3E%20X&sort=-views&limit=20 (Parse: where={"views":{"$gt":X}}
+# &order=-views&limit=20), X random.
+workload_list_filtered() { data_workload list_filtered; }
+
+# Every acknowledged write is durable: SQLite commits with synchronous=FULL, the PostgreSQL
+# clusters keep fsync and synchronous_commit on.
+# POST .../records (Parse: POST /parse/classes/Post) with a JSON body.
+workload_create() { data_workload create; }
+
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz get_by_id list_filtered create}"
+
+# Which systems does this run need?
+wants_data() {
+  local wl
+  for wl in "${WORKLOADS[@]}"; do [ "$wl" != healthz ] && return 0; done
+  return 1
+}
 
 main() {
   bench_init
-  if system_selected basalt || system_selected basalt-no-access-log; then
+  local wl
+  for wl in "${WORKLOADS[@]}"; do
+    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz get_by_id list_filtered create)"
+  done
+  if system_selected basalt || system_selected basalt-no-access-log ||
+    { wants_data && { system_selected basalt-sqlite || system_selected basalt-postgres; }; }; then
     ensure_basalt
     # Benchmark a private copy: a rebuild during the run must not swap or remove the binary.
     cp "$BASALT_BIN" "$BENCH_TMP/basalt"
     BASALT_BIN="$BENCH_TMP/basalt"
   fi
+  if wants_data && system_selected parse; then ensure_parse; fi
   print_header
   if [ -x "$BASALT_BIN" ]; then echo "Basalt:  $("$BASALT_BIN" version 2>&1 | head -n1)"; echo; fi
-  local wl
   for wl in "${WORKLOADS[@]}"; do
-    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl"
     "workload_$wl"
   done
   echo
