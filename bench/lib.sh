@@ -274,7 +274,12 @@ start_basalt_records() {
     start_pg_cluster || return 1
     env_args+=("BASALT_DATABASE__URL=$PG_URL")
   fi
-  start_basalt "${env_args[@]}" || return 1
+  if ! start_basalt "${env_args[@]}"; then
+    if grep -q 'unknown setting' "$SERVER_LOG" 2>/dev/null; then
+      log "records API not available in $BASALT_BIN: it does not know auth.admin_token or database.url (rebuild the release preset)"
+    fi
+    return 1
+  fi
   export BENCH_API=basalt
   seed_records basalt "http://127.0.0.1:$SERVER_PORT"
 }
