@@ -7,13 +7,14 @@
 
 #include "app/system_migrations.hpp"
 #include "store/migrations.hpp"
+#include "store/postgres.hpp"
 #include "store/sqlite.hpp"
 
 namespace basalt::app {
 
 core::Result<std::unique_ptr<store::Database>> OpenDatabase(const config::Settings& settings, unsigned shards) {
   if (!settings.database.url.empty()) {
-    return core::Fail(core::ErrorCode::kUnavailable, "the PostgreSQL backend is not built into this binary yet");
+    return store::OpenPostgres({.url = settings.database.url, .shards = shards, .pool_size = settings.database.pool_size});
   }
   std::error_code ec;
   std::filesystem::create_directories(settings.storage.data_dir, ec);
