@@ -8,12 +8,14 @@
 #include <thread>
 
 #include "api/idempotency.hpp"
+#include "api/data_routes.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
 #include "http/server.hpp"
 #include "http/stages.hpp"
 #include "obs/log.hpp"
 #include "obs/metrics.hpp"
+#include "schema/catalog.hpp"
 
 namespace basalt::app {
 namespace {
@@ -82,10 +84,20 @@ int Serve(const config::Settings& settings) {
   obs::HttpMetrics metrics(threads);
   http::Readiness readiness;
 
+  schema::Catalog catalog(db);
+  if (auto loaded = catalog.LoadBlocking(); !loaded) {
+    obs::Log(obs::LogLevel::kError, "cannot load collections",
+             {{"error", loaded.error().message}, {"cause", loaded.error().cause}});
+    db.Close();
+    return 1;
+  }
+  const api::DataServices data{db, catalog, settings.auth.admin_token};
+
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),
                  settings.metrics.enabled ? api::RegisterMetrics(router, metrics, settings.metrics.token)
-                                          : core::Result<void>{}}) {
+                                          : core::Result<void>{},
+                 api::RegisterCollections(router, data), api::RegisterRecords(router, data)}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
       db.Close();

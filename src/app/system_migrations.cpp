@@ -1,6 +1,7 @@
 #include "app/system_migrations.hpp"
 
 #include "api/idempotency.hpp"
+#include "schema/catalog.hpp"
 
 namespace basalt::app {
 
@@ -10,6 +11,7 @@ std::vector<store::Migration> SystemMigrations() {
   auto append = [&all](std::vector<store::Migration> more) {
     for (auto& m : more) all.push_back(std::move(m));
   };
+  append(schema::SystemMigrations());     // versions 200..299
   append(api::IdempotencyMigrations());  // version 500
   return all;
 }

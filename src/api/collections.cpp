@@ -1,0 +1,152 @@
+// /api/v1/collections[/{name}]: collection management, admin only (auth.admin_token).
+// PATCH takes a partial definition merged into the current one (RFC 7396: `fields` and `indexes`
+// replace the whole list, `rules` merge by key); a field renames with "previous_name".
+
+#include <boost/json.hpp>
+
+#include "api/data_routes.hpp"
+#include "api/data_support.hpp"
+#include "schema/catalog.hpp"
+#include "schema/collection.hpp"
+#include "schema/record.hpp"
+
+namespace basalt::api {
+namespace {
+
+namespace json = boost::json;
+using detail::Caller;
+
+constexpr std::string_view kBase = "/api/v1/collections";
+
+std::string Etag(std::int64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+http::Response CollectionResponse(int status, const schema::Collection& c) {
+  http::Response res = http::Response::Json(status, json::serialize(schema::ToJson(c)));
+  res.Set("ETag", Etag(c.version));
+  res.Set("Cache-Control", "no-store");
+  return res;
+}
+
+// Admin gate for every collection route: 401 (with WWW-Authenticate) unless the admin token is
+// configured and presented.
+std::optional<http::Response> RequireAdmin(const http::Request& req, const DataServices& s) {
+  if (s.admin_token.empty())
+    return detail::Unauthorized(req, "Collection management needs auth.admin_token to be configured.");
+  if (detail::Identify(req, s.admin_token) != Caller::kAdmin)
+    return detail::Unauthorized(req, "A valid admin bearer token is required.");
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> IfMatchVersion(const http::Request& req, bool& malformed) {
+  malformed = false;
+  auto h = req.Header("If-Match");
+  if (!h) return std::nullopt;
+  std::string_view v = *h;
+  if (v == "*") return std::nullopt;
+  if (v.size() < 3 || v.front() != '"' || v.back() != '"') {
+    malformed = true;
+    return std::nullopt;
+  }
+  try {
+    return std::stoll(std::string(v.substr(1, v.size() - 2)));
+  } catch (...) {
+    malformed = true;
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+core::Result<void> RegisterCollections(http::Router& router, const DataServices& services) {
+  const DataServices* s = &services;
+  const std::string base(kBase);
+  const std::string one = base + "/{name}";
+
+  if (auto r = router.Add(http::Method::kPost, base, [s](http::Request& req) -> http::Task<http::Response> {
+        if (auto denied = RequireAdmin(req, *s)) co_return *denied;
+        auto body = detail::ParseBody(req);
+        if (!body) co_return detail::Fail(req, body.error());
+        auto spec = schema::ParseCollectionSpec(*body);
+        if (!spec) co_return detail::Fail(req, spec.error());
+        for (std::size_t i = 0; i < spec->fields.size(); ++i) {
+          if (!spec->fields[i].previous_name.empty()) {
+            core::Error e = core::Error::Make(core::ErrorCode::kValidation, "The collection definition is invalid.");
+            e.fields.push_back({"fields[" + std::to_string(i) + "].previous_name", "unknown_field",
+                                "only allowed when changing a collection"});
+            co_return detail::Fail(req, e);
+          }
+        }
+        auto created = co_await s->catalog.Create(req.shard(), std::move(*spec));
+        if (!created) co_return detail::Fail(req, created.error());
+        http::Response res = CollectionResponse(201, **created);
+        res.Set("Location", std::string(kBase) + "/" + (*created)->spec.name);
+        co_return res;
+      });
+      !r)
+    return r;
+
+  if (auto r = router.Add(http::Method::kGet, base, [s](http::Request& req) -> http::Task<http::Response> {
+        if (auto denied = RequireAdmin(req, *s)) co_return *denied;
+        auto snap = s->catalog.snapshot();
+        json::array items;
+        for (const auto& [name, c] : snap->collections) items.emplace_back(schema::ToJson(*c));
+        http::Response res = http::Response::Json(200, json::serialize(json::object{{"items", std::move(items)}}));
+        res.Set("Cache-Control", "no-store");
+        co_return res;
+      });
+      !r)
+    return r;
+
+  if (auto r = router.Add(http::Method::kGet, one, [s](http::Request& req) -> http::Task<http::Response> {
+        if (auto denied = RequireAdmin(req, *s)) co_return *denied;
+        auto snap = s->catalog.snapshot();
+        auto it = snap->collections.find(req.Param("name"));
+        if (it == snap->collections.end())
+          co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
+        co_return CollectionResponse(200, *it->second);
+      });
+      !r)
+    return r;
+
+  auto change = [s](bool merge) {
+    return [s, merge](http::Request& req) -> http::Task<http::Response> {
+      if (auto denied = RequireAdmin(req, *s)) co_return *denied;
+      auto snap = s->catalog.snapshot();
+      auto it = snap->collections.find(req.Param("name"));
+      if (it == snap->collections.end())
+        co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
+      auto body = detail::ParseBody(req, merge);
+      if (!body) co_return detail::Fail(req, body.error());
+      if (!body->is_object())
+        co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kValidation, "The body must be a JSON object."));
+      json::value target = body->as_object();
+      if (merge) target = schema::MergePatch(json::value(schema::ToJson(it->second->spec)), *body);
+      if (const json::value* n = target.as_object().if_contains("name"); n && (!n->is_string() || n->as_string() != it->first))
+        co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kConflict, "A collection cannot be renamed."));
+      if (!merge) target.as_object()["name"] = it->first;
+      auto spec = schema::ParseCollectionSpec(target);
+      if (!spec) co_return detail::Fail(req, spec.error());
+      bool malformed = false;
+      auto expected = IfMatchVersion(req, malformed);
+      if (malformed)
+        co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kPreconditionFailed, "If-Match does not match."));
+      auto updated = co_await s->catalog.Update(req.shard(), std::move(*spec), expected);
+      if (!updated) co_return detail::Fail(req, updated.error());
+      co_return CollectionResponse(200, **updated);
+    };
+  };
+  if (auto r = router.Add(http::Method::kPatch, one, change(true)); !r) return r;
+  if (auto r = router.Add(http::Method::kPut, one, change(false)); !r) return r;
+
+  return router.Add(http::Method::kDelete, one, [s](http::Request& req) -> http::Task<http::Response> {
+    if (auto denied = RequireAdmin(req, *s)) co_return *denied;
+    auto snap = s->catalog.snapshot();
+    if (!snap->Find(req.Param("name")))
+      co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
+    auto dropped = co_await s->catalog.Drop(req.shard(), std::string(req.Param("name")));
+    if (!dropped) co_return detail::Fail(req, dropped.error());
+    co_return http::Response::Empty(204);
+  });
+}
+
+}  // namespace basalt::api

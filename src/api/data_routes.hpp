@@ -1,0 +1,34 @@
+#pragma once
+/// The data API: collections (admin) and their records.
+
+#include <string>
+
+#include "core/error.hpp"
+#include "http/router.hpp"
+
+namespace basalt::store {
+class Database;
+}
+namespace basalt::schema {
+class Catalog;
+}
+
+namespace basalt::api {
+
+/// What the data handlers need. References must outlive the router.
+struct DataServices {
+  store::Database& database;  ///< Records and the catalog tables.
+  schema::Catalog& catalog;   ///< Loaded before the server starts.
+  /// `auth.admin_token`: `Authorization: Bearer <it>` is a superuser. Empty: nobody is admin, so
+  /// collection management answers 401 and admin-only records are closed to everyone.
+  std::string admin_token;
+};
+
+/// POST/GET /api/v1/collections, GET/PATCH/DELETE /api/v1/collections/{name} (admin only).
+core::Result<void> RegisterCollections(http::Router& router, const DataServices& services);
+
+/// /api/v1/collections/{name}/records[/{id}]: list, create, view, replace, merge-patch, delete,
+/// under the collection's rules.
+core::Result<void> RegisterRecords(http::Router& router, const DataServices& services);
+
+}  // namespace basalt::api

@@ -1,0 +1,122 @@
+#pragma once
+/// Private to api/: helpers shared by collections.cpp and records.cpp.
+
+#include <openssl/crypto.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json.hpp>
+
+#include "core/error.hpp"
+#include "http/problem.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+
+namespace basalt::api::detail {
+
+/// Who is calling, as far as this slice knows.
+enum class Caller {
+  kAnonymous,  ///< No Authorization header.
+  kAdmin,      ///< `Bearer <auth.admin_token>`.
+  kInvalid,    ///< An Authorization header that is not the admin token.
+};
+
+inline Caller Identify(const http::Request& req, const std::string& admin_token) {
+  const auto auth = req.Header("Authorization");
+  if (!auth) return Caller::kAnonymous;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (admin_token.empty() || auth->size() <= kBearer.size() || auth->substr(0, kBearer.size()) != kBearer)
+    return Caller::kInvalid;
+  const std::string_view given = auth->substr(kBearer.size());
+  // Constant time: the duration does not depend on where the tokens differ.
+  if (given.size() != admin_token.size()) return Caller::kInvalid;
+  return CRYPTO_memcmp(given.data(), admin_token.data(), admin_token.size()) == 0 ? Caller::kAdmin : Caller::kInvalid;
+}
+
+/// 401 problem with `WWW-Authenticate: Bearer`.
+inline http::Response Unauthorized(const http::Request& req, std::string message) {
+  http::Response res = http::Problem(core::Error::Make(core::ErrorCode::kUnauthorized, std::move(message)),
+                                     req.request_id());
+  res.Set("WWW-Authenticate", R"(Bearer realm="basalt")");
+  return res;
+}
+
+inline http::Response Fail(const http::Request& req, const core::Error& error) {
+  if (error.code == core::ErrorCode::kUnauthorized) return Unauthorized(req, error.message);
+  return http::Problem(error, req.request_id());
+}
+
+/// Maximum nesting of request bodies.
+inline constexpr std::size_t kMaxJsonDepth = 32;
+
+/// Checks Content-Type (application/json, or also application/merge-patch+json when
+/// `merge_patch`) and parses the body with a depth limit. 415 / 400 errors.
+inline core::Result<boost::json::value> ParseBody(const http::Request& req, bool merge_patch = false) {
+  std::string_view type = req.Header("Content-Type").value_or("");
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  std::string lower(type);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower != "application/json" && !(merge_patch && lower == "application/merge-patch+json")) {
+    return core::Fail(core::ErrorCode::kUnsupportedMediaType,
+                      merge_patch ? "Send application/merge-patch+json or application/json."
+                                  : "Send application/json.");
+  }
+  boost::json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(req.body(), ec, {}, options);
+  if (ec) return core::Fail(core::ErrorCode::kBadRequest, "The body is not valid JSON (or nests too deeply).", ec.message());
+  return value;
+}
+
+/// Percent-decodes a query component ('+' is a space). nullopt for a malformed escape.
+inline std::optional<std::string> DecodeComponent(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+/// True when an If-Match / If-None-Match value matches the strong entity tag `etag` ("\"3\"").
+/// `*` matches any. Weak tags (W/) match only when `weak_ok` (If-None-Match uses weak comparison).
+inline bool EtagMatches(std::string_view header, std::string_view etag, bool weak_ok) {
+  std::size_t pos = 0;
+  while (pos <= header.size()) {
+    std::size_t end = header.find(',', pos);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view item = header.substr(pos, end - pos);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item == "*") return true;
+    if (item.starts_with("W/")) {
+      if (weak_ok && item.substr(2) == etag) return true;
+    } else if (item == etag) {
+      return true;
+    }
+    pos = end + 1;
+  }
+  return false;
+}
+
+}  // namespace basalt::api::detail

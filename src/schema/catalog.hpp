@@ -1,0 +1,86 @@
+#pragma once
+/// The catalog: every collection, loaded at start-up from `basalt_collections` and served as
+/// immutable snapshots. Readers (I/O threads) take a snapshot per request and never lock; writers
+/// change the database in one transaction, then publish a new snapshot.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "schema/collection.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
+
+namespace basalt::schema {
+
+/// A stored collection.
+struct Collection {
+  CollectionSpec spec;
+  std::string created_at;    ///< RFC 3339 UTC.
+  std::string updated_at;    ///< RFC 3339 UTC.
+  std::int64_t version = 1;  ///< Incremented by every change.
+};
+
+/// An immutable view of every collection at one moment.
+struct Snapshot {
+  std::map<std::string, std::shared_ptr<const Collection>, std::less<>> collections;
+  /// The collection with this name, or null.
+  const Collection* Find(std::string_view name) const;
+};
+
+/// The JSON shown by the API: the spec plus created_at, updated_at, version.
+boost::json::object ToJson(const Collection& collection);
+
+/// The system migrations of schema/: creates basalt_collections and basalt_schema_migrations.
+/// Portable SQL (TEXT, BIGINT) for SQLite and PostgreSQL. Versions 200..299 belong to schema/.
+std::vector<store::Migration> SystemMigrations();
+
+/// Checks what a spec needs from other collections and its rules: every relation targets a
+/// collection of `snapshot` (or the spec itself), and every rule parses and compiles against the
+/// collection's resolver. Errors: kValidation with field paths ("fields[1].collection",
+/// "rules.list").
+core::Result<void> ValidateAgainst(const CollectionSpec& spec, const Snapshot& snapshot, std::string_view dialect_name);
+
+/// Owns the current snapshot. Thread-safe: snapshot() from any thread; the write methods may run
+/// concurrently (the database serialises them; a newer version always wins the publish).
+class Catalog {
+ public:
+  /// Holds a reference to `database`, which must outlive the catalog.
+  explicit Catalog(store::Database& database);
+
+  /// Reads every collection (start-up). Errors: database errors, kInternal for a corrupt spec.
+  store::Task<core::Result<void>> Load(unsigned shard = 0);
+
+  /// Load() run to completion on a private io_context: for start-up only, before serving.
+  core::Result<void> LoadBlocking(unsigned shard = 0);
+
+  /// The current snapshot; never null.
+  std::shared_ptr<const Snapshot> snapshot() const { return current_.load(std::memory_order_acquire); }
+
+  /// Creates a collection: validates, CREATE TABLE, stores the spec and the migration, all in one
+  /// transaction. Errors: kValidation, kConflict (name taken).
+  store::Task<core::Result<std::shared_ptr<const Collection>>> Create(unsigned shard, CollectionSpec spec);
+
+  /// Replaces a collection's spec with `spec` (see ChangeCollectionDdl for what may change),
+  /// applying and recording the DDL in one transaction. `expected_version` guards lost updates.
+  /// Errors: kNotFound, kValidation, kConflict (unsafe change), kPreconditionFailed.
+  store::Task<core::Result<std::shared_ptr<const Collection>>> Update(unsigned shard, CollectionSpec spec,
+                                                                      std::optional<std::int64_t> expected_version);
+
+  /// Drops a collection and its records. Errors: kNotFound; kConflict while another collection
+  /// has a relation to it.
+  store::Task<core::Result<void>> Drop(unsigned shard, std::string name);
+
+ private:
+  void Publish(std::shared_ptr<const Collection> collection, const std::string& removed = {});
+
+  store::Database& database_;
+  std::atomic<std::shared_ptr<const Snapshot>> current_;
+  std::mutex publish_mutex_;  ///< Serialises copy-and-swap of snapshots (never held across await).
+};
+
+}  // namespace basalt::schema

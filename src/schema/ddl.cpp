@@ -1,0 +1,220 @@
+#include "schema/ddl.hpp"
+
+#include <map>
+#include <set>
+
+#include <boost/json.hpp>
+
+namespace basalt::schema {
+namespace json = boost::json;
+
+namespace {
+
+std::string UniqueFieldIndexName(const CollectionSpec& spec, const FieldSpec& f) {
+  return IndexName(spec.name, {f.name}, true);
+}
+
+std::string ColumnDef(const FieldSpec& f, const DdlDialect& d) {
+  std::string sql = Quote(f.name) + " " + std::string(d.ColumnType(f.kind));
+  if (f.kind == FieldKind::kRelation) {
+    sql += " REFERENCES " + Quote(TableName(f.collection)) + " (\"id\") ON DELETE ";
+    sql += f.on_delete == OnDelete::kCascade ? "CASCADE" : f.on_delete == OnDelete::kSetNull ? "SET NULL" : "RESTRICT";
+  }
+  return sql;
+}
+
+std::string CreateIndex(const std::string& table, const std::string& name, const std::vector<std::string>& fields,
+                        bool unique) {
+  std::string sql = std::string(unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") + Quote(name) + " ON " +
+                    Quote(table) + " (";
+  for (std::size_t i = 0; i < fields.size(); ++i) sql += (i ? ", " : "") + Quote(fields[i]);
+  return sql + ")";
+}
+
+std::string DropIndex(const std::string& name) { return "DROP INDEX " + Quote(name); }
+
+std::string Join(const std::vector<std::string>& statements) {
+  std::string out;
+  for (const auto& s : statements) out += s + ";\n";
+  return out;
+}
+
+}  // namespace
+
+DdlDialect DdlDialect::FromName(std::string_view name) {
+  return DdlDialect(name == "postgres" || name == "postgresql" ? Kind::kPostgres : Kind::kSqlite);
+}
+
+std::string_view DdlDialect::ColumnType(FieldKind kind) const {
+  const bool pg = kind_ == Kind::kPostgres;
+  switch (kind) {
+    case FieldKind::kInteger: return pg ? "BIGINT" : "INTEGER";
+    case FieldKind::kNumber: return pg ? "DOUBLE PRECISION" : "REAL";
+    case FieldKind::kBool: return pg ? "BOOLEAN" : "INTEGER";
+    default: return "TEXT";
+  }
+}
+
+std::string DdlDialect::Literal(const FieldSpec& field, const json::value& v) const {
+  if (v.is_bool()) return kind_ == Kind::kPostgres ? (v.as_bool() ? "TRUE" : "FALSE") : (v.as_bool() ? "1" : "0");
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_uint64()) return std::to_string(v.as_uint64());
+  if (v.is_double()) return json::serialize(v);
+  std::string text;
+  if (v.is_string()) {
+    text = std::string(v.as_string());
+    if (field.kind == FieldKind::kDatetime) text = NormalizeDatetime(text).value_or(text);
+  } else {
+    text = json::serialize(v);  // json and multi-select
+  }
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string DdlDialect::JsonArrayElements(std::string_view column_sql) const {
+  if (kind_ == Kind::kPostgres) return "SELECT jsonb_array_elements_text(" + std::string(column_sql) + "::jsonb)";
+  return "SELECT \"value\" FROM json_each(" + std::string(column_sql) + ")";
+}
+
+std::string Quote(std::string_view identifier) {
+  std::string out = "\"";
+  for (char c : identifier) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+DdlChange CreateCollectionDdl(const CollectionSpec& spec, const DdlDialect& d) {
+  const std::string table = TableName(spec.name);
+  std::string create = "CREATE TABLE " + Quote(table) +
+                       " (\"id\" TEXT PRIMARY KEY NOT NULL, \"created_at\" TEXT NOT NULL, \"updated_at\" TEXT NOT "
+                       "NULL, \"version\" BIGINT NOT NULL";
+  for (const auto& f : spec.fields) create += ", " + ColumnDef(f, d);
+  create += ")";
+  std::vector<std::string> up{create};
+  for (const auto& f : spec.fields) {
+    if (f.unique) up.push_back(CreateIndex(table, UniqueFieldIndexName(spec, f), {f.name}, true));
+  }
+  for (const auto& index : spec.indexes) up.push_back(CreateIndex(table, index.name, index.fields, index.unique));
+  return DdlChange{Join(up), Join({"DROP TABLE " + Quote(table)})};
+}
+
+DdlChange DropCollectionDdl(const CollectionSpec& spec, const DdlDialect& d) {
+  DdlChange create = CreateCollectionDdl(spec, d);
+  return DdlChange{create.down, create.up};
+}
+
+core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const CollectionSpec& to,
+                                            const DdlDialect& d) {
+  if (from.name != to.name) return core::Fail(core::ErrorCode::kConflict, "A collection cannot be renamed.");
+  const std::string table = TableName(to.name);
+  std::vector<std::string> up, down;
+  // Index drops come first (SQLite refuses to drop an indexed column), creations last.
+  std::vector<std::string> up_drop_idx, up_create_idx, down_drop_idx, down_create_idx;
+
+  std::map<std::string, const FieldSpec*> old_by_name;
+  for (const auto& f : from.fields) old_by_name[f.name] = &f;
+  std::set<std::string> kept;  // old names still present (possibly renamed)
+
+  auto conflict = [](std::string message) { return core::Fail(core::ErrorCode::kConflict, std::move(message)); };
+  std::vector<std::string> add_cols, drop_cols_down;
+
+  for (const auto& f : to.fields) {
+    const std::string old_name = f.previous_name.empty() ? f.name : f.previous_name;
+    auto it = old_by_name.find(old_name);
+    if (it == old_by_name.end()) {
+      if (!f.previous_name.empty())
+        return conflict("Field '" + f.name + "' renames '" + f.previous_name + "', which does not exist.");
+      if (f.required && !f.default_value)
+        return conflict("New field '" + f.name + "' is required: give it a default so existing records stay valid.");
+      // Add.
+      up.push_back("ALTER TABLE " + Quote(table) + " ADD COLUMN " + ColumnDef(f, d));
+      if (f.default_value)
+        up.push_back("UPDATE " + Quote(table) + " SET " + Quote(f.name) + " = " + d.Literal(f, *f.default_value));
+      if (f.unique) {
+        up_create_idx.push_back(CreateIndex(table, UniqueFieldIndexName(to, f), {f.name}, true));
+        down_drop_idx.push_back(DropIndex(UniqueFieldIndexName(to, f)));
+      }
+      down.push_back("ALTER TABLE " + Quote(table) + " DROP COLUMN " + Quote(f.name));
+      continue;
+    }
+    const FieldSpec& old = *it->second;
+    if (!kept.insert(old.name).second) return conflict("Field '" + old.name + "' is used twice.");
+    if (old.kind != f.kind) {
+      const bool widen_number = old.kind == FieldKind::kInteger && f.kind == FieldKind::kNumber;
+      const bool widen_text = f.kind == FieldKind::kText &&
+                              (old.kind == FieldKind::kEmail || old.kind == FieldKind::kUrl ||
+                               (old.kind == FieldKind::kSelect && !old.multi));
+      if (!widen_number && !widen_text)
+        return conflict("Changing field '" + old.name + "' from " + std::string(KindName(old.kind)) + " to " +
+                        std::string(KindName(f.kind)) +
+                        " could lose or invalidate data; only integer -> number and email/url/select -> text are "
+                        "allowed. Add a new field and copy the data instead.");
+      if (widen_number && d.kind() == DdlDialect::Kind::kPostgres) {
+        up.push_back("ALTER TABLE " + Quote(table) + " ALTER COLUMN " + Quote(old.name) + " TYPE DOUBLE PRECISION");
+        down.push_back("ALTER TABLE " + Quote(table) + " ALTER COLUMN " + Quote(old.name) + " TYPE BIGINT");
+      }
+      // SQLite: INTEGER affinity stores reals as is; no DDL needed.
+    }
+    if (f.kind == FieldKind::kSelect && old.kind == FieldKind::kSelect && f.multi != old.multi)
+      return conflict("Field '" + old.name + "' cannot switch between single and multi select.");
+    if (f.kind == FieldKind::kRelation && (f.collection != old.collection || f.on_delete != old.on_delete))
+      return conflict("The target and on_delete of relation field '" + old.name + "' cannot be changed.");
+    if (f.name != old.name) {
+      up.push_back("ALTER TABLE " + Quote(table) + " RENAME COLUMN " + Quote(old.name) + " TO " + Quote(f.name));
+      down.push_back("ALTER TABLE " + Quote(table) + " RENAME COLUMN " + Quote(f.name) + " TO " + Quote(old.name));
+    }
+    const std::string old_ux = UniqueFieldIndexName(from, old), new_ux = UniqueFieldIndexName(to, f);
+    if (old.unique && (!f.unique || old_ux != new_ux)) {
+      up_drop_idx.push_back(DropIndex(old_ux));
+      down_create_idx.push_back(CreateIndex(table, old_ux, {old.name}, true));
+    }
+    if (f.unique && (!old.unique || old_ux != new_ux)) {
+      up_create_idx.push_back(CreateIndex(table, new_ux, {f.name}, true));
+      down_drop_idx.push_back(DropIndex(new_ux));
+    }
+  }
+  for (const auto& old : from.fields) {
+    if (kept.count(old.name)) continue;
+    if (old.kind == FieldKind::kRelation)
+      return conflict("Relation field '" + old.name + "' cannot be dropped yet (its foreign key would need a table rebuild).");
+    if (old.unique) {
+      up_drop_idx.push_back(DropIndex(UniqueFieldIndexName(from, old)));
+      down_create_idx.push_back(CreateIndex(table, UniqueFieldIndexName(from, old), {old.name}, true));
+    }
+    up.push_back("ALTER TABLE " + Quote(table) + " DROP COLUMN " + Quote(old.name));
+    // Down restores the column empty: dropped data is gone.
+    down.push_back("ALTER TABLE " + Quote(table) + " ADD COLUMN " + ColumnDef(old, d));
+  }
+  // Declared indexes, by name. Field names in indexes are those of `to` (renames already applied
+  // by RENAME COLUMN, which SQLite and PostgreSQL both carry into indexes).
+  std::set<std::string> old_idx, new_idx;
+  for (const auto& i : from.indexes) old_idx.insert(i.name);
+  for (const auto& i : to.indexes) new_idx.insert(i.name);
+  for (const auto& i : from.indexes) {
+    if (!new_idx.count(i.name)) {
+      up_drop_idx.push_back(DropIndex(i.name));
+      down_create_idx.push_back(CreateIndex(table, i.name, i.fields, i.unique));
+    }
+  }
+  for (const auto& i : to.indexes) {
+    if (!old_idx.count(i.name)) {
+      up_create_idx.push_back(CreateIndex(table, i.name, i.fields, i.unique));
+      down_drop_idx.push_back(DropIndex(i.name));
+    }
+  }
+  std::vector<std::string> up_all = up_drop_idx;
+  up_all.insert(up_all.end(), up.begin(), up.end());
+  up_all.insert(up_all.end(), up_create_idx.begin(), up_create_idx.end());
+  std::vector<std::string> down_all = down_drop_idx;
+  down_all.insert(down_all.end(), down.rbegin(), down.rend());
+  down_all.insert(down_all.end(), down_create_idx.begin(), down_create_idx.end());
+  return DdlChange{Join(up_all), Join(down_all)};
+}
+
+}  // namespace basalt::schema
