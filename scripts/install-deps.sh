@@ -11,7 +11,7 @@ packages=(
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
+  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3 libre2-dev
   libpq-dev postgresql postgresql-contrib
   # benchmark and test peers
   wrk nginx-light openssl procps python3
