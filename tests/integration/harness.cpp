@@ -234,7 +234,7 @@ BasaltProcess::BasaltProcess(ProcessOptions options) {
     return;
   }
   log_path_ = tmp_.path() + "/basalt.log";
-  const std::string data_dir = tmp_.path() + "/data";
+  const std::string data_dir = options.data_dir.empty() ? tmp_.path() + "/data" : options.data_dir;
   std::filesystem::create_directories(data_dir);
   std::vector<std::string> argv{BinaryPath(), "serve", "--port", "0", "--data-dir", data_dir};
   for (auto& a : options.args) argv.push_back(std::move(a));

@@ -94,6 +94,7 @@ struct ProcessOptions {
   std::vector<std::string> args;  ///< Extra arguments after `serve --port 0 --data-dir D`.
   Env env;                        ///< Extra environment variables (BASALT_*).
   bool wait_listening = true;     ///< Wait for the "listening" log line in the constructor.
+  std::string data_dir;           ///< Reuse this data directory (a restart); empty: a fresh one.
 };
 
 /// The real server: `basalt serve --port 0 --data-dir <fresh temp dir>` + extra args and env.
