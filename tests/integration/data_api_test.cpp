@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -578,6 +580,95 @@ TEST(DataApi, DataSurvivesARestart) {
     EXPECT_EQ(WaitPid(pid, 20s), 0) << ReadFile(log);
   }
 }
+
+// The same data API on each backend: SQLite always, PostgreSQL when BASALT_TEST_POSTGRES_URL is
+// set (e.g. from scripts/pg-test-cluster.sh). Collection names are unique per run because a
+// PostgreSQL database outlives the test.
+class DataApiBackend : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    env_.emplace_back("BASALT_AUTH__ADMIN_TOKEN", kToken);
+    if (GetParam() == "postgres") {
+      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
+      env_.emplace_back("BASALT_DATABASE__URL", url);
+    }
+    suffix_ = std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000000);
+  }
+  Env env_;
+  std::string suffix_;
+};
+
+TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
+  BasaltProcess server(ProcessOptions{{}, env_, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Api api{server.port()};
+  const std::string users = "u" + suffix_, posts = "p" + suffix_;
+  const std::string base = "/api/v1/collections/" + posts + "/records";
+  ASSERT_EQ(api.Call("POST", "/api/v1/collections", R"({"name": ")" + users + R"(", "fields": [{"name": "name", "type": "text"}]})").status, 201);
+  auto c = api.Call("POST", "/api/v1/collections", R"({"name": ")" + posts + R"(", "fields": [
+      {"name": "title", "type": "text", "unique": true}, {"name": "views", "type": "integer"},
+      {"name": "live", "type": "bool"}, {"name": "score", "type": "number"},
+      {"name": "tags", "type": "select", "values": ["a", "b"], "multi": true},
+      {"name": "author", "type": "relation", "collection": ")" + users + R"(", "on_delete": "set_null"}],
+      "rules": {"list": "live = true", "view": ""}})");
+  ASSERT_EQ(c.status, 201) << c.body;
+  auto u = api.Call("POST", "/api/v1/collections/" + users + "/records", R"({"name": "ann"})");
+  ASSERT_EQ(u.status, 201);
+  const std::string ann(Parse(u.body).as_object().at("id").as_string());
+  std::set<std::string> live_ids;
+  for (int i = 0; i < 120; ++i) {
+    json::object rec{{"title", "t" + std::to_string(i)}, {"live", i % 3 != 0}, {"tags", json::array{i % 2 ? "a" : "b"}}};
+    if (i % 4) rec["views"] = i % 7;
+    if (i % 5) rec["score"] = i / 10.0;
+    if (i % 2) rec["author"] = ann;
+    auto r = api.Call("POST", base, json::serialize(rec));
+    ASSERT_EQ(r.status, 201) << r.body;
+    if (i % 3 != 0) live_ids.insert(std::string(Parse(r.body).as_object().at("id").as_string()));
+  }
+  EXPECT_EQ(api.Call("POST", base, R"({"title": "t1"})").status, 409);
+  EXPECT_EQ(api.Call("POST", base, R"({"title": "x", "author": "nobody"})").status, 422);
+  for (const std::string sort : {"-views,score", "live,-title", "score", "-author,views"}) {
+    std::set<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      std::string target = base + "?limit=9&sort=" + Encode(sort) + (cursor.empty() ? "" : "&cursor=" + cursor);
+      auto r = api.Anonymous().Call("GET", target);
+      ASSERT_EQ(r.status, 200) << r.body;
+      auto body = Parse(r.body).as_object();
+      for (const auto& item : body.at("items").as_array()) {
+        EXPECT_TRUE(seen.insert(std::string(item.as_object().at("id").as_string())).second) << sort;
+      }
+      ASSERT_EQ(api.Call("POST", base, R"({"title": "n)" + sort + std::to_string(page) + R"(", "live": false})").status, 201);
+      if (body.at("next_cursor").is_null()) break;
+      cursor = std::string(body.at("next_cursor").as_string());
+    }
+    EXPECT_EQ(seen, live_ids) << sort;
+  }
+  auto f = api.Anonymous().Call("GET", base + "?count=true&filter=" + Encode("tags = 'a' && author.name = 'ann' && score >= 1"));
+  ASSERT_EQ(f.status, 200) << f.body;
+  EXPECT_GT(Parse(f.body).as_object().at("total").as_int64(), 0);
+  auto patched = api.Call("PATCH", "/api/v1/collections/" + posts, R"({"fields": [
+      {"name": "headline", "type": "text", "unique": true, "previous_name": "title"}, {"name": "views", "type": "number"},
+      {"name": "live", "type": "bool"}, {"name": "score", "type": "number"},
+      {"name": "tags", "type": "select", "values": ["a", "b"], "multi": true},
+      {"name": "author", "type": "relation", "collection": ")" + users + R"(", "on_delete": "set_null"},
+      {"name": "flag", "type": "bool", "default": true}]})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  auto one = api.Anonymous().Call("GET", base + "?limit=1&filter=" + Encode("headline = 't1'"));
+  ASSERT_EQ(one.status, 200) << one.body;
+  auto item = Parse(one.body).as_object().at("items").as_array().at(0).as_object();
+  EXPECT_EQ(item.at("flag"), json::value(true));
+  EXPECT_EQ(item.at("author"), json::value(ann));
+  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + users + "/records/" + ann).status, 204);
+  auto after = api.Call("GET", base + "/" + std::string(item.at("id").as_string()));
+  EXPECT_TRUE(Parse(after.body).as_object().at("author").is_null()) << after.body;  // set_null
+  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + posts).status, 204);
+  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + users).status, 204);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DataApiBackend, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace basalt::testing
