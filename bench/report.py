@@ -167,7 +167,7 @@ def print_targets(by_wl):
         verdict = "PASS" if value >= bound else "FAIL"
         if r.get("errors"):
             verdict += f" (but {r['errors']} errors)"
-        print(f"  {desc:<40} {shown:<36} target {goal:<12} {verdict}")
+        print(f"  {desc:<40} {shown:<36} target {goal:<16} {verdict}")
     for wl in DATA_WORKLOADS:
         for name in ("basalt-sqlite", "basalt-postgres"):
             r = by_wl.get(wl, {}).get(name)
@@ -175,7 +175,7 @@ def print_targets(by_wl):
                 continue
             verdict = "PASS" if r["p99_ms"] < P99_TARGET_MS else "FAIL"
             desc = f"{name} {wl} p99"
-            print(f"  {desc:<40} {r['p99_ms']:.2f} ms{'':<28} target < {P99_TARGET_MS:.0f} ms    {verdict}")
+            print(f"  {desc:<40} {r['p99_ms']:.2f} ms{'':<28} target < {P99_TARGET_MS:.0f} ms{'':<9} {verdict}")
 
 
 def main(argv):
