@@ -113,16 +113,24 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
                                             const DdlDialect& d) {
   if (from.name != to.name) return core::Fail(core::ErrorCode::kConflict, "A collection cannot be renamed.");
   const std::string table = TableName(to.name);
-  std::vector<std::string> up, down;
-  // Index drops come first (SQLite refuses to drop an indexed column), creations last.
-  std::vector<std::string> up_drop_idx, up_create_idx, down_drop_idx, down_create_idx;
+  auto conflict = [](std::string message) { return core::Fail(core::ErrorCode::kConflict, std::move(message)); };
+  auto alter = [&](const std::string& rest) { return "ALTER TABLE " + Quote(table) + " " + rest; };
+
+  // Steps run in phases so each statement finds what it needs: index drops (SQLite refuses to
+  // drop an indexed column), column drops (frees names for renames), renames and type changes,
+  // column adds, index creations. `down` undoes the phases in reverse order.
+  struct Step {
+    std::string up, down;
+  };
+  std::vector<Step> drop_idx, drop_col, change_col, add_col, create_idx;
 
   std::map<std::string, const FieldSpec*> old_by_name;
   for (const auto& f : from.fields) old_by_name[f.name] = &f;
   std::set<std::string> kept;  // old names still present (possibly renamed)
-
-  auto conflict = [](std::string message) { return core::Fail(core::ErrorCode::kConflict, std::move(message)); };
-  std::vector<std::string> add_cols, drop_cols_down;
+  for (const auto& f : to.fields) {
+    if (!kept.insert(f.previous_name.empty() ? f.name : f.previous_name).second)
+      return conflict("Field '" + (f.previous_name.empty() ? f.name : f.previous_name) + "' is used twice.");
+  }
 
   for (const auto& f : to.fields) {
     const std::string old_name = f.previous_name.empty() ? f.name : f.previous_name;
@@ -130,21 +138,21 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
     if (it == old_by_name.end()) {
       if (!f.previous_name.empty())
         return conflict("Field '" + f.name + "' renames '" + f.previous_name + "', which does not exist.");
+      if (old_by_name.count(f.name))
+        return conflict("Field '" + f.name + "' is still in use; rename in two steps.");
       if (f.required && !f.default_value)
         return conflict("New field '" + f.name + "' is required: give it a default so existing records stay valid.");
-      // Add.
-      up.push_back("ALTER TABLE " + Quote(table) + " ADD COLUMN " + ColumnDef(f, d));
+      std::string up = alter("ADD COLUMN " + ColumnDef(f, d));
       if (f.default_value)
-        up.push_back("UPDATE " + Quote(table) + " SET " + Quote(f.name) + " = " + d.Literal(f, *f.default_value));
+        up += ";\nUPDATE " + Quote(table) + " SET " + Quote(f.name) + " = " + d.Literal(f, *f.default_value);
+      add_col.push_back({up, alter("DROP COLUMN " + Quote(f.name))});
       if (f.unique) {
-        up_create_idx.push_back(CreateIndex(table, UniqueFieldIndexName(to, f), {f.name}, true));
-        down_drop_idx.push_back(DropIndex(UniqueFieldIndexName(to, f)));
+        const std::string ux = UniqueFieldIndexName(to, f);
+        create_idx.push_back({CreateIndex(table, ux, {f.name}, true), DropIndex(ux)});
       }
-      down.push_back("ALTER TABLE " + Quote(table) + " DROP COLUMN " + Quote(f.name));
       continue;
     }
     const FieldSpec& old = *it->second;
-    if (!kept.insert(old.name).second) return conflict("Field '" + old.name + "' is used twice.");
     if (old.kind != f.kind) {
       const bool widen_number = old.kind == FieldKind::kInteger && f.kind == FieldKind::kNumber;
       const bool widen_text = f.kind == FieldKind::kText &&
@@ -155,66 +163,58 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
                         std::string(KindName(f.kind)) +
                         " could lose or invalidate data; only integer -> number and email/url/select -> text are "
                         "allowed. Add a new field and copy the data instead.");
-      if (widen_number && d.kind() == DdlDialect::Kind::kPostgres) {
-        up.push_back("ALTER TABLE " + Quote(table) + " ALTER COLUMN " + Quote(old.name) + " TYPE DOUBLE PRECISION");
-        down.push_back("ALTER TABLE " + Quote(table) + " ALTER COLUMN " + Quote(old.name) + " TYPE BIGINT");
-      }
-      // SQLite: INTEGER affinity stores reals as is; no DDL needed.
+      // SQLite: an INTEGER-affinity column stores reals as they are; no DDL needed.
+      if (widen_number && d.kind() == DdlDialect::Kind::kPostgres)
+        change_col.push_back({alter("ALTER COLUMN " + Quote(old.name) + " TYPE DOUBLE PRECISION"),
+                              alter("ALTER COLUMN " + Quote(old.name) + " TYPE BIGINT")});
     }
     if (f.kind == FieldKind::kSelect && old.kind == FieldKind::kSelect && f.multi != old.multi)
       return conflict("Field '" + old.name + "' cannot switch between single and multi select.");
     if (f.kind == FieldKind::kRelation && (f.collection != old.collection || f.on_delete != old.on_delete))
       return conflict("The target and on_delete of relation field '" + old.name + "' cannot be changed.");
     if (f.name != old.name) {
-      up.push_back("ALTER TABLE " + Quote(table) + " RENAME COLUMN " + Quote(old.name) + " TO " + Quote(f.name));
-      down.push_back("ALTER TABLE " + Quote(table) + " RENAME COLUMN " + Quote(f.name) + " TO " + Quote(old.name));
+      if (old_by_name.count(f.name) && kept.count(f.name))
+        return conflict("Field '" + old.name + "' cannot be renamed to '" + f.name +
+                        "', which is still in use; rename in two steps.");
+      change_col.push_back({alter("RENAME COLUMN " + Quote(old.name) + " TO " + Quote(f.name)),
+                            alter("RENAME COLUMN " + Quote(f.name) + " TO " + Quote(old.name))});
     }
     const std::string old_ux = UniqueFieldIndexName(from, old), new_ux = UniqueFieldIndexName(to, f);
-    if (old.unique && (!f.unique || old_ux != new_ux)) {
-      up_drop_idx.push_back(DropIndex(old_ux));
-      down_create_idx.push_back(CreateIndex(table, old_ux, {old.name}, true));
-    }
-    if (f.unique && (!old.unique || old_ux != new_ux)) {
-      up_create_idx.push_back(CreateIndex(table, new_ux, {f.name}, true));
-      down_drop_idx.push_back(DropIndex(new_ux));
-    }
+    if (old.unique && (!f.unique || old_ux != new_ux))
+      drop_idx.push_back({DropIndex(old_ux), CreateIndex(table, old_ux, {old.name}, true)});
+    if (f.unique && (!old.unique || old_ux != new_ux))
+      create_idx.push_back({CreateIndex(table, new_ux, {f.name}, true), DropIndex(new_ux)});
   }
   for (const auto& old : from.fields) {
     if (kept.count(old.name)) continue;
     if (old.kind == FieldKind::kRelation)
-      return conflict("Relation field '" + old.name + "' cannot be dropped yet (its foreign key would need a table rebuild).");
+      return conflict("Relation field '" + old.name +
+                      "' cannot be dropped yet (its foreign key would need a table rebuild on SQLite).");
     if (old.unique) {
-      up_drop_idx.push_back(DropIndex(UniqueFieldIndexName(from, old)));
-      down_create_idx.push_back(CreateIndex(table, UniqueFieldIndexName(from, old), {old.name}, true));
+      const std::string ux = UniqueFieldIndexName(from, old);
+      drop_idx.push_back({DropIndex(ux), CreateIndex(table, ux, {old.name}, true)});
     }
-    up.push_back("ALTER TABLE " + Quote(table) + " DROP COLUMN " + Quote(old.name));
     // Down restores the column empty: dropped data is gone.
-    down.push_back("ALTER TABLE " + Quote(table) + " ADD COLUMN " + ColumnDef(old, d));
+    drop_col.push_back({alter("DROP COLUMN " + Quote(old.name)), alter("ADD COLUMN " + ColumnDef(old, d))});
   }
-  // Declared indexes, by name. Field names in indexes are those of `to` (renames already applied
-  // by RENAME COLUMN, which SQLite and PostgreSQL both carry into indexes).
+  // Declared indexes, by name (kept across field renames: RENAME COLUMN carries into indexes).
   std::set<std::string> old_idx, new_idx;
   for (const auto& i : from.indexes) old_idx.insert(i.name);
   for (const auto& i : to.indexes) new_idx.insert(i.name);
   for (const auto& i : from.indexes) {
-    if (!new_idx.count(i.name)) {
-      up_drop_idx.push_back(DropIndex(i.name));
-      down_create_idx.push_back(CreateIndex(table, i.name, i.fields, i.unique));
-    }
+    if (!new_idx.count(i.name)) drop_idx.push_back({DropIndex(i.name), CreateIndex(table, i.name, i.fields, i.unique)});
   }
   for (const auto& i : to.indexes) {
-    if (!old_idx.count(i.name)) {
-      up_create_idx.push_back(CreateIndex(table, i.name, i.fields, i.unique));
-      down_drop_idx.push_back(DropIndex(i.name));
-    }
+    if (!old_idx.count(i.name)) create_idx.push_back({CreateIndex(table, i.name, i.fields, i.unique), DropIndex(i.name)});
   }
-  std::vector<std::string> up_all = up_drop_idx;
-  up_all.insert(up_all.end(), up.begin(), up.end());
-  up_all.insert(up_all.end(), up_create_idx.begin(), up_create_idx.end());
-  std::vector<std::string> down_all = down_drop_idx;
-  down_all.insert(down_all.end(), down.rbegin(), down.rend());
-  down_all.insert(down_all.end(), down_create_idx.begin(), down_create_idx.end());
-  return DdlChange{Join(up_all), Join(down_all)};
+  DdlChange out;
+  for (const auto* phase : {&drop_idx, &drop_col, &change_col, &add_col, &create_idx}) {
+    for (const auto& step : *phase) out.up += step.up + ";\n";
+  }
+  for (const auto* phase : {&create_idx, &add_col, &change_col, &drop_col, &drop_idx}) {
+    for (auto it = phase->rbegin(); it != phase->rend(); ++it) out.down += it->down + ";\n";
+  }
+  return out;
 }
 
 }  // namespace basalt::schema

@@ -73,16 +73,16 @@ TEST(Ddl, ChangeAddDropRenameAndIndexes) {
   ASSERT_TRUE(sqlite) << sqlite.error().message;
   EXPECT_EQ(sqlite->up,
             "DROP INDEX \"ix_c\";\n"
+            "ALTER TABLE \"c_p\" DROP COLUMN \"c\";\n"
             "ALTER TABLE \"c_p\" RENAME COLUMN \"a\" TO \"a2\";\n"
             "ALTER TABLE \"c_p\" ADD COLUMN \"d\" INTEGER;\n"
             "UPDATE \"c_p\" SET \"d\" = 7;\n"
-            "ALTER TABLE \"c_p\" DROP COLUMN \"c\";\n"
             "CREATE INDEX \"ix_a2\" ON \"c_p\" (\"a2\");\n");
   EXPECT_EQ(sqlite->down,
             "DROP INDEX \"ix_a2\";\n"
-            "ALTER TABLE \"c_p\" ADD COLUMN \"c\" TEXT;\n"
             "ALTER TABLE \"c_p\" DROP COLUMN \"d\";\n"
             "ALTER TABLE \"c_p\" RENAME COLUMN \"a2\" TO \"a\";\n"
+            "ALTER TABLE \"c_p\" ADD COLUMN \"c\" TEXT;\n"
             "CREATE INDEX \"ix_c\" ON \"c_p\" (\"c\");\n");
   auto pg = ChangeCollectionDdl(from, to, DdlDialect(DdlDialect::Kind::kPostgres));
   ASSERT_TRUE(pg);
@@ -124,10 +124,24 @@ const Unsafe kUnsafe[] = {
     {"RenameMissing", R"({"name": "p", "fields": []})",
      R"({"name": "p", "fields": [{"name": "a", "type": "text", "previous_name": "zz"}]})"},
     {"RenameCollection", R"({"name": "p"})", R"({"name": "q"})"},
+    {"UsedTwice", R"({"name": "p", "fields": [{"name": "a", "type": "text"}]})",
+     R"({"name": "p", "fields": [{"name": "x", "type": "text", "previous_name": "a"}, {"name": "a", "type": "text"}]})"},
+    {"SwapNames", R"({"name": "p", "fields": [{"name": "a", "type": "text"}, {"name": "b", "type": "text"}]})",
+     R"({"name": "p", "fields": [{"name": "b", "type": "text", "previous_name": "a"},
+                                 {"name": "a", "type": "text", "previous_name": "b"}]})"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, UnsafeChanges, ::testing::ValuesIn(kUnsafe),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Ddl, RenameOntoADroppedFieldDropsFirst) {
+  auto r = ChangeCollectionDdl(
+      Spec(R"({"name": "p", "fields": [{"name": "a", "type": "text"}, {"name": "b", "type": "text"}]})"),
+      Spec(R"({"name": "p", "fields": [{"name": "b", "type": "text", "previous_name": "a"}]})"),
+      DdlDialect(DdlDialect::Kind::kSqlite));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->up, "ALTER TABLE \"c_p\" DROP COLUMN \"b\";\nALTER TABLE \"c_p\" RENAME COLUMN \"a\" TO \"b\";\n");
+}
 
 TEST(Ddl, SafeWidenings) {
   for (const char* kind : {"email", "url"}) {
