@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,9 +27,11 @@ enum class Caller {
 inline Caller Identify(const http::Request& req, const std::string& admin_token) {
   const auto auth = req.Header("Authorization");
   if (!auth) return Caller::kAnonymous;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (admin_token.empty() || auth->size() <= kBearer.size() || auth->substr(0, kBearer.size()) != kBearer)
-    return Caller::kInvalid;
+  constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 9110 §11.1)
+  if (admin_token.empty() || auth->size() <= kBearer.size()) return Caller::kInvalid;
+  for (std::size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>((*auth)[i])) != kBearer[i]) return Caller::kInvalid;
+  }
   const std::string_view given = auth->substr(kBearer.size());
   // Constant time: the duration does not depend on where the tokens differ.
   if (given.size() != admin_token.size()) return Caller::kInvalid;

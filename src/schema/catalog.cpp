@@ -1,5 +1,6 @@
 #include "schema/catalog.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 
@@ -278,6 +279,28 @@ store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Update(
   if (!snap->Find(spec.name))
     co_return core::Fail(core::ErrorCode::kNotFound, "No collection named '" + spec.name + "'.");
   if (auto ok = ValidateAgainst(spec, *snap, dialect.Name()); !ok) co_return std::unexpected(std::move(ok.error()));
+  {
+    // Other collections' rules may reach into this one through a relation (`author.name`): they
+    // must still compile against the changed fields.
+    Snapshot next = *snap;
+    auto changed = std::make_shared<Collection>();
+    changed->spec = spec;
+    next.collections[spec.name] = changed;
+    for (const auto& [name, other] : snap->collections) {
+      if (name == spec.name) continue;
+      const bool refers = std::any_of(other->spec.fields.begin(), other->spec.fields.end(), [&](const FieldSpec& f) {
+        return f.kind == FieldKind::kRelation && f.collection == spec.name;
+      });
+      if (!refers) continue;
+      if (auto ok = ValidateAgainst(other->spec, next, dialect.Name()); !ok) {
+        core::Error error = core::Error::Make(
+            core::ErrorCode::kConflict, "The rules of collection '" + name + "' depend on fields this change removes.");
+        for (auto& f : ok.error().fields) f.field = name + "." + f.field;
+        error.fields = std::move(ok.error().fields);
+        co_return std::unexpected(std::move(error));
+      }
+    }
+  }
   auto c = std::make_shared<Collection>();
   const std::string now = Now();
   auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return UpdateBody(tx, dialect, spec, expected_version, now, c); });

@@ -113,6 +113,19 @@ TEST_F(CatalogTest, CreateChangeDropAndReload) {
   EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);
 }
 
+TEST_F(CatalogTest, RefusesChangesThatBreakAnotherCollectionsRules) {
+  Catalog catalog(*db_);
+  ASSERT_TRUE(RunTask(catalog.Create(0, Spec(R"({"name": "users", "fields": [{"name": "name", "type": "text"}]})"))));
+  ASSERT_TRUE(RunTask(catalog.Create(0, Spec(R"({"name": "posts", "fields": [
+      {"name": "author", "type": "relation", "collection": "users"}], "rules": {"list": "author.name = 'x'"}})"))));
+  auto r = RunTask(catalog.Update(0, Spec(R"({"name": "users", "fields": [{"name": "nick", "type": "text", "previous_name": "name"}]})"),
+                                  std::nullopt));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::ErrorCode::kConflict);
+  ASSERT_FALSE(r.error().fields.empty());
+  EXPECT_EQ(r.error().fields[0].field, "posts.rules.list");
+}
+
 TEST_F(CatalogTest, ValidatesRelationTargetsAndRules) {
   Catalog catalog(*db_);
   auto r = RunTask(catalog.Create(0, Spec(R"({"name": "posts", "fields": [
