@@ -57,15 +57,19 @@ class FlushNotifySink final : public spdlog::sinks::sink {
     inner_->set_formatter(std::move(formatter));
   }
 
+  /// Posts a flush through `logger` and returns its ticket. Every flush must go through here
+  /// (never logger.flush() or spdlog's flush_on), or the counting below would be off.
+  std::uint64_t PostFlush(spdlog::logger& logger) {
+    // Ticket order must equal queue order, so ticketing and posting happen under one lock.
+    std::lock_guard lock(request_mutex_);
+    const std::uint64_t ticket = ++requested_;
+    logger.flush();
+    return ticket;
+  }
+
   /// Posts a flush through `logger` and blocks until the worker has performed it.
   void FlushAndWait(spdlog::logger& logger) {
-    std::uint64_t ticket = 0;
-    {
-      // Ticket order must equal queue order, so ticketing and posting happen under one lock.
-      std::lock_guard lock(request_mutex_);
-      ticket = ++requested_;
-      logger.flush();
-    }
+    const std::uint64_t ticket = PostFlush(logger);
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return completed_ >= ticket; });
   }
@@ -430,7 +434,6 @@ void InitLogging(const LogOptions& options) {
   state->logger->set_level(spdlog::level::trace);  // filtering is ours (g.level)
   state->json = options.json;
 
-  state->logger->flush_on(spdlog::level::warn);
   // Lines logged before this call belong to the old destination.
   if (LoggerState* previous = g.state.load(std::memory_order_acquire)) DrainBuffers(*previous);
   LoggerState* old = g.state.exchange(state.get());
@@ -443,7 +446,7 @@ void InitLogging(const LogOptions& options) {
         std::lock_guard lock(G().init_mutex);
         if (LoggerState* current = G().state.load(std::memory_order_acquire)) {
           DrainBuffers(*current);
-          current->logger->flush();
+          current->sink->PostFlush(*current->logger);
         }
       }
     });
@@ -484,6 +487,7 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   if (!block.empty()) {
     Submit(*state, block, ToSpdlog(level));
     block.clear();
+    if (level >= LogLevel::kWarn) state->sink->PostFlush(*state->logger);
   }
 }
 
