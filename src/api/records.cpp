@@ -3,9 +3,10 @@
 // otherwise the rule is compiled into the WHERE clause; a record the caller may not see is 404.
 //
 // Lists use keyset pagination: the cursor is base64url(JSON {"s": <sort>, "k": [<sort key values
-// of the last row>..., <its id>]}); NULL sorts first ascending and last descending, `id` is the
-// final tie-breaker, so a page boundary is a strict position in a total order and concurrent
-// inserts never make a row repeat or vanish.
+// of the last row>..., <its id>]}); NULL sorts where the backend puts it (SQLite: smallest,
+// PostgreSQL: largest, so plain ASC/DESC keeps using indexes), `id` is the final tie-breaker in
+// the direction of the last key, so a page boundary is a strict position in a total order and
+// concurrent inserts never make a row repeat or vanish.
 
 #include <algorithm>
 #include <charconv>
@@ -171,6 +172,7 @@ struct SortKey {
   std::string field;
   bool desc = false;
   std::size_t column = 0;  ///< Index in the SelectList row.
+  bool nullable = true;    ///< False for the system fields.
 };
 
 core::Result<std::vector<SortKey>> ParseSort(std::string_view text, const schema::CollectionSpec& spec) {
@@ -212,9 +214,11 @@ core::Result<std::vector<SortKey>> ParseSort(std::string_view text, const schema
     if (keys.size() > kMaxSortKeys) return std::unexpected(BadParam("sort", "at most 8 sort fields"));
     pos = end + 1;
   }
-  // id is the final tie-breaker (keys after id would never matter).
+  for (auto& k : keys) k.nullable = k.column >= 4;
+  // id is the final tie-breaker, in the direction of the last key, so an index on (field, id)
+  // serves the whole ORDER BY (keys after id would never matter).
   if (std::none_of(keys.begin(), keys.end(), [](const SortKey& k) { return k.field == "id"; }))
-    keys.push_back(SortKey{"id", false, 0});
+    keys.push_back(SortKey{"id", !keys.empty() && keys.back().desc, 0, false});
   return keys;
 }
 
@@ -307,8 +311,9 @@ core::Result<std::vector<store::Value>> DecodeCursor(std::string_view cursor, co
   return values;
 }
 
-/// (k1 after v1) OR (k1 = v1 AND k2 after v2) OR ..., NULL smallest.
-std::string KeysetPredicate(Sql& sql, const std::vector<SortKey>& keys, const std::vector<store::Value>& values) {
+/// (k1 after v1) OR (k1 = v1 AND k2 after v2) OR ..., with NULL where the backend sorts it.
+std::string KeysetPredicate(Sql& sql, const std::vector<SortKey>& keys, const std::vector<store::Value>& values,
+                            bool nulls_last) {
   std::string out = "(";
   for (std::size_t i = 0; i < keys.size(); ++i) {
     std::string term;
@@ -319,8 +324,17 @@ std::string KeysetPredicate(Sql& sql, const std::vector<SortKey>& keys, const st
     }
     const std::string col = "\"t\"." + Quote(keys[i].field);
     const bool null = std::holds_alternative<store::Null>(values[i]);
-    if (!keys[i].desc) term += null ? col + " IS NOT NULL" : col + " > " + sql.Bind(values[i]);
-    else term += null ? "1 = 0" : "(" + col + " < " + sql.Bind(values[i]) + " OR " + col + " IS NULL)";
+    const std::string op = keys[i].desc ? " < " : " > ";
+    // Do NULLs come before the values in this scan (ascending with NULL smallest, or descending
+    // with NULL largest)?
+    const bool nulls_before = keys[i].desc == nulls_last;
+    if (null) {
+      term += nulls_before ? col + " IS NOT NULL" : "1 = 0";
+    } else if (nulls_before || !keys[i].nullable) {
+      term += col + op + sql.Bind(values[i]);
+    } else {
+      term += "(" + col + op + sql.Bind(values[i]) + " OR " + col + " IS NULL)";
+    }
     out += (i ? " OR (" : "(") + term + ")";
   }
   return out + ")";
@@ -433,12 +447,13 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
   if (!params->cursor.empty()) {
     auto values = DecodeCursor(params->cursor, *keys);
     if (!values) co_return detail::Fail(req, values.error());
-    conditions += " AND " + KeysetPredicate(where, *keys, *values);
+    conditions += " AND " + KeysetPredicate(where, *keys, *values,
+                                            schema::DdlDialect::FromName(s.database.dialect().Name()).NullsSortLast());
   }
   std::string order;
   for (const auto& k : *keys) {
     order += (order.empty() ? "" : ", ") + std::string("\"t\".") + Quote(k.field) +
-             (k.desc ? " DESC NULLS LAST" : " ASC NULLS FIRST");
+             (k.desc ? " DESC" : " ASC");
   }
   const std::string limit = where.Bind(params->limit + 1);
   where.text = "SELECT " + schema::SelectList(spec, "t") + " FROM " + ctx->table + " AS \"t\" WHERE " + conditions +

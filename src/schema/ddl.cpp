@@ -1,5 +1,6 @@
 #include "schema/ddl.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -23,11 +24,14 @@ std::string ColumnDef(const FieldSpec& f, const DdlDialect& d) {
   return sql;
 }
 
+// Non-unique indexes end with "id": lists sort by the index's fields with `id` as the final
+// tie-breaker (same direction), so such an index serves the whole ORDER BY and a LIMIT stops early.
 std::string CreateIndex(const std::string& table, const std::string& name, const std::vector<std::string>& fields,
                         bool unique) {
   std::string sql = std::string(unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") + Quote(name) + " ON " +
                     Quote(table) + " (";
   for (std::size_t i = 0; i < fields.size(); ++i) sql += (i ? ", " : "") + Quote(fields[i]);
+  if (!unique && std::find(fields.begin(), fields.end(), "id") == fields.end()) sql += ", \"id\"";
   return sql + ")";
 }
 

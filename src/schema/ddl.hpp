@@ -34,6 +34,10 @@ class DdlDialect {
   std::string_view ColumnType(FieldKind kind) const;
   /// A SQL literal for a default value (validated for its field); strings with quotes doubled.
   std::string Literal(const FieldSpec& field, const boost::json::value& value) const;
+  /// Where NULL sorts: true on PostgreSQL (larger than every value: ASC NULLS LAST, DESC NULLS
+  /// FIRST), false on SQLite (smaller than every value). Each backend's own default, so plain
+  /// ASC / DESC keeps using indexes; keyset cursors follow the same rule.
+  bool NullsSortLast() const { return kind_ == Kind::kPostgres; }
   /// A SELECT listing the elements of a JSON text array column `column_sql` as rows (multi-select).
   std::string JsonArrayElements(std::string_view column_sql) const;
 

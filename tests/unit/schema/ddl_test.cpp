@@ -32,7 +32,7 @@ TEST(Ddl, CreateSqlite) {
             "INTEGER, \"at\" TEXT, \"meta\" TEXT, \"tags\" TEXT, \"author\" TEXT REFERENCES \"c_users\" (\"id\") ON "
             "DELETE SET NULL);\n"
             "CREATE UNIQUE INDEX \"" + IndexName("posts", {"title"}, true) + "\" ON \"c_posts\" (\"title\");\n"
-            "CREATE INDEX \"ix_posts_views\" ON \"c_posts\" (\"views\", \"created_at\");\n");
+            "CREATE INDEX \"ix_posts_views\" ON \"c_posts\" (\"views\", \"created_at\", \"id\");\n");
   EXPECT_EQ(ddl.down, "DROP TABLE \"c_posts\";\n");
 }
 
@@ -44,7 +44,7 @@ TEST(Ddl, CreatePostgres) {
             "\"live\" BOOLEAN, \"at\" TEXT, \"meta\" TEXT, \"tags\" TEXT, \"author\" TEXT REFERENCES \"c_users\" "
             "(\"id\") ON DELETE SET NULL);\n"
             "CREATE UNIQUE INDEX \"" + IndexName("posts", {"title"}, true) + "\" ON \"c_posts\" (\"title\");\n"
-            "CREATE INDEX \"ix_posts_views\" ON \"c_posts\" (\"views\", \"created_at\");\n");
+            "CREATE INDEX \"ix_posts_views\" ON \"c_posts\" (\"views\", \"created_at\", \"id\");\n");
 }
 
 TEST(Ddl, IndexNamesAreShortAndStable) {
@@ -77,13 +77,13 @@ TEST(Ddl, ChangeAddDropRenameAndIndexes) {
             "ALTER TABLE \"c_p\" RENAME COLUMN \"a\" TO \"a2\";\n"
             "ALTER TABLE \"c_p\" ADD COLUMN \"d\" INTEGER;\n"
             "UPDATE \"c_p\" SET \"d\" = 7;\n"
-            "CREATE INDEX \"ix_a2\" ON \"c_p\" (\"a2\");\n");
+            "CREATE INDEX \"ix_a2\" ON \"c_p\" (\"a2\", \"id\");\n");
   EXPECT_EQ(sqlite->down,
             "DROP INDEX \"ix_a2\";\n"
             "ALTER TABLE \"c_p\" DROP COLUMN \"d\";\n"
             "ALTER TABLE \"c_p\" RENAME COLUMN \"a2\" TO \"a\";\n"
             "ALTER TABLE \"c_p\" ADD COLUMN \"c\" TEXT;\n"
-            "CREATE INDEX \"ix_c\" ON \"c_p\" (\"c\");\n");
+            "CREATE INDEX \"ix_c\" ON \"c_p\" (\"c\", \"id\");\n");
   auto pg = ChangeCollectionDdl(from, to, DdlDialect(DdlDialect::Kind::kPostgres));
   ASSERT_TRUE(pg);
   EXPECT_NE(pg->up.find("ALTER TABLE \"c_p\" ALTER COLUMN \"b\" TYPE DOUBLE PRECISION;\n"), std::string::npos) << pg->up;
