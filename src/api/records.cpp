@@ -215,6 +215,10 @@ core::Result<std::vector<SortKey>> ParseSort(std::string_view text, const schema
     pos = end + 1;
   }
   for (auto& k : keys) k.nullable = k.column >= 4;
+  // Keys after id never matter (id is unique); dropping them keeps the cursor's last value the id.
+  if (auto id = std::find_if(keys.begin(), keys.end(), [](const SortKey& k) { return k.field == "id"; });
+      id != keys.end())
+    keys.erase(id + 1, keys.end());
   // id is the final tie-breaker, in the direction of the last key, so an index on (field, id)
   // serves the whole ORDER BY (keys after id would never matter).
   if (std::none_of(keys.begin(), keys.end(), [](const SortKey& k) { return k.field == "id"; }))

@@ -379,7 +379,7 @@ TEST(DataApi, ListsPageWithKeysetCursorsUnderConcurrentInserts) {
   }
   ASSERT_EQ(originals.size(), 1000u);
 
-  for (const std::string sort : {"-views,title", "views", "title", "", "-created_at"}) {
+  for (const std::string sort : {"-views,title", "views", "title", "", "-created_at", "-id,views"}) {
     std::vector<std::string> seen;
     std::string cursor;
     int pages = 0, inserted = 0;
