@@ -2,6 +2,8 @@
 // Environment: PARSE_DATABASE_URI (postgres://...), PORT (loopback port). Keys are fixed test
 // strings (loopback only, throwaway database). Prints "parse-server listening on <port>" when ready.
 'use strict';
+// No log files: Parse reads this at require time (its default ./logs lands in the caller's cwd).
+process.env.PARSE_SERVER_LOGS_FOLDER = 'null';
 const express = require('express');
 const { ParseServer } = require('parse-server');
 
@@ -21,6 +23,7 @@ async function main() {
     serverURL: `http://127.0.0.1:${port}/parse`,
     mountPath: '/parse',
     logLevel: 'error',
+    logsFolder: null,
     silent: true,
     allowClientClassCreation: true,
     enableInsecureAuthAdapters: false,
