@@ -37,6 +37,20 @@ std::optional<http::Response> RequireAdmin(const http::Request& req, const DataS
   return std::nullopt;
 }
 
+/// The named collection, refreshing the catalog once (rate-limited) when it is unknown here: another
+/// process may have created it.
+http::Task<std::shared_ptr<const schema::Collection>> FindCollection(const DataServices& s, const http::Request& req) {
+  auto snap = s.catalog.snapshot();
+  auto it = snap->collections.find(req.Param("name"));
+  if (it != snap->collections.end()) co_return it->second;
+  if (!schema::IsValidName(req.Param("name"), 61)) co_return nullptr;
+  auto refreshed = co_await s.catalog.Refresh(req.shard());
+  if (!refreshed || !*refreshed) co_return nullptr;
+  snap = s.catalog.snapshot();
+  it = snap->collections.find(req.Param("name"));
+  co_return it == snap->collections.end() ? nullptr : it->second;
+}
+
 std::optional<std::int64_t> IfMatchVersion(const http::Request& req, bool& malformed) {
   malformed = false;
   auto h = req.Header("If-Match");
@@ -99,11 +113,9 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
 
   if (auto r = router.Add(http::Method::kGet, one, [s](http::Request& req) -> http::Task<http::Response> {
         if (auto denied = RequireAdmin(req, *s)) co_return *denied;
-        auto snap = s->catalog.snapshot();
-        auto it = snap->collections.find(req.Param("name"));
-        if (it == snap->collections.end())
-          co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
-        co_return CollectionResponse(200, *it->second);
+        auto found = co_await FindCollection(*s, req);
+        if (!found) co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
+        co_return CollectionResponse(200, *found);
       });
       !r)
     return r;
@@ -111,19 +123,18 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
   auto change = [s](bool merge) {
     return [s, merge](http::Request& req) -> http::Task<http::Response> {
       if (auto denied = RequireAdmin(req, *s)) co_return *denied;
-      auto snap = s->catalog.snapshot();
-      auto it = snap->collections.find(req.Param("name"));
-      if (it == snap->collections.end())
-        co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
+      auto found = co_await FindCollection(*s, req);
+      if (!found) co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
       auto body = detail::ParseBody(req, merge);
       if (!body) co_return detail::Fail(req, body.error());
       if (!body->is_object())
         co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kValidation, "The body must be a JSON object."));
       json::value target = body->as_object();
-      if (merge) target = schema::MergePatch(json::value(schema::ToJson(it->second->spec)), *body);
-      if (const json::value* n = target.as_object().if_contains("name"); n && (!n->is_string() || n->as_string() != it->first))
+      const std::string& name = found->spec.name;
+      if (merge) target = schema::MergePatch(json::value(schema::ToJson(found->spec)), *body);
+      if (const json::value* n = target.as_object().if_contains("name"); n && (!n->is_string() || n->as_string() != name))
         co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kConflict, "A collection cannot be renamed."));
-      if (!merge) target.as_object()["name"] = it->first;
+      if (!merge) target.as_object()["name"] = name;
       auto spec = schema::ParseCollectionSpec(target);
       if (!spec) co_return detail::Fail(req, spec.error());
       bool malformed = false;
@@ -140,8 +151,7 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
 
   return router.Add(http::Method::kDelete, one, [s](http::Request& req) -> http::Task<http::Response> {
     if (auto denied = RequireAdmin(req, *s)) co_return *denied;
-    auto snap = s->catalog.snapshot();
-    if (!snap->Find(req.Param("name")))
+    if (!co_await FindCollection(*s, req))
       co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
     auto dropped = co_await s->catalog.Drop(req.shard(), std::string(req.Param("name")));
     if (!dropped) co_return detail::Fail(req, dropped.error());

@@ -115,13 +115,22 @@ struct Context {
   std::string table;
 };
 
-core::Result<Context> Resolve(const DataServices& s, const http::Request& req) {
+/// The collection of the request; an unknown name first refreshes the catalog (rate-limited), in
+/// case another process created it.
+http::Task<core::Result<Context>> Resolve(const DataServices& s, const http::Request& req) {
   Context ctx;
   ctx.snap = s.catalog.snapshot();
   ctx.collection = ctx.snap->Find(req.Param("name"));
-  if (!ctx.collection) return core::Fail(core::ErrorCode::kNotFound, "No such collection.");
+  if (!ctx.collection && schema::IsValidName(req.Param("name"), 61)) {
+    auto refreshed = co_await s.catalog.Refresh(req.shard());
+    if (refreshed && *refreshed) {
+      ctx.snap = s.catalog.snapshot();
+      ctx.collection = ctx.snap->Find(req.Param("name"));
+    }
+  }
+  if (!ctx.collection) co_return core::Fail(core::ErrorCode::kNotFound, "No such collection.");
   ctx.table = Quote(schema::TableName(ctx.collection->spec.name));
-  return ctx;
+  co_return ctx;
 }
 
 std::string RecordPath(std::string_view collection, std::string_view id) {
@@ -400,7 +409,7 @@ std::string NextLink(const http::Request& req, const std::string& cursor) {
 }
 
 http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req) {
-  auto ctx = Resolve(s, req);
+  auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
   auto params = ParseListParams(req.query());
@@ -502,7 +511,7 @@ enum class Write { kReplace, kMerge, kDelete };
 // ---- single records ----------------------------------------------------------------------------
 
 http::Task<http::Response> ViewRecord(const DataServices& s, http::Request& req) {
-  auto ctx = Resolve(s, req);
+  auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
   Sql sql{s.database.dialect(), {}, {}};
@@ -537,7 +546,7 @@ store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::
   }
 
 http::Task<http::Response> CreateRecord(const DataServices& s, http::Request& req) {
-  auto ctx = Resolve(s, req);
+  auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
   const Caller caller = detail::Identify(req, s.admin_token);
@@ -610,7 +619,7 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
   }
 
 http::Task<http::Response> ChangeRecord(const DataServices& s, http::Request& req, Write write) {
-  auto ctx = Resolve(s, req);
+  auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
   const Caller caller = detail::Identify(req, s.admin_token);

@@ -230,6 +230,38 @@ store::Task<core::Result<void>> Catalog::Load(unsigned shard) {
   co_return core::Result<void>{};
 }
 
+store::Task<core::Result<bool>> Catalog::Refresh(unsigned shard, std::chrono::milliseconds min_interval) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t last = last_refresh_ms_.load(std::memory_order_relaxed);
+  if ((last != 0 && now - last < min_interval.count()) ||
+      !last_refresh_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed))
+    co_return false;
+  store::Statement select{"SELECT name, spec, created_at, updated_at, version FROM basalt_collections", {}};
+  auto rows = co_await database_.Query(shard, std::move(select));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  std::vector<std::shared_ptr<const Collection>> fresh;
+  for (const auto& row : rows->rows) {
+    auto spec = ParseStored(Text(row.at(1)));
+    if (!spec) co_return std::unexpected(std::move(spec.error()));
+    auto c = std::make_shared<Collection>();
+    c->spec = std::move(*spec);
+    c->created_at = Text(row.at(2));
+    c->updated_at = Text(row.at(3));
+    if (const auto* v = std::get_if<std::int64_t>(&row.at(4))) c->version = *v;
+    fresh.push_back(std::move(c));
+  }
+  std::lock_guard lock(publish_mutex_);
+  auto next = std::make_shared<Snapshot>(*current_.load(std::memory_order_acquire));
+  for (auto& c : fresh) {
+    auto it = next->collections.find(c->spec.name);
+    if (it == next->collections.end() || it->second->version < c->version) next->collections[c->spec.name] = c;
+  }
+  current_.store(std::move(next), std::memory_order_release);
+  co_return true;
+}
+
 core::Result<void> Catalog::LoadBlocking(unsigned shard) {
   boost::asio::io_context io;
   auto future = boost::asio::co_spawn(io, Load(shard), boost::asio::use_future);

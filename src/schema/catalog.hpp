@@ -4,6 +4,7 @@
 /// change the database in one transaction, then publish a new snapshot.
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,13 @@ class Catalog {
   /// Load() run to completion on a private io_context: for start-up only, before serving.
   core::Result<void> LoadBlocking(unsigned shard = 0);
 
+  /// Reads the catalog table again and publishes the collections that are new or carry a higher
+  /// version than the snapshot's: changes made by other processes sharing the database
+  /// (PostgreSQL scale-out). Never removes a collection (a drop elsewhere is seen at restart).
+  /// Runs at most once per `min_interval` per process; returns false when it skipped.
+  store::Task<core::Result<bool>> Refresh(unsigned shard,
+                                          std::chrono::milliseconds min_interval = std::chrono::milliseconds(500));
+
   /// The current snapshot; never null.
   std::shared_ptr<const Snapshot> snapshot() const { return current_.load(std::memory_order_acquire); }
 
@@ -81,6 +89,7 @@ class Catalog {
   store::Database& database_;
   std::atomic<std::shared_ptr<const Snapshot>> current_;
   std::mutex publish_mutex_;  ///< Serialises copy-and-swap of snapshots (never held across await).
+  std::atomic<std::int64_t> last_refresh_ms_{0};  ///< Steady-clock ms of the last Refresh.
 };
 
 }  // namespace basalt::schema

@@ -667,6 +667,36 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + users).status, 204);
 }
 
+TEST_P(DataApiBackend, AnotherProcessSeesNewCollections) {
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  std::vector<pid_t> pids;
+  std::vector<Api> apis;
+  for (int i = 0; i < 2; ++i) {
+    const std::string log = dir.path() + "/p" + std::to_string(i) + ".log";
+    pids.push_back(Spawn({BinaryPath(), "serve", "--port", "0", "--data-dir", data}, env_, log));
+    ASSERT_GT(pids.back(), 0);
+    const std::uint16_t port = WaitPort(log);
+    ASSERT_NE(port, 0) << ReadFile(log);
+    apis.push_back(Api{port});
+  }
+  const std::string name = "shared" + suffix_;
+  ASSERT_EQ(apis[0].Call("POST", "/api/v1/collections", R"({"name": ")" + name +
+                                                            R"(", "fields": [{"name": "n", "type": "integer"}], "rules": {"list": ""}})").status,
+            201);
+  // The second process has never seen it: its first lookup refreshes the catalog.
+  auto created = apis[1].Call("POST", "/api/v1/collections/" + name + "/records", R"({"n": 1})");
+  EXPECT_EQ(created.status, 201) << created.body;
+  auto list = apis[0].Anonymous().Call("GET", "/api/v1/collections/" + name + "/records");
+  EXPECT_EQ(Parse(list.body).as_object().at("items").as_array().size(), 1u) << list.body;
+  EXPECT_EQ(apis[1].Call("GET", "/api/v1/collections/" + name).status, 200);
+  EXPECT_EQ(apis[1].Call("DELETE", "/api/v1/collections/" + name).status, 204);
+  for (pid_t pid : pids) {
+    kill(pid, SIGTERM);
+    EXPECT_EQ(WaitPid(pid, 20s), 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DataApiBackend, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
