@@ -51,11 +51,9 @@ inline http::Response Fail(const http::Request& req, const core::Error& error) {
   return http::Problem(error, req.request_id());
 }
 
-/// Maximum nesting of request bodies.
-inline constexpr std::size_t kMaxJsonDepth = 32;
-
 /// Checks Content-Type (application/json, or also application/merge-patch+json when
-/// `merge_patch`) and parses the body with a depth limit. 415 / 400 errors.
+/// `merge_patch`) and parses the body with the request's depth limit (`server.max_json_depth`).
+/// 415 / 400 errors.
 inline core::Result<boost::json::value> ParseBody(const http::Request& req, bool merge_patch = false) {
   std::string_view type = req.Header("Content-Type").value_or("");
   type = type.substr(0, type.find(';'));
@@ -68,7 +66,7 @@ inline core::Result<boost::json::value> ParseBody(const http::Request& req, bool
                                   : "Send application/json.");
   }
   boost::json::parse_options options;
-  options.max_depth = kMaxJsonDepth;
+  options.max_depth = req.max_json_depth();
   boost::system::error_code ec;
   boost::json::value value = boost::json::parse(req.body(), ec, {}, options);
   if (ec) return core::Fail(core::ErrorCode::kBadRequest, "The body is not valid JSON (or nests too deeply).", ec.message());

@@ -31,6 +31,7 @@ http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads)
   o.max_header_bytes = s.server.max_header_bytes;
   o.max_request_line_bytes = std::min(s.server.max_request_line_bytes, s.server.max_header_bytes);
   o.max_body_bytes = s.server.max_body_bytes;
+  o.max_json_depth = s.server.max_json_depth;
   o.header_timeout = milliseconds(s.server.header_timeout_ms);
   o.body_timeout = milliseconds(s.server.body_timeout_ms);
   o.idle_timeout = milliseconds(s.server.idle_timeout_ms);

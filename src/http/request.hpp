@@ -77,6 +77,10 @@ class Request {
   const std::string& request_id() const { return request_id_; }
   void set_request_id(std::string id) { request_id_ = std::move(id); }
 
+  /// Deepest JSON nesting a handler should accept in this request's body (`server.max_json_depth`).
+  unsigned max_json_depth() const { return max_json_depth_; }
+  void set_max_json_depth(unsigned depth) { max_json_depth_ = depth; }
+
   /// Index of the I/O thread serving this request (for sharded state such as metrics).
   unsigned shard() const { return shard_; }
 
@@ -108,6 +112,7 @@ class Request {
   std::vector<PathParam> params_;
   std::string request_id_;
   unsigned shard_ = 0;
+  unsigned max_json_depth_ = 64;
   const RouteMatch* match_ = nullptr;
   const core::Error* early_error_ = nullptr;
 };

@@ -406,6 +406,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
                     hec ? std::string_view() : std::string_view(msg.target()), hec ? 11u : msg.version(), std::move(headers),
                     hec ? std::string() : std::move(msg.body()), remote);
     request.set_shard(t_shard);
+    request.set_max_json_depth(options.max_json_depth);
     if (early) {
       request.set_early_error(&*early);
     } else {

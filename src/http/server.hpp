@@ -33,6 +33,7 @@ struct ServerOptions {
   std::uint32_t max_header_bytes = 16 * 1024;
   std::uint32_t max_request_line_bytes = 8 * 1024;
   std::uint64_t max_body_bytes = 1024 * 1024;
+  unsigned max_json_depth = 64;  ///< Handed to handlers through Request::max_json_depth().
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
