@@ -43,8 +43,18 @@ class Dialect {
   virtual ~Dialect() = default;
   /// Placeholder for the n-th parameter (1-based): "?n" on SQLite, "$n" on PostgreSQL.
   virtual std::string Placeholder(int n) const = 0;
-  /// Double-quoted identifier with embedded quotes doubled.
-  virtual std::string QuoteIdentifier(std::string_view name) const = 0;
+  /// Double-quoted identifier with embedded quotes doubled (standard SQL; both backends use it).
+  virtual std::string QuoteIdentifier(std::string_view name) const {
+    std::string out;
+    out.reserve(name.size() + 2);
+    out += '"';
+    for (char c : name) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+    return out;
+  }
   /// Backend name for logs and metrics: "sqlite" or "postgres".
   virtual std::string_view Name() const = 0;
   /// Migration hook: a statement that, run first inside a transaction, serialises migration

@@ -58,17 +58,6 @@ constexpr std::chrono::seconds kCloseTimeout{30};
 class PostgresDialect final : public Dialect {
  public:
   std::string Placeholder(int n) const override { return "$" + std::to_string(n); }
-  std::string QuoteIdentifier(std::string_view name) const override {
-    std::string out;
-    out.reserve(name.size() + 2);
-    out += '"';
-    for (char c : name) {
-      if (c == '"') out += '"';
-      out += c;
-    }
-    out += '"';
-    return out;
-  }
   std::string_view Name() const override { return "postgres"; }
   std::string MigrationLockStatement() const override {
     return "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")";

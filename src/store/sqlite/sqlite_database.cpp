@@ -51,17 +51,6 @@ constexpr std::size_t kStatementCacheSize = 256;
 class SqliteDialect final : public Dialect {
  public:
   std::string Placeholder(int n) const override { return "?" + std::to_string(n); }
-  std::string QuoteIdentifier(std::string_view name) const override {
-    std::string out;
-    out.reserve(name.size() + 2);
-    out += '"';
-    for (char c : name) {
-      if (c == '"') out += '"';
-      out += c;
-    }
-    out += '"';
-    return out;
-  }
   std::string_view Name() const override { return "sqlite"; }
 };
 
