@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/idempotency.hpp"
+#include "api/openapi.hpp"
 #include "api/data_routes.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
@@ -98,7 +99,8 @@ int Serve(const config::Settings& settings) {
   for (auto r : {api::RegisterHealth(router, readiness),
                  settings.metrics.enabled ? api::RegisterMetrics(router, metrics, settings.metrics.token)
                                           : core::Result<void>{},
-                 api::RegisterCollections(router, data), api::RegisterRecords(router, data)}) {
+                 api::RegisterCollections(router, data), api::RegisterRecords(router, data),
+                 api::RegisterOpenApi(router, data)}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
       db.Close();

@@ -1,0 +1,817 @@
+// GET /api/v1/openapi.json: OpenAPI 3.1.0 generated from the live catalog.
+//
+// What a response schema promises is kept to what the server guarantees. Field options (min, max,
+// lengths, pattern, select values, required) can change without touching stored data (see
+// docs/data-api.md), so they constrain request bodies (<Name>Create, <Name>Patch) but not
+// records in responses (<Name>Record), which carry types, formats and nullability only.
+
+#include "api/openapi.hpp"
+
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <memory>
+
+#include <boost/json.hpp>
+
+#include "api/routes.hpp"
+#include "schema/collection.hpp"
+
+namespace basalt::api {
+namespace {
+
+namespace json = boost::json;
+using schema::FieldKind;
+using schema::FieldSpec;
+
+json::value Ref(std::string_view kind, std::string_view name) {
+  return json::object{{"$ref", "#/components/" + std::string(kind) + "/" + std::string(name)}};
+}
+json::value SchemaRef(std::string_view name) { return Ref("schemas", name); }
+
+json::object Str(std::string_view description = {}) {
+  json::object o{{"type", "string"}};
+  if (!description.empty()) o["description"] = description;
+  return o;
+}
+
+json::value Number(double d) {
+  if (std::floor(d) == d && std::fabs(d) < 9.0e15) return json::value(static_cast<std::int64_t>(d));
+  return json::value(d);
+}
+
+// ---- problem responses ---------------------------------------------------------------------------
+
+struct StatusInfo {
+  int status;
+  const char* description;
+};
+
+constexpr StatusInfo kProblems[] = {
+    {400, "Malformed request: bad syntax, query parameter, filter, sort or cursor."},
+    {401, "Missing or invalid credentials (`WWW-Authenticate: Bearer`)."},
+    {403, "The collection's rule does not allow this."},
+    {404, "No such resource."},
+    {408, "The request was not received in time."},
+    {409, "Conflict: unique violation, a record still referenced, an unsafe schema change, or an "
+          "Idempotency-Key still in flight."},
+    {412, "If-Match does not match the current version."},
+    {413, "The body is over its limit."},
+    {414, "The request line is too long."},
+    {415, "Unsupported Content-Type."},
+    {422, "Validation failed (`errors` per field), or an Idempotency-Key reused with another request."},
+    {431, "The header block is too large."},
+    {500, "Internal error (details are logged with the request id, never sent)."},
+    {503, "Not ready, draining, at the connection limit, or the database is unavailable."},
+};
+
+std::string ProblemName(int status) { return "Problem" + std::to_string(status); }
+
+/// Statuses every operation can give, whatever its handler does (the HTTP layer).
+constexpr int kTransport[] = {400, 408, 413, 414, 431, 500, 503};
+
+class Responses {
+ public:
+  Responses& Add(int status, json::value response) {
+    entries_.emplace_back(status, std::move(response));
+    return *this;
+  }
+  Responses& Problems(std::initializer_list<int> statuses) {
+    for (int s : statuses) Problem(s);
+    return *this;
+  }
+  Responses& Problem(int status) {
+    for (const auto& [s, r] : entries_)
+      if (s == status) return *this;
+    return Add(status, Ref("responses", ProblemName(status)));
+  }
+  json::object Build() {
+    for (int s : kTransport) Problem(s);
+    std::stable_sort(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    json::object out;
+    for (auto& [s, r] : entries_) out[std::to_string(s)] = std::move(r);
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<int, json::value>> entries_;
+};
+
+json::object HeaderRef(std::string_view name) { return Ref("headers", name).as_object(); }
+
+json::object JsonResponse(std::string description, json::value schema, json::object headers = {},
+                          std::string_view media = "application/json") {
+  json::object r{{"description", std::move(description)}};
+  if (!headers.empty()) r["headers"] = std::move(headers);
+  r["content"] = json::object{{media, json::object{{"schema", std::move(schema)}}}};
+  return r;
+}
+
+json::object Operation(std::string id, std::string tag, std::string summary) {
+  return json::object{{"operationId", std::move(id)}, {"tags", json::array{json::value(std::move(tag))}},
+                      {"summary", std::move(summary)}};
+}
+
+json::array Security(bool public_allowed) {
+  json::array a;
+  if (public_allowed) a.emplace_back(json::object{});
+  a.emplace_back(json::object{{"admin_token", json::array{}}});
+  return a;
+}
+
+json::object Body(json::object content, bool required = true) {
+  return json::object{{"required", required}, {"content", std::move(content)}};
+}
+
+// ---- field schemas -------------------------------------------------------------------------------
+
+bool TextLike(FieldKind k) { return k == FieldKind::kText || k == FieldKind::kEmail || k == FieldKind::kUrl; }
+
+json::object Nullable(json::object schema, bool nullable) {
+  if (!nullable) return schema;
+  if (auto* t = schema.if_contains("type"); t && t->is_string()) {
+    json::string type = t->as_string();
+    *t = json::array{json::value(type), json::value("null")};
+  }
+  if (auto* e = schema.if_contains("enum"); e && e->is_array()) e->as_array().emplace_back(nullptr);
+  return schema;
+}
+
+std::string KindDescription(const FieldSpec& f) {
+  std::string d = "`" + std::string(schema::KindName(f.kind)) + "` field";
+  if (f.kind == FieldKind::kRelation) d += " (id of a `" + f.collection + "` record)";
+  if (f.kind == FieldKind::kSelect && f.multi) d += " (multi)";
+  return d + ".";
+}
+
+/// The schema of a field's value in a response: type, format and nullability only.
+json::object OutputField(const FieldSpec& f) {
+  json::object s;
+  switch (f.kind) {
+    case FieldKind::kText:
+    case FieldKind::kEmail:
+    case FieldKind::kUrl: s = Str(); break;
+    case FieldKind::kInteger: s = {{"type", "integer"}}; break;
+    case FieldKind::kNumber: s = {{"type", "number"}}; break;
+    case FieldKind::kBool: s = {{"type", "boolean"}}; break;
+    case FieldKind::kDatetime: s = {{"type", "string"}, {"format", "date-time"}}; break;
+    case FieldKind::kJson: s = {}; break;  // any JSON; null when unset
+    case FieldKind::kSelect:
+      if (f.multi) s = {{"type", "array"}, {"items", Str()}};
+      else s = Str();
+      break;
+    case FieldKind::kRelation: s = Str(); break;
+  }
+  const bool nullable = !(f.kind == FieldKind::kSelect && f.multi);
+  s = Nullable(std::move(s), nullable);
+  s["description"] = KindDescription(f);
+  return s;
+}
+
+/// The schema of a field's value in a request body, with its constraints.
+json::object InputField(const FieldSpec& f, bool nullable) {
+  json::object s;
+  switch (f.kind) {
+    case FieldKind::kText:
+    case FieldKind::kEmail:
+    case FieldKind::kUrl: {
+      s = Str();
+      std::int64_t min_length = f.min_length.value_or(0);
+      if (f.required) min_length = std::max<std::int64_t>(min_length, 1);
+      if (min_length > 0) s["minLength"] = min_length;
+      if (f.max_length) s["maxLength"] = *f.max_length;
+      if (f.pattern) {
+        if (std::string p = EcmaPattern(*f.pattern); !p.empty()) s["pattern"] = p;
+      }
+      if (f.kind == FieldKind::kEmail) s["description"] = "An email address.";
+      if (f.kind == FieldKind::kUrl) s["description"] = "An absolute http(s) URL.";
+      break;
+    }
+    case FieldKind::kInteger:
+    case FieldKind::kNumber:
+      s = {{"type", f.kind == FieldKind::kInteger ? "integer" : "number"}};
+      if (f.min) s["minimum"] = Number(*f.min);
+      if (f.max) s["maximum"] = Number(*f.max);
+      break;
+    case FieldKind::kBool: s = {{"type", "boolean"}}; break;
+    case FieldKind::kDatetime: s = {{"type", "string"}, {"format", "date-time"}}; break;
+    case FieldKind::kJson: s = {}; break;
+    case FieldKind::kSelect: {
+      json::array values;
+      for (const auto& v : f.values) values.emplace_back(v);
+      if (f.multi) {
+        s = {{"type", "array"}, {"items", json::object{{"enum", std::move(values)}}}};
+        std::int64_t min_items = f.min_length.value_or(0);
+        if (f.required) min_items = std::max<std::int64_t>(min_items, 1);
+        if (min_items > 0) s["minItems"] = min_items;
+        if (f.max_length) s["maxItems"] = *f.max_length;
+      } else {
+        s = {{"type", "string"}, {"enum", std::move(values)}};
+      }
+      break;
+    }
+    case FieldKind::kRelation: s = Str(); break;
+  }
+  if (f.default_value) s["default"] = *f.default_value;
+  if (f.kind != FieldKind::kJson) s = Nullable(std::move(s), nullable);
+  if (!s.contains("description")) s["description"] = KindDescription(f);
+  return s;
+}
+
+json::object SystemProperties() {
+  return json::object{
+      {"id", json::object{{"type", "string"}, {"format", "uuid"}, {"readOnly", true}, {"description", "UUIDv7."}}},
+      {"created_at", json::object{{"type", "string"}, {"format", "date-time"}, {"readOnly", true}}},
+      {"updated_at", json::object{{"type", "string"}, {"format", "date-time"}, {"readOnly", true}}},
+      {"version", json::object{{"type", "integer"}, {"minimum", 1}, {"readOnly", true},
+                               {"description", "Incremented by every change; the ETag."}}},
+  };
+}
+
+/// <Name>Record (every member present) or, when `projected`, <Name>Item (members chosen by `fields`).
+json::object RecordSchema(const schema::CollectionSpec& spec, bool projected) {
+  json::object props = SystemProperties();
+  json::array required{"id", "created_at", "updated_at", "version"};
+  for (const auto& f : spec.fields) {
+    props[f.name] = OutputField(f);
+    required.emplace_back(f.name);
+  }
+  json::object expanded;  // `expand=`: the related records the caller may view, by field
+  for (const auto& f : spec.fields) {
+    if (f.kind == FieldKind::kRelation) expanded[f.name] = SchemaRef(SchemaBaseName(f.collection) + "Record");
+  }
+  if (!expanded.empty()) {
+    json::object e{{"type", "object"},
+                   {"description", "Only with `expand`: the related records the caller may view."},
+                   {"properties", std::move(expanded)},
+                   {"additionalProperties", false}};
+    // A user field may be called "expand" too: then the member is either.
+    if (json::value* field = props.if_contains("expand")) e = json::object{{"anyOf", json::array{*field, std::move(e)}}};
+    props["expand"] = std::move(e);
+  }
+  json::object s{{"type", "object"}};
+  s["description"] = projected ? "A `" + spec.name + "` record in a list: the members chosen by `fields` (all by default)."
+                               : "A `" + spec.name + "` record.";
+  s["properties"] = std::move(props);
+  if (!projected) s["required"] = std::move(required);
+  s["additionalProperties"] = false;
+  return s;
+}
+
+json::object CreateSchema(const schema::CollectionSpec& spec) {
+  json::object props;
+  json::array required;
+  for (const auto& f : spec.fields) {
+    props[f.name] = InputField(f, !f.required);
+    if (f.required && !f.default_value) required.emplace_back(f.name);
+  }
+  json::object s{{"type", "object"},
+                 {"description", "A new `" + spec.name + "` record (POST), or the whole record (PUT). Missing "
+                                 "fields take their default, else null."}};
+  s["properties"] = std::move(props);
+  if (!required.empty()) s["required"] = std::move(required);
+  s["additionalProperties"] = false;
+  return s;
+}
+
+json::object PatchSchema(const schema::CollectionSpec& spec) {
+  json::object props;
+  for (const auto& f : spec.fields) props[f.name] = InputField(f, true);
+  json::object s{{"type", "object"},
+                 {"description", "JSON Merge Patch (RFC 7396) of a `" + spec.name +
+                                     "` record: null removes a value (back to its default, or null)."}};
+  s["properties"] = std::move(props);
+  s["additionalProperties"] = false;
+  return s;
+}
+
+json::object ListSchema(const std::string& base) {
+  return json::object{
+      {"type", "object"},
+      {"properties",
+       json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef(base + "Item")}}},
+                    {"next_cursor", json::object{{"type", json::array{"string", "null"}},
+                                                 {"description", "Pass back as `cursor` for the next page."}}},
+                    {"total", json::object{{"type", "integer"}, {"minimum", 0},
+                                           {"description", "Only with `count=true`."}}}}},
+      {"required", json::array{"items", "next_cursor"}},
+      {"additionalProperties", false},
+  };
+}
+
+// ---- fixed schemas -------------------------------------------------------------------------------
+
+json::object ProblemSchema() {
+  json::object field_error{
+      {"type", "object"},
+      {"properties", json::object{{"field", Str("Path of the offending member or parameter, e.g. `title`.")},
+                                  {"code", Str("Stable code, e.g. `required`.")},
+                                  {"message", Str()}}},
+      {"required", json::array{"field", "code", "message"}},
+  };
+  return json::object{
+      {"type", "object"},
+      {"description", "RFC 9457 problem details."},
+      {"properties",
+       json::object{{"type", json::object{{"type", "string"}, {"format", "uri-reference"}}},
+                    {"title", Str()},
+                    {"status", json::object{{"type", "integer"}, {"minimum", 100}, {"maximum", 599}}},
+                    {"detail", Str()},
+                    {"instance", json::object{{"type", "string"}, {"format", "uri-reference"}}},
+                    {"code", Str("Stable machine-readable code, e.g. `validation_failed`.")},
+                    {"request_id", Str()},
+                    {"errors", json::object{{"type", "array"}, {"items", std::move(field_error)}}},
+                    {"operation", json::object{{"type", "integer"}, {"minimum", 0},
+                                               {"description", "Batch: index of the failed operation."}}}}},
+      {"required", json::array{"type", "title", "status", "detail", "code", "request_id"}},
+  };
+}
+
+json::object FieldDefinitionSchema() {
+  json::array kinds;
+  for (FieldKind k : {FieldKind::kText, FieldKind::kInteger, FieldKind::kNumber, FieldKind::kBool,
+                      FieldKind::kDatetime, FieldKind::kJson, FieldKind::kEmail, FieldKind::kUrl,
+                      FieldKind::kSelect, FieldKind::kRelation})
+    kinds.emplace_back(schema::KindName(k));
+  json::object nat{{"type", "integer"}, {"minimum", 0}};
+  return json::object{
+      {"type", "object"},
+      {"properties",
+       json::object{{"name", json::object{{"type", "string"}, {"pattern", "^[a-z][a-z0-9_]{0,62}$"}}},
+                    {"type", json::object{{"type", "string"}, {"enum", std::move(kinds)}}},
+                    {"required", json::object{{"type", "boolean"}}},
+                    {"unique", json::object{{"type", "boolean"}}},
+                    {"default", json::object{}},
+                    {"min", json::object{{"type", "number"}}},
+                    {"max", json::object{{"type", "number"}}},
+                    {"min_length", nat},
+                    {"max_length", nat},
+                    {"pattern", Str("RE2; must match the whole value.")},
+                    {"values", json::object{{"type", "array"}, {"items", Str()}}},
+                    {"multi", json::object{{"type", "boolean"}}},
+                    {"collection", Str()},
+                    {"on_delete", json::object{{"type", "string"}, {"enum", json::array{"restrict", "cascade", "set_null"}}}},
+                    {"previous_name", Str("Only in a change: the field's current name, to rename it.")}}},
+      {"required", json::array{"name", "type"}},
+  };
+}
+
+json::object IndexSchema() {
+  return json::object{
+      {"type", "object"},
+      {"properties", json::object{{"fields", json::object{{"type", "array"}, {"items", Str()}, {"minItems", 1}, {"maxItems", 8}}},
+                                  {"unique", json::object{{"type", "boolean"}}},
+                                  {"name", Str("Generated when missing, then kept.")}}},
+      {"required", json::array{"fields"}},
+  };
+}
+
+json::object RulesSchema() {
+  json::object rule{{"type", json::array{"string", "null"}},
+                    {"description", "null: admin only; \"\": everyone; else a filter expression."}};
+  return json::object{{"type", "object"},
+                      {"properties", json::object{{"list", rule}, {"view", rule}, {"create", rule},
+                                                  {"update", rule}, {"delete", rule}}}};
+}
+
+json::object DefinitionSchema(bool change) {
+  json::object s{{"type", "object"},
+                 {"properties",
+                  json::object{{"name", json::object{{"type", "string"}, {"pattern", "^[a-z][a-z0-9_]{0,60}$"}}},
+                               {"fields", json::object{{"type", "array"}, {"items", SchemaRef("CollectionField")}}},
+                               {"indexes", json::object{{"type", "array"}, {"items", SchemaRef("CollectionIndex")}}},
+                               {"rules", SchemaRef("CollectionRules")}}}};
+  if (change) s["description"] = "PATCH: merged into the current definition (fields and indexes replace the list).";
+  else s["required"] = json::array{"name"};
+  return s;
+}
+
+json::object CollectionSchema() {
+  return json::object{
+      {"type", "object"},
+      {"properties",
+       json::object{{"name", Str()},
+                    {"fields", json::object{{"type", "array"}, {"items", SchemaRef("CollectionField")}}},
+                    {"indexes", json::object{{"type", "array"}, {"items", SchemaRef("CollectionIndex")}}},
+                    {"rules", SchemaRef("CollectionRules")},
+                    {"created_at", json::object{{"type", "string"}, {"format", "date-time"}}},
+                    {"updated_at", json::object{{"type", "string"}, {"format", "date-time"}}},
+                    {"version", json::object{{"type", "integer"}, {"minimum", 1}}}}},
+      {"required", json::array{"name", "fields", "indexes", "rules", "created_at", "updated_at", "version"}},
+  };
+}
+
+// ---- paths ---------------------------------------------------------------------------------------
+
+json::object Param(std::string name, std::string in, json::object schema, std::string description,
+                   bool required = false) {
+  json::object p{{"name", std::move(name)}, {"in", std::move(in)}};
+  if (!description.empty()) p["description"] = std::move(description);
+  if (required) p["required"] = true;
+  p["schema"] = std::move(schema);
+  return p;
+}
+
+json::array Params(std::initializer_list<std::string_view> names) {
+  json::array a;
+  for (auto n : names) a.emplace_back(Ref("parameters", n));
+  return a;
+}
+
+json::object Health() {
+  json::object status{{"type", "object"},
+                      {"properties", json::object{{"status", Str()}}},
+                      {"required", json::array{"status"}}};
+  json::object paths;
+  json::object alive = Operation("healthz", "operations", "Liveness");
+  alive["security"] = json::array{};
+  alive["responses"] = Responses().Add(200, JsonResponse("Alive.", status)).Build();
+  paths["/healthz"] = json::object{{"get", std::move(alive)}};
+  json::object ready = Operation("readyz", "operations", "Readiness (503 while starting or draining)");
+  ready["security"] = json::array{};
+  ready["responses"] = Responses()
+                           .Add(200, JsonResponse("Ready.", status))
+                           .Add(503, JsonResponse("Not ready.", SchemaRef("Problem"),
+                                                  json::object{{"Retry-After", HeaderRef("Retry-After")}},
+                                                  "application/problem+json"))
+                           .Build();
+  paths["/readyz"] = json::object{{"get", std::move(ready)}};
+  return paths;
+}
+
+json::object Metrics() {
+  json::object op = Operation("metrics", "operations", "Prometheus metrics (text exposition format 0.0.4)");
+  op["security"] = json::array{json::object{}, json::object{{"metrics_token", json::array{}}}};
+  json::object ok{{"description", "Metrics."},
+                  {"content", json::object{{"text/plain", json::object{{"schema", Str()}}}}}};
+  op["responses"] = Responses().Add(200, std::move(ok)).Problem(401).Build();
+  return json::object{{"get", std::move(op)}};
+}
+
+json::object OpenApiPath() {
+  json::object op = Operation("openapi", "meta", "This document");
+  op["security"] = json::array{};
+  op["responses"] = Responses().Add(200, JsonResponse("The OpenAPI 3.1 document.", json::object{{"type", "object"}})).Build();
+  return json::object{{"get", std::move(op)}};
+}
+
+void CollectionPaths(json::object& paths) {
+  json::object collection_headers{{"ETag", HeaderRef("ETag")}};
+  json::object list = Operation("list_collections", "collections", "List collections");
+  list["security"] = Security(false);
+  list["responses"] = Responses().Add(200, JsonResponse("Every collection.", SchemaRef("Collections"))).Problem(401).Build();
+  json::object create = Operation("create_collection", "collections", "Create a collection");
+  create["security"] = Security(false);
+  create["parameters"] = Params({"Idempotency-Key"});
+  create["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", SchemaRef("CollectionDefinition")}}}});
+  create["responses"] = Responses()
+                            .Add(201, JsonResponse("Created.", SchemaRef("Collection"),
+                                                   json::object{{"Location", HeaderRef("Location")}, {"ETag", HeaderRef("ETag")}}))
+                            .Problems({400, 401, 409, 415, 422})
+                            .Build();
+  paths["/api/v1/collections"] = json::object{{"get", std::move(list)}, {"post", std::move(create)}};
+
+  json::object get = Operation("get_collection", "collections", "Get a collection");
+  get["security"] = Security(false);
+  get["responses"] = Responses().Add(200, JsonResponse("The collection.", SchemaRef("Collection"), collection_headers))
+                         .Problems({401, 404}).Build();
+  auto change = [&](bool merge) {
+    json::object op = Operation(merge ? "patch_collection" : "replace_collection", "collections",
+                                merge ? "Change a collection (merge)" : "Replace a collection's definition");
+    op["security"] = Security(false);
+    op["parameters"] = Params({"If-Match"});
+    json::object content;
+    content["application/json"] = json::object{{"schema", SchemaRef(merge ? "CollectionChange" : "CollectionDefinition")}};
+    if (merge) content["application/merge-patch+json"] = json::object{{"schema", SchemaRef("CollectionChange")}};
+    op["requestBody"] = Body(std::move(content));
+    op["responses"] = Responses().Add(200, JsonResponse("The changed collection.", SchemaRef("Collection"), collection_headers))
+                          .Problems({400, 401, 404, 409, 412, 415, 422}).Build();
+    return op;
+  };
+  json::object del = Operation("delete_collection", "collections", "Drop a collection and its records");
+  del["security"] = Security(false);
+  del["responses"] = Responses().Add(204, json::object{{"description", "Dropped."}}).Problems({401, 404, 409}).Build();
+  paths["/api/v1/collections/{name}"] = json::object{
+      {"parameters", json::array{Param("name", "path", Str(), "The collection.", true)}},
+      {"get", std::move(get)}, {"put", change(false)}, {"patch", change(true)}, {"delete", std::move(del)}};
+}
+
+void RecordPaths(json::object& paths, const schema::CollectionSpec& spec) {
+  const std::string base = SchemaBaseName(spec.name);
+  const std::string tag = spec.name + " records";
+  const std::string prefix = "/api/v1/collections/" + spec.name + "/records";
+  const schema::Rules& r = spec.rules;
+  json::object record_headers{{"ETag", HeaderRef("ETag")}};
+
+  // A null rule answers 401 to everyone but the admin; any caller with a bad token gets 401;
+  // rule expressions filter (404 for a record one may not see); create's rule can refuse (403).
+  json::object list = Operation("list_" + spec.name + "_records", tag, "List `" + spec.name + "` records");
+  list["security"] = Security(r.list.has_value());
+  list["parameters"] = Params({"filter", "sort", "fields", "expand", "limit", "cursor", "count"});
+  list["responses"] = Responses()
+                          .Add(200, JsonResponse("A page of records.", SchemaRef(base + "List"),
+                                                 json::object{{"Link", HeaderRef("Link")}}))
+                          .Problems({400, 401, 404})
+                          .Build();
+  json::object create = Operation("create_" + spec.name + "_record", tag, "Create a `" + spec.name + "` record");
+  create["security"] = Security(r.create.has_value());
+  create["parameters"] = Params({"Idempotency-Key"});
+  create["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", SchemaRef(base + "Create")}}}});
+  create["responses"] = Responses()
+                            .Add(201, JsonResponse("Created.", SchemaRef(base + "Record"),
+                                                   json::object{{"Location", HeaderRef("Location")}, {"ETag", HeaderRef("ETag")}}))
+                            .Problems({400, 401, 403, 404, 409, 415, 422})
+                            .Build();
+  paths[prefix] = json::object{{"get", std::move(list)}, {"post", std::move(create)}};
+
+  json::object get = Operation("get_" + spec.name + "_record", tag, "Get a `" + spec.name + "` record");
+  get["security"] = Security(r.view.has_value());
+  get["parameters"] = Params({"expand", "If-None-Match"});
+  get["responses"] = Responses()
+                         .Add(200, JsonResponse("The record.", SchemaRef(base + "Record"), record_headers))
+                         .Add(304, json::object{{"description", "Not modified (If-None-Match)."},
+                                                {"headers", json::object{{"ETag", HeaderRef("ETag")}}}})
+                         .Problems({401, 404})
+                         .Build();
+  auto change = [&](bool merge) {
+    json::object op = Operation((merge ? "patch_" : "replace_") + spec.name + "_record", tag,
+                                (merge ? "Change a `" : "Replace a `") + spec.name + "` record");
+    op["security"] = Security(r.update.has_value());
+    op["parameters"] = Params({"If-Match"});
+    json::object content;
+    if (merge) {
+      content["application/merge-patch+json"] = json::object{{"schema", SchemaRef(base + "Patch")}};
+      content["application/json"] = json::object{{"schema", SchemaRef(base + "Patch")}};
+    } else {
+      content["application/json"] = json::object{{"schema", SchemaRef(base + "Create")}};
+    }
+    op["requestBody"] = Body(std::move(content));
+    op["responses"] = Responses()
+                          .Add(200, JsonResponse("The changed record.", SchemaRef(base + "Record"), record_headers))
+                          .Problems({400, 401, 404, 409, 412, 415, 422})
+                          .Build();
+    return op;
+  };
+  json::object del = Operation("delete_" + spec.name + "_record", tag, "Delete a `" + spec.name + "` record");
+  del["security"] = Security(r.del.has_value());
+  del["parameters"] = Params({"If-Match"});
+  del["responses"] = Responses()
+                         .Add(204, json::object{{"description", "Deleted."}})
+                         .Problems({401, 404, 409, 412})
+                         .Build();
+  paths[prefix + "/{id}"] = json::object{
+      {"parameters", json::array{Param("id", "path", Str(), "The record's id.", true)}},
+      {"get", std::move(get)}, {"put", change(false)}, {"patch", change(true)}, {"delete", std::move(del)}};
+}
+
+json::object BatchPath() {
+  json::object op_schema{
+      {"type", "object"},
+      {"properties",
+       json::object{{"method", json::object{{"type", "string"}, {"enum", json::array{"POST", "PUT", "PATCH", "DELETE"}}}},
+                    {"path", Str("/api/v1/collections/{name}/records (POST) or .../records/{id}.")},
+                    {"body", json::object{{"type", "object"}, {"description", "Not with DELETE."}}},
+                    {"headers", json::object{{"type", "object"},
+                                             {"properties", json::object{{"If-Match", Str()}}},
+                                             {"additionalProperties", false}}}}},
+      {"required", json::array{"method", "path"}},
+      {"additionalProperties", false}};
+  json::object request{{"type", "object"},
+                                       {"properties", json::object{{"operations", json::object{{"type", "array"}, {"items", std::move(op_schema)},
+                                                                               {"minItems", 1}, {"maxItems", 100}}}}},
+                       {"required", json::array{"operations"}},
+                       {"additionalProperties", false}};
+  json::object result{{"type", "object"},
+                      {"properties", json::object{{"status", json::object{{"type", "integer"}}},
+                                                  {"body", json::object{{"type", "object"}, {"description", "The record (not for DELETE)."}}}}},
+                      {"required", json::array{"status"}}};
+  json::object response{{"type", "object"},
+                        {"properties", json::object{{"results", json::object{{"type", "array"}, {"items", std::move(result)}}}}},
+                        {"required", json::array{"results"}}};
+  json::object op = Operation("batch", "batch", "Run several operations in one transaction");
+  op["description"] = "All or nothing: the first failure's problem (with `operation`, its index) and nothing applied.";
+  op["security"] = Security(true);
+  op["parameters"] = Params({"Idempotency-Key"});
+  op["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", std::move(request)}}}});
+  op["responses"] = Responses()
+                        .Add(200, JsonResponse("Every operation's result.", std::move(response)))
+                        .Problems({400, 401, 403, 404, 409, 412, 415, 422})
+                        .Build();
+  return json::object{{"post", std::move(op)}};
+}
+
+json::object Components(const schema::Snapshot& snapshot) {
+  json::object schemas;
+  schemas["Problem"] = ProblemSchema();
+  schemas["Collection"] = CollectionSchema();
+  schemas["CollectionDefinition"] = DefinitionSchema(false);
+  schemas["CollectionChange"] = DefinitionSchema(true);
+  schemas["CollectionField"] = FieldDefinitionSchema();
+  schemas["CollectionIndex"] = IndexSchema();
+  schemas["CollectionRules"] = RulesSchema();
+  schemas["Collections"] = json::object{
+      {"type", "object"},
+      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("Collection")}}}}},
+      {"required", json::array{"items"}}};
+  for (const auto& [name, c] : snapshot.collections) {
+    const std::string base = SchemaBaseName(name);
+    schemas[base + "Record"] = RecordSchema(c->spec, false);
+    schemas[base + "Item"] = RecordSchema(c->spec, true);
+    schemas[base + "Create"] = CreateSchema(c->spec);
+    schemas[base + "Patch"] = PatchSchema(c->spec);
+    schemas[base + "List"] = ListSchema(base);
+  }
+
+  json::object responses;
+  for (const auto& p : kProblems) {
+    json::object r{{"description", p.description}};
+    if (p.status == 401) r["headers"] = json::object{{"WWW-Authenticate", HeaderRef("WWW-Authenticate")}};
+    if (p.status == 503) r["headers"] = json::object{{"Retry-After", HeaderRef("Retry-After")}};
+    r["content"] = json::object{{"application/problem+json", json::object{{"schema", SchemaRef("Problem")}}}};
+    responses[ProblemName(p.status)] = std::move(r);
+  }
+
+  json::object parameters;
+  parameters["filter"] = Param("filter", "query", Str(), "Filter expression, e.g. `views > 10 && title ~ \"db\"`.");
+  parameters["sort"] = Param("sort", "query", Str(), "Comma-separated fields, `-` for descending, e.g. `-views,title`.");
+  parameters["fields"] = Param("fields", "query", Str(), "Projection, e.g. `id,title`.");
+  parameters["expand"] = Param("expand", "query", Str(), "Relation fields whose records to embed under `expand`, e.g. `author`.");
+  parameters["limit"] = Param("limit", "query",
+                              json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 500}, {"default", 50}},
+                              "Page size.");
+  parameters["cursor"] = Param("cursor", "query", Str(), "`next_cursor` of the previous page (same `sort`).");
+  parameters["count"] = Param("count", "query", json::object{{"type", "boolean"}, {"default", false}},
+                              "Include `total`.");
+  parameters["If-Match"] = Param("If-Match", "header", Str(), "`\"<version>\"`: 412 when the resource changed.");
+  parameters["If-None-Match"] = Param("If-None-Match", "header", Str(), "`\"<version>\"`: 304 when unchanged.");
+  parameters["Idempotency-Key"] = Param("Idempotency-Key", "header",
+                                        json::object{{"type", "string"}, {"minLength", 1}, {"maxLength", 255}},
+                                        "The first response is stored and replayed for the same key.");
+
+  json::object headers;
+  auto header = [&](const char* name, const char* description) {
+    headers[name] = json::object{{"description", description}, {"schema", Str()}};
+  };
+  header("ETag", "The version as a strong entity tag, e.g. `\"3\"`.");
+  header("Link", "`<...>; rel=\"next\"` while there are more pages.");
+  header("Location", "The new resource's path.");
+  header("Retry-After", "Seconds to wait.");
+  header("WWW-Authenticate", "`Bearer realm=...`.");
+
+  json::object security{
+      {"admin_token", json::object{{"type", "http"}, {"scheme", "bearer"},
+                                   {"description", "`auth.admin_token`: a superuser for automation."}}},
+      {"metrics_token", json::object{{"type", "http"}, {"scheme", "bearer"},
+                                     {"description", "`metrics.token`, when configured."}}}};
+  return json::object{{"schemas", std::move(schemas)},
+                      {"responses", std::move(responses)},
+                      {"parameters", std::move(parameters)},
+                      {"headers", std::move(headers)},
+                      {"securitySchemes", std::move(security)}};
+}
+
+}  // namespace
+
+std::string SchemaBaseName(std::string_view collection) {
+  std::string out;
+  out.reserve(collection.size());
+  for (std::size_t i = 0; i < collection.size(); ++i) {
+    const char c = collection[i];
+    if (i == 0) {
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    } else if (c == '_' && i + 1 < collection.size() && std::islower(static_cast<unsigned char>(collection[i + 1]))) {
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(collection[++i])));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string EcmaPattern(std::string_view re2) {
+  // Escapes that mean the same in RE2 and in ECMA-262 with the `u` flag (which JSON Schema
+  // validators use); anything else (\A, \z, \pL, \Q, \x{..}, \-, ...) is refused.
+  constexpr std::string_view kEscapes = "dDwWsSbB.*+?()[]{}|\\^$/ntrf";
+  int depth = 0;
+  bool in_class = false;
+  for (std::size_t i = 0; i < re2.size(); ++i) {
+    const char c = re2[i];
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return {};
+    if (c == '\\') {
+      if (i + 1 >= re2.size()) return {};
+      const char e = re2[++i];
+      if (kEscapes.find(e) == std::string_view::npos && !(in_class && e == '-')) return {};
+      continue;
+    }
+    if (in_class) {
+      if (c == '[') return {};  // [[:alpha:]] and nested classes differ
+      if (c == ']') in_class = false;
+      continue;
+    }
+    switch (c) {
+      case '[':
+        in_class = true;
+        if (i + 1 < re2.size() && re2[i + 1] == '^') ++i;
+        if (i + 1 < re2.size() && re2[i + 1] == ']') return {};  // "[]...]" differs
+        break;
+      case '(':
+        if (i + 1 < re2.size() && re2[i + 1] == '?') {
+          if (i + 2 < re2.size() && re2[i + 2] == ':') {
+            i += 2;
+          } else {
+            return {};  // flags, named groups
+          }
+        }
+        ++depth;
+        break;
+      case ')':
+        if (--depth < 0) return {};
+        break;
+      case '{': {  // only a complete repetition {n}, {n,}, {n,m}
+        std::size_t j = i + 1;
+        const std::size_t digits = j;
+        while (j < re2.size() && std::isdigit(static_cast<unsigned char>(re2[j]))) ++j;
+        if (j == digits) return {};
+        if (j < re2.size() && re2[j] == ',') {
+          ++j;
+          while (j < re2.size() && std::isdigit(static_cast<unsigned char>(re2[j]))) ++j;
+        }
+        if (j >= re2.size() || re2[j] != '}') return {};
+        i = j;
+        break;
+      }
+      case '}':
+        return {};
+      default:
+        break;
+    }
+  }
+  if (in_class || depth != 0) return {};
+  return "^(?:" + std::string(re2) + ")$";
+}
+
+json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOptions& options) {
+  json::object doc;
+  doc["openapi"] = "3.1.0";
+  doc["info"] = json::object{
+      {"title", "Basalt"},
+      {"version", options.version},
+      {"description", "Generated from the live schema: one set of record paths and schemas per collection. "
+                      "Errors are RFC 9457 application/problem+json."}};
+  doc["servers"] = json::array{json::object{{"url", "/"}}};
+
+  json::array tags;
+  tags.emplace_back(json::object{{"name", "collections"}, {"description", "Collection management (admin)."}});
+  for (const auto& [name, c] : snapshot.collections)
+    tags.emplace_back(json::object{{"name", name + " records"}, {"description", "Records of `" + name + "`."}});
+  if (options.batch) tags.emplace_back(json::object{{"name", "batch"}});
+  tags.emplace_back(json::object{{"name", "meta"}});
+  tags.emplace_back(json::object{{"name", "operations"}, {"description", "Health and metrics."}});
+  doc["tags"] = std::move(tags);
+
+  json::object paths = Health();
+  if (options.metrics) paths["/metrics"] = Metrics();
+  paths["/api/v1/openapi.json"] = OpenApiPath();
+  if (options.batch) paths["/api/v1/batch"] = BatchPath();
+  CollectionPaths(paths);
+  for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);
+  doc["paths"] = std::move(paths);
+  doc["components"] = Components(snapshot);
+  return doc;
+}
+
+namespace {
+
+struct Cached {
+  std::weak_ptr<const schema::Snapshot> snapshot;
+  std::string body;
+};
+
+}  // namespace
+
+core::Result<void> RegisterOpenApi(http::Router& router, const DataServices& services) {
+  const DataServices* s = &services;
+  const http::Router* r = &router;
+  auto cache = std::make_shared<std::atomic<std::shared_ptr<const Cached>>>();
+  return router.Add(http::Method::kGet, "/api/v1/openapi.json",
+                    [s, r, cache](http::Request&) -> http::Task<http::Response> {
+                      auto snap = s->catalog.snapshot();
+                      auto cached = cache->load(std::memory_order_acquire);
+                      if (!cached || cached->snapshot.lock() != snap) {
+                        OpenApiOptions options;
+                        options.version = std::string(BuildVersion());
+                        options.metrics = r->Find(http::Method::kGet, "/metrics").kind == http::RouteMatch::Kind::kFound;
+                        options.batch = r->Find(http::Method::kPost, "/api/v1/batch").kind == http::RouteMatch::Kind::kFound;
+                        auto fresh = std::make_shared<Cached>();
+                        fresh->snapshot = snap;
+                        fresh->body = json::serialize(OpenApiDocument(*snap, options));
+                        cache->store(fresh, std::memory_order_release);
+                        cached = std::move(fresh);
+                      }
+                      http::Response res = http::Response::Json(200, cached->body);
+                      res.Set("Cache-Control", "no-cache");
+                      co_return res;
+                    });
+}
+
+}  // namespace basalt::api
