@@ -35,6 +35,7 @@ T RunBlocking(store::Task<T> task) {
 }
 
 template core::Result<int> RunBlocking(store::Task<core::Result<int>>);
+template core::Result<void> RunBlocking(store::Task<core::Result<void>>);
 template core::Result<std::vector<store::MigrationStatus>> RunBlocking(
     store::Task<core::Result<std::vector<store::MigrationStatus>>>);
 

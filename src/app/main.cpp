@@ -4,12 +4,16 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "api/routes.hpp"
 #include "app/database.hpp"
 #include "app/serve.hpp"
 #include "app/system_migrations.hpp"
+#include "schema/catalog.hpp"
+#include "schema/schema_io.hpp"
 #include "store/migrations.hpp"
 #include "config/settings.hpp"
 #include "obs/log.hpp"
@@ -106,6 +110,106 @@ int RunMigrate(const Settings& settings, std::string_view action, int target, in
   return code;
 }
 
+// Options of `basalt schema export|import`.
+struct SchemaFlags {
+  std::string output;  // export: file to write ("" = stdout)
+  std::string file;    // import: the document
+  bool dry_run = false;
+  bool prune = false;
+};
+
+void PrintError(const basalt::core::Error& error) {
+  std::cerr << "basalt: " << error.message << "\n";
+  for (const auto& f : error.fields)
+    std::cerr << "  " << (f.field.empty() ? "(file)" : f.field) << ": " << f.message << "\n";
+}
+
+// `basalt schema export|import`: applies pending system migrations first (as `serve` does at
+// start), loads the catalog, then exports or plans and applies an import. Exit 0 ok, 1 refused or
+// failed, 2 unreadable or invalid file.
+int RunSchema(const Settings& settings, bool is_export, const SchemaFlags& sf) {
+  namespace app = basalt::app;
+  namespace schema = basalt::schema;
+  std::optional<schema::SchemaDocument> document;
+  if (!is_export) {  // read and validate the file before touching the database
+    std::ifstream in(sf.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "basalt: cannot read " << sf.file << "\n";
+      return kUsageError;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto parsed = schema::ParseSchemaDocument(text.str());
+    if (!parsed) {
+      PrintError(parsed.error());
+      return kUsageError;
+    }
+    document = std::move(*parsed);
+  }
+  auto database = app::OpenDatabase(settings, 1);
+  if (!database) {
+    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
+    return 1;
+  }
+  auto close = [&](int code) {
+    (*database)->Close();
+    return code;
+  };
+  if (auto migrated = app::MigrateUp(**database); !migrated) {
+    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
+    return close(1);
+  }
+  schema::Catalog catalog(**database);
+  if (auto loaded = catalog.LoadBlocking(); !loaded) {
+    std::cerr << "basalt: cannot load the catalog: " << loaded.error().message << "\n";
+    return close(1);
+  }
+  if (is_export) {
+    const std::string text = schema::Export(*catalog.snapshot());
+    if (sf.output.empty() || sf.output == "-") {
+      std::cout << text;
+    } else {
+      std::ofstream out(sf.output, std::ios::binary | std::ios::trunc);
+      out << text;
+      out.close();
+      if (!out) {
+        std::cerr << "basalt: cannot write " << sf.output << "\n";
+        return close(1);
+      }
+      std::cerr << "exported " << catalog.snapshot()->collections.size() << " collection(s) to " << sf.output << "\n";
+    }
+    return close(0);
+  }
+  const std::string dialect((*database)->dialect().Name());
+  auto plan = schema::PlanImport(*document, *catalog.snapshot(), dialect, {.prune = sf.prune});
+  if (!plan) {
+    PrintError(plan.error());
+    return close(kUsageError);
+  }
+  std::cout << schema::FormatPlan(*plan);
+  if (plan->Refused()) {
+    std::cerr << "basalt: the import is refused (unsafe changes above); nothing was changed\n";
+    return close(1);
+  }
+  if (sf.dry_run) {
+    std::cout << "dry run: nothing was changed\n";
+    return close(0);
+  }
+  if (plan->Empty()) {
+    std::cout << "nothing to do\n";
+    return close(0);
+  }
+  auto applied = app::RunBlocking(schema::ApplyImport(**database, *plan));
+  if (!applied) {
+    PrintError(applied.error());
+    std::cerr << "basalt: the import was rolled back; nothing was changed\n";
+    return close(1);
+  }
+  std::cout << "applied in one transaction (a running server sees new collections on demand and "
+               "changes after a restart)\n";
+  return close(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +238,18 @@ int main(int argc, char** argv) {
   AddCommon(migrate_down, flags, false);
   int migrate_count = 1;
   migrate_down->add_option("N", migrate_count, "How many to roll back")->check(CLI::Range(1, 1000000));
+  auto* schema_cmd = app.add_subcommand("schema", "Move a whole schema (every collection) between environments");
+  schema_cmd->require_subcommand(1);
+  SchemaFlags schema_flags;
+  auto* schema_export = schema_cmd->add_subcommand("export", "Print every collection as one JSON document");
+  AddCommon(schema_export, flags, false);
+  schema_export->add_option("--output,-o", schema_flags.output, "Write to FILE instead of stdout");
+  auto* schema_import = schema_cmd->add_subcommand(
+      "import", "Apply a schema document as a diff in one transaction (create, change, --prune drops)");
+  AddCommon(schema_import, flags, false);
+  schema_import->add_option("FILE", schema_flags.file, "The document written by `basalt schema export`")->required();
+  schema_import->add_flag("--dry-run", schema_flags.dry_run, "Print the plan and its SQL; change nothing");
+  schema_import->add_flag("--prune", schema_flags.prune, "Also drop collections absent from the file (and their records)");
 
   try {
     app.parse(argc, argv);
@@ -162,6 +278,7 @@ int main(int argc, char** argv) {
   }
   if (*migrate) return RunMigrate(*settings, *migrate_status ? "status" : *migrate_up ? "up" : "down",
                                   migrate_target, migrate_count);
+  if (*schema_cmd) return RunSchema(*settings, static_cast<bool>(*schema_export), schema_flags);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load
   basalt::obs::InitLogging({.level = level, .json = settings->log.format == basalt::config::LogFormat::kJson});

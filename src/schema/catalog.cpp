@@ -61,7 +61,9 @@ store::Statement ForDialect(const store::Dialect& dialect, store::Statement st) 
   return st;
 }
 
-store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::Dialect& dialect, std::shared_ptr<Collection> c, const std::string& spec_text, const DdlChange& ddl) {
+}  // namespace
+
+store::Task<core::Result<void>> CreateInTransaction(store::Transaction& tx, const store::Dialect& dialect, std::shared_ptr<Collection> c, const std::string& spec_text, const DdlChange& ddl) {
     store::Statement st1 = ForDialect(
         dialect, {std::string("INSERT INTO basalt_collections (name, spec, created_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, 1)"),
                   {c->spec.name, spec_text, c->created_at, c->updated_at}});
@@ -78,7 +80,7 @@ store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::
     co_return core::Result<void>{};
   }
 
-store::Task<core::Result<void>> UpdateBody(store::Transaction& tx, const store::Dialect& dialect, CollectionSpec& spec, std::optional<std::int64_t> expected_version, const std::string& now, std::shared_ptr<Collection> c) {
+store::Task<core::Result<void>> UpdateInTransaction(store::Transaction& tx, const store::Dialect& dialect, CollectionSpec& spec, std::optional<std::int64_t> expected_version, const std::string& now, std::shared_ptr<Collection> c) {
     store::Statement st3 = ForDialect(
         dialect, {std::string("SELECT spec, created_at, version FROM basalt_collections WHERE name = ?1"), {spec.name}});
     auto rows = co_await tx.Execute(std::move(st3));
@@ -115,7 +117,7 @@ store::Task<core::Result<void>> UpdateBody(store::Transaction& tx, const store::
     co_return core::Result<void>{};
   }
 
-store::Task<core::Result<void>> DropBody(store::Transaction& tx, const store::Dialect& dialect, const std::string& name) {
+store::Task<core::Result<void>> DropInTransaction(store::Transaction& tx, const store::Dialect& dialect, const std::string& name) {
     store::Statement st6 = {std::string("SELECT name, spec FROM basalt_collections"), {}};
     auto rows = co_await tx.Execute(std::move(st6));
     if (!rows) co_return std::unexpected(std::move(rows.error()));
@@ -144,8 +146,6 @@ store::Task<core::Result<void>> DropBody(store::Transaction& tx, const store::Di
     if (!recorded) co_return std::unexpected(std::move(recorded.error()));
     co_return core::Result<void>{};
   }
-
-}  // namespace
 
 const Collection* Snapshot::Find(std::string_view name) const {
   auto it = collections.find(name);
@@ -205,6 +205,24 @@ core::Result<void> ValidateAgainst(const CollectionSpec& spec, const Snapshot& s
   core::Error error = core::Error::Make(core::ErrorCode::kValidation, "The collection definition is invalid.");
   error.fields = std::move(errors);
   return std::unexpected(std::move(error));
+}
+
+core::Result<void> ValidateDependents(const Snapshot& next, std::string_view changed, std::string_view dialect_name) {
+  for (const auto& [name, other] : next.collections) {
+    if (name == changed) continue;
+    const bool refers = std::any_of(other->spec.fields.begin(), other->spec.fields.end(), [&](const FieldSpec& f) {
+      return f.kind == FieldKind::kRelation && f.collection == changed;
+    });
+    if (!refers) continue;
+    if (auto ok = ValidateAgainst(other->spec, next, dialect_name); !ok) {
+      core::Error error = core::Error::Make(
+          core::ErrorCode::kConflict, "The rules of collection '" + name + "' depend on fields this change removes.");
+      for (auto& f : ok.error().fields) f.field = name + "." + f.field;
+      error.fields = std::move(ok.error().fields);
+      return std::unexpected(std::move(error));
+    }
+  }
+  return {};
 }
 
 Catalog::Catalog(store::Database& database)
@@ -298,7 +316,7 @@ store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Create(uns
   const DdlChange ddl = CreateCollectionDdl(spec, DdlDialect::FromName(dialect.Name()));
   const std::string spec_text = json::serialize(ToJson(spec));
   c->spec = std::move(spec);
-  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return CreateBody(tx, dialect, c, spec_text, ddl); });
+  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return CreateInTransaction(tx, dialect, c, spec_text, ddl); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   Publish(c);
   co_return std::shared_ptr<const Collection>(c);
@@ -318,24 +336,11 @@ store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Update(
     auto changed = std::make_shared<Collection>();
     changed->spec = spec;
     next.collections[spec.name] = changed;
-    for (const auto& [name, other] : snap->collections) {
-      if (name == spec.name) continue;
-      const bool refers = std::any_of(other->spec.fields.begin(), other->spec.fields.end(), [&](const FieldSpec& f) {
-        return f.kind == FieldKind::kRelation && f.collection == spec.name;
-      });
-      if (!refers) continue;
-      if (auto ok = ValidateAgainst(other->spec, next, dialect.Name()); !ok) {
-        core::Error error = core::Error::Make(
-            core::ErrorCode::kConflict, "The rules of collection '" + name + "' depend on fields this change removes.");
-        for (auto& f : ok.error().fields) f.field = name + "." + f.field;
-        error.fields = std::move(ok.error().fields);
-        co_return std::unexpected(std::move(error));
-      }
-    }
+    if (auto ok = ValidateDependents(next, spec.name, dialect.Name()); !ok) co_return std::unexpected(std::move(ok.error()));
   }
   auto c = std::make_shared<Collection>();
   const std::string now = Now();
-  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return UpdateBody(tx, dialect, spec, expected_version, now, c); });
+  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return UpdateInTransaction(tx, dialect, spec, expected_version, now, c); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   c->spec = std::move(spec);
   Publish(c);
@@ -344,7 +349,7 @@ store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Update(
 
 store::Task<core::Result<void>> Catalog::Drop(unsigned shard, std::string name) {
   const store::Dialect& dialect = database_.dialect();
-  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return DropBody(tx, dialect, name); });
+  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return DropInTransaction(tx, dialect, name); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   Publish(nullptr, name);
   co_return core::Result<void>{};

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "schema/collection.hpp"
+#include "schema/ddl.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 
@@ -45,6 +46,31 @@ std::vector<store::Migration> SystemMigrations();
 /// collection's resolver. Errors: kValidation with field paths ("fields[1].collection",
 /// "rules.list").
 core::Result<void> ValidateAgainst(const CollectionSpec& spec, const Snapshot& snapshot, std::string_view dialect_name);
+
+/// Checks the collections of `next` that have a relation to `changed`: their rules must still
+/// compile against `next` (where `changed` has its new spec). Errors: kConflict naming the
+/// dependent collection, with its field errors prefixed "<collection>.".
+core::Result<void> ValidateDependents(const Snapshot& next, std::string_view changed, std::string_view dialect_name);
+
+// The transaction steps of Catalog::Create / Update / Drop, shared with schema import (schema_io),
+// which runs many of them in one transaction. Each applies the DDL, writes basalt_collections and
+// records the migration in basalt_schema_migrations. They do not validate against other
+// collections (ValidateAgainst, ValidateDependents) and do not publish a snapshot.
+
+/// Inserts `c` (spec, created_at, updated_at; version 1) with `spec_text` its stored JSON and runs
+/// `ddl.up`. Errors: kConflict (name taken), database errors.
+store::Task<core::Result<void>> CreateInTransaction(store::Transaction& tx, const store::Dialect& dialect,
+                                                    std::shared_ptr<Collection> c, const std::string& spec_text,
+                                                    const DdlChange& ddl);
+/// Replaces the stored spec of `spec.name` by `spec` (ChangeCollectionDdl's rules, against the spec
+/// read inside `tx`), bumps the version and fills `c` (created_at, updated_at, version; not spec).
+/// Clears `previous_name` in `spec`. Errors: kNotFound, kConflict, kPreconditionFailed.
+store::Task<core::Result<void>> UpdateInTransaction(store::Transaction& tx, const store::Dialect& dialect,
+                                                    CollectionSpec& spec, std::optional<std::int64_t> expected_version,
+                                                    const std::string& now, std::shared_ptr<Collection> c);
+/// Drops `name`. Errors: kNotFound; kConflict while another stored collection has a relation to it.
+store::Task<core::Result<void>> DropInTransaction(store::Transaction& tx, const store::Dialect& dialect,
+                                                  const std::string& name);
 
 /// Owns the current snapshot. Thread-safe: snapshot() from any thread; the write methods may run
 /// concurrently (the database serialises them; a newer version always wins the publish).
