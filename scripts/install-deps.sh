@@ -17,6 +17,13 @@ packages=(
   wrk nginx-light openssl procps python3
 )
 
+# Node.js for the npm-based test validators (tests/contract): Debian's nodejs (18) and npm, unless
+# a node >= 18 is already installed (e.g. a newer one from NodeSource), which must not be replaced.
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 18 ] 2>/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

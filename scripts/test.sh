@@ -31,6 +31,17 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
   scripts/install-deps.sh
 fi
 
+# The OpenAPI contract test (tests/contract, ctest contract_test) validates with npm packages.
+# Installed exactly from package-lock.json; a failed install fails the run (the test would skip).
+if command -v npm >/dev/null 2>&1; then
+  step "Installing the contract-test validators (npm ci in tests/contract)"
+  status=0
+  (cd tests/contract && npm ci --no-audit --no-fund) || status=$?
+  record "npm ci (tests/contract)" "$status"
+else
+  warn "npm not found: the OpenAPI contract test will be skipped (scripts/install-deps.sh installs it)"
+fi
+
 step "Building the ci preset (ASan + UBSan + gcov)"
 cmake --preset ci
 cmake --build --preset ci -j"$JOBS"
