@@ -152,6 +152,9 @@ async function call(method, template, path, { body, headers = {}, raw, contentTy
     fail(`${where}: the declared schema does not compile: ${e.message}`);
     return { res, text, json: value };
   }
+  if (media === "application/problem+json" && value?.status !== res.status) {
+    fail(`${where}: the problem's status member is ${value?.status}`);
+  }
   if (!validate(value)) {
     fail(`${where}: body does not match the declared schema (${media}): ` +
          `${ajv.errorsText(validate.errors, { separator: "; " })}; body ${text.slice(0, 500)}`);
