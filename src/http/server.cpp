@@ -221,6 +221,20 @@ core::Result<void> Server::Impl::Bind() {
   const auto address = asio::ip::make_address(options.host, ec);
   if (ec) return core::Fail(ErrorCode::kInternal, "invalid listen address '" + options.host + "'");
   std::uint16_t bind_port = options.port;
+  if (bind_port != 0) {
+    // SO_REUSEPORT would let us join another process already listening on this port and split
+    // its traffic. A plain bind (no SO_REUSEPORT) fails while anyone listens there: probe first.
+    tcp::acceptor probe(cores.front()->ctx);
+    const tcp::endpoint endpoint(address, bind_port);
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) {
+      return core::Fail(ErrorCode::kInternal, "cannot listen on " + options.host + ":" + std::to_string(bind_port) +
+                                                  ": " + ec.message());
+    }
+    probe.close(ec);
+  }
   for (auto& core_ptr : cores) {
     Core& core = *core_ptr;
     auto& acc = core.acceptor.emplace(core.ctx);

@@ -711,3 +711,20 @@ TEST(ServerBinary, SigintExitsZeroPromptly) {
 
 }  // namespace
 }  // namespace basalt::testing
+
+namespace basalt::testing {
+namespace {
+
+// SO_REUSEPORT must not let a second server join a port another one listens on.
+TEST(ServerBinary, SecondServerOnTheSamePortRefusesToStart) {
+  BasaltProcess first;
+  START(first);
+  const auto second = RunBasalt({"serve", "--port", std::to_string(first.port()), "--data-dir", "{tmp}/data"}, {}, 20s);
+  ASSERT_TRUE(second.exit_code.has_value()) << "second server kept running on a taken port";
+  EXPECT_EQ(*second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find("cannot listen"), std::string::npos) << second.output;
+  EXPECT_EQ(Get(first.port(), "/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace basalt::testing
