@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include <boost/json.hpp>
@@ -115,22 +116,27 @@ struct Context {
   std::string table;
 };
 
-/// The collection of the request; an unknown name first refreshes the catalog (rate-limited), in
+/// The collection named `name`; an unknown name first refreshes the catalog (rate-limited), in
 /// case another process created it.
-http::Task<core::Result<Context>> Resolve(const DataServices& s, const http::Request& req) {
+http::Task<core::Result<Context>> ResolveName(const DataServices& s, unsigned shard, std::string_view name) {
   Context ctx;
   ctx.snap = s.catalog.snapshot();
-  ctx.collection = ctx.snap->Find(req.Param("name"));
-  if (!ctx.collection && schema::IsValidName(req.Param("name"), 61)) {
-    auto refreshed = co_await s.catalog.Refresh(req.shard());
+  ctx.collection = ctx.snap->Find(name);
+  if (!ctx.collection && schema::IsValidName(name, 61)) {
+    auto refreshed = co_await s.catalog.Refresh(shard);
     if (refreshed && *refreshed) {
       ctx.snap = s.catalog.snapshot();
-      ctx.collection = ctx.snap->Find(req.Param("name"));
+      ctx.collection = ctx.snap->Find(name);
     }
   }
   if (!ctx.collection) co_return core::Fail(core::ErrorCode::kNotFound, "No such collection.");
   ctx.table = Quote(schema::TableName(ctx.collection->spec.name));
   co_return ctx;
+}
+
+/// The collection of the request (its {name} parameter).
+http::Task<core::Result<Context>> Resolve(const DataServices& s, const http::Request& req) {
+  return ResolveName(s, req.shard(), req.Param("name"));
 }
 
 std::string RecordPath(std::string_view collection, std::string_view id) {
@@ -353,8 +359,85 @@ std::string KeysetPredicate(Sql& sql, const std::vector<SortKey>& keys, const st
   return out + ")";
 }
 
+// ---- expand ------------------------------------------------------------------------------------
+
+constexpr std::size_t kExpandChunk = 500;
+
+/// `expand=author,editor`: indexes (into spec.fields) of relation fields, in order, without
+/// duplicates. Anything else is 400 naming the item.
+core::Result<std::vector<std::size_t>> ParseExpand(std::string_view text, const schema::CollectionSpec& spec) {
+  std::vector<std::size_t> out;
+  if (text.empty()) return out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = text.find(',', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view item = text.substr(pos, end - pos);
+    pos = end + 1;
+    std::optional<std::size_t> index;
+    for (std::size_t i = 0; i < spec.fields.size(); ++i) {
+      if (spec.fields[i].name == item && spec.fields[i].kind == schema::FieldKind::kRelation) index = i;
+    }
+    if (!index)
+      return std::unexpected(BadParam("expand", "cannot expand '" + std::string(item.substr(0, 64)) +
+                                                    "': not a relation field of '" + spec.name + "'"));
+    if (std::find(out.begin(), out.end(), *index) == out.end()) out.push_back(*index);
+  }
+  return out;
+}
+
+/// Loads the records that `rows` (SelectList rows of `spec`) point to through each field of
+/// `fields`: one query per relation and 500 ids (`id IN (...)`, bound), under the target's view
+/// rule compiled into the WHERE. `expands[i]` receives {field: record} for row i; a target the
+/// caller may not view, or that no longer exists, is absent.
+store::Task<core::Result<void>> LoadExpands(const DataServices& s, unsigned shard, const schema::Snapshot& snap,
+                                            const schema::CollectionSpec& spec, Caller caller,
+                                            const std::vector<std::size_t>& fields,
+                                            const std::vector<std::vector<store::Value>>& rows,
+                                            std::vector<json::object>& expands) {
+  expands.assign(rows.size(), json::object());
+  for (const std::size_t f : fields) {
+    const schema::FieldSpec& field = spec.fields[f];
+    const schema::Collection* target = snap.Find(field.collection);
+    if (!target) continue;
+    std::vector<std::string> ids;
+    for (const auto& row : rows) {
+      const auto* id = std::get_if<std::string>(&row[4 + f]);
+      if (id && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+    }
+    std::map<std::string, json::object, std::less<>> found;
+    for (std::size_t start = 0; start < ids.size(); start += kExpandChunk) {
+      Sql sql{s.database.dialect(), {}, {}};
+      auto rule = RulePredicate(sql, target->spec.rules.view, caller, snap, target->spec);
+      if (!rule) {
+        if (rule.error().code == core::ErrorCode::kUnauthorized) break;  // not viewable: absent
+        co_return std::unexpected(std::move(rule.error()));
+      }
+      std::string in;
+      for (std::size_t i = start; i < std::min(ids.size(), start + kExpandChunk); ++i)
+        in += (in.empty() ? "" : ", ") + sql.Bind(ids[i]);
+      sql.text = "SELECT " + schema::SelectList(target->spec, "t") + " FROM " +
+                 Quote(schema::TableName(target->spec.name)) + " AS \"t\" WHERE \"t\".\"id\" IN (" + in + ") AND " +
+                 *rule;
+      auto result = co_await s.database.Query(shard, sql.Take());
+      if (!result) co_return std::unexpected(std::move(result.error()));
+      for (const auto& row : result->rows) {
+        json::object record = schema::RowToJson(target->spec, row);
+        std::string id(record.at("id").as_string());
+        found.emplace(std::move(id), std::move(record));
+      }
+    }
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const auto* id = std::get_if<std::string>(&rows[r][4 + f]);
+      if (!id) continue;
+      if (auto it = found.find(*id); it != found.end()) expands[r][field.name] = it->second;
+    }
+  }
+  co_return core::Result<void>{};
+}
+
 struct ListParams {
-  std::string filter, sort, fields, cursor;
+  std::string filter, sort, fields, cursor, expand;
   std::int64_t limit = kDefaultLimit;
   bool count = false;
 };
@@ -387,7 +470,7 @@ core::Result<ListParams> ParseListParams(std::string_view query) {
       if (n > kMaxLimit) return std::unexpected(BadParam("limit", "must be at most 500"));
       p.limit = n;
     } else if (*key == "expand") {
-      if (!value->empty()) return std::unexpected(BadParam("expand", "expand is not supported yet"));
+      p.expand = std::move(*value);
     }
   }
   return p;
@@ -416,6 +499,8 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
   if (!params) co_return detail::Fail(req, params.error());
   auto keys = ParseSort(params->sort, spec);
   if (!keys) co_return detail::Fail(req, keys.error());
+  auto expand = ParseExpand(params->expand, spec);
+  if (!expand) co_return detail::Fail(req, expand.error());
   std::vector<bool> projected;  // by SelectList column; empty = all
   if (!params->fields.empty()) {
     projected.assign(4 + spec.fields.size(), false);
@@ -475,9 +560,15 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
   if (!rows) co_return detail::Fail(req, rows.error());
   const bool more = static_cast<std::int64_t>(rows->rows.size()) > params->limit;
   if (more) rows->rows.resize(static_cast<std::size_t>(params->limit));
+  std::vector<json::object> expands;
+  if (!expand->empty()) {
+    auto loaded = co_await LoadExpands(s, req.shard(), *ctx->snap, spec, caller, *expand, rows->rows, expands);
+    if (!loaded) co_return detail::Fail(req, loaded.error());
+  }
   json::array items;
   items.reserve(rows->rows.size());
-  for (const auto& row : rows->rows) {
+  for (std::size_t r = 0; r < rows->rows.size(); ++r) {
+    const auto& row = rows->rows[r];
     json::object record = schema::RowToJson(spec, row);
     if (!projected.empty()) {
       json::object picked;
@@ -492,6 +583,7 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
       }
       record = std::move(picked);
     }
+    if (!expand->empty()) record["expand"] = std::move(expands[r]);
     items.emplace_back(std::move(record));
   }
   json::object body;
@@ -506,7 +598,7 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
   co_return res;
 }
 
-enum class Write { kReplace, kMerge, kDelete };
+enum class Write { kCreate, kReplace, kMerge, kDelete };
 
 // ---- single records ----------------------------------------------------------------------------
 
@@ -514,8 +606,13 @@ http::Task<http::Response> ViewRecord(const DataServices& s, http::Request& req)
   auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
+  auto params = ParseListParams(req.query());
+  if (!params) co_return detail::Fail(req, params.error());
+  auto expand = ParseExpand(params->expand, spec);
+  if (!expand) co_return detail::Fail(req, expand.error());
+  const Caller caller = detail::Identify(req, s.admin_token);
   Sql sql{s.database.dialect(), {}, {}};
-  auto rule = RulePredicate(sql, spec.rules.view, detail::Identify(req, s.admin_token), *ctx->snap, spec);
+  auto rule = RulePredicate(sql, spec.rules.view, caller, *ctx->snap, spec);
   if (!rule) co_return detail::Fail(req, rule.error());
   const std::string id = sql.Bind(std::string(req.Param("id")));
   sql.text = "SELECT " + schema::SelectList(spec, "t") + " FROM " + ctx->table + " AS \"t\" WHERE \"t\".\"id\" = " + id +
@@ -530,128 +627,352 @@ http::Task<http::Response> ViewRecord(const DataServices& s, http::Request& req)
     res.Set("ETag", etag);
     co_return res;
   }
+  if (!expand->empty()) {
+    std::vector<json::object> expands;
+    auto loaded = co_await LoadExpands(s, req.shard(), *ctx->snap, spec, caller, *expand, rows->rows, expands);
+    if (!loaded) co_return detail::Fail(req, loaded.error());
+    record["expand"] = std::move(expands[0]);
+  }
   co_return RecordResponse(200, record);
 }
 
-store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::Dialect& dialect, const schema::CollectionSpec& spec, const schema::Columns& columns, store::Statement& insert_st, store::Statement& check_st, bool check_rule) {
-    if (auto ok = co_await CheckRelations(tx, dialect, spec, columns); !ok) co_return ok;
-    auto inserted = co_await tx.Execute(std::move(insert_st));
-    if (!inserted) co_return std::unexpected(std::move(inserted.error()));
-    if (check_rule) {
-      auto visible = co_await tx.Execute(std::move(check_st));
-      if (!visible) co_return std::unexpected(std::move(visible.error()));
-      if (visible->rows.empty()) co_return core::Fail(core::ErrorCode::kForbidden, "The create rule does not allow this record.");
-    }
-    co_return core::Result<void>{};
-  }
-
-http::Task<http::Response> CreateRecord(const DataServices& s, http::Request& req) {
-  auto ctx = co_await Resolve(s, req);
-  if (!ctx) co_return detail::Fail(req, ctx.error());
-  const schema::CollectionSpec& spec = ctx->collection->spec;
-  const Caller caller = detail::Identify(req, s.admin_token);
-  Sql check{s.database.dialect(), {}, {}};
-  const std::string id_placeholder = check.Bind(store::Null{});  // the id, set below
-  auto rule = RulePredicate(check, spec.rules.create, caller, *ctx->snap, spec);
-  if (!rule) co_return detail::Fail(req, rule.error());
-  auto body = detail::ParseBody(req);
-  if (!body) co_return detail::Fail(req, body.error());
-  auto columns = schema::ValidateRecord(spec, *body, schema::WriteMode::kCreate);
-  if (!columns) co_return detail::Fail(req, columns.error());
-
-  const std::string id = core::FormatUuid(core::NewUuidV7());
-  const std::string now = core::FormatRfc3339(std::chrono::system_clock::now());
-  check.params[0] = id;
-  const bool check_rule = *rule != "1 = 1";
-  check.text = "SELECT 1 FROM " + ctx->table + " AS \"t\" WHERE \"t\".\"id\" = " + id_placeholder + " AND " + *rule;
-  Sql insert{s.database.dialect(), {}, {}};
-  std::string names = "\"id\", \"created_at\", \"updated_at\", \"version\"";
-  std::string values = insert.Bind(id) + ", " + insert.Bind(now) + ", " + insert.Bind(now) + ", " +
-                       insert.Bind(std::int64_t{1});
-  for (const auto& [name, value] : *columns) {
-    names += ", " + Quote(name);
-    values += ", " + insert.Bind(value);
-  }
-  insert.text = "INSERT INTO " + ctx->table + " (" + names + ") VALUES (" + values + ")";
-  store::Statement insert_st = insert.Take();
-  store::Statement check_st = check.Take();
-  const store::Dialect& dialect = s.database.dialect();
-  auto done = co_await s.database.Transact(req.shard(), [&](store::Transaction& tx) { return CreateBody(tx, dialect, spec, *columns, insert_st, check_st, check_rule); });
-  if (!done) co_return detail::Fail(req, done.error());
-  http::Response res = RecordResponse(201, schema::RowToJson(spec, RowOf(id, now, now, 1, *columns)));
-  res.Set("Location", RecordPath(spec.name, id));
-  co_return res;
-}
-
-store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::Dialect& dialect, const schema::CollectionSpec& spec, const std::string& table, Write write, store::Statement& select_st, const std::string& id, bool has_if_match, const std::string& if_match, const std::optional<json::value>& body, const std::string& now, json::object& result) {
-    auto rows = co_await tx.Execute(std::move(select_st));
-    if (!rows) co_return std::unexpected(std::move(rows.error()));
-    if (rows->rows.empty()) co_return core::Fail(core::ErrorCode::kNotFound, "No such record.");
-    const json::object current = schema::RowToJson(spec, rows->rows[0]);
-    const std::int64_t version = current.at("version").as_int64();
-    if (has_if_match && !detail::EtagMatches(if_match, Etag(version), false))
-      co_return core::Fail(core::ErrorCode::kPreconditionFailed, "The record has changed (If-Match does not match).");
-    if (write == Write::kDelete) {
-      store::Statement del{"DELETE FROM " + table + " WHERE \"id\" = " + dialect.Placeholder(1), {id}};
-      auto deleted = co_await tx.Execute(std::move(del));
-      if (!deleted) {
-        if (deleted.error().code == core::ErrorCode::kValidation)
-          co_return core::Fail(core::ErrorCode::kConflict, "The record is still referenced by other records.");
-        co_return std::unexpected(std::move(deleted.error()));
-      }
-      co_return core::Result<void>{};
-    }
-    auto columns = schema::ValidateRecord(spec, *body,
-                                          write == Write::kMerge ? schema::WriteMode::kMerge : schema::WriteMode::kReplace,
-                                          &current);
-    if (!columns) co_return std::unexpected(std::move(columns.error()));
-    if (auto ok = co_await CheckRelations(tx, dialect, spec, *columns); !ok) co_return ok;
-    Sql update{dialect, {}, {}};
-    std::string sets = "\"updated_at\" = " + update.Bind(now) + ", \"version\" = " + update.Bind(version + 1);
-    for (const auto& [name, value] : *columns) sets += ", " + Quote(name) + " = " + update.Bind(value);
-    update.text = "UPDATE " + table + " SET " + sets + " WHERE \"id\" = " + update.Bind(id) +
-                  " AND \"version\" = " + update.Bind(version);
-    auto updated = co_await tx.Execute(update.Take());
-    if (!updated) co_return std::unexpected(std::move(updated.error()));
-    const std::string created = current.at("created_at").is_string() ? std::string(current.at("created_at").as_string()) : "";
-    result = schema::RowToJson(spec, RowOf(id, created, now, version + 1, *columns));
-    co_return core::Result<void>{};
-  }
-
-http::Task<http::Response> ChangeRecord(const DataServices& s, http::Request& req, Write write) {
-  auto ctx = co_await Resolve(s, req);
-  if (!ctx) co_return detail::Fail(req, ctx.error());
-  const schema::CollectionSpec& spec = ctx->collection->spec;
-  const Caller caller = detail::Identify(req, s.admin_token);
-  Sql select{s.database.dialect(), {}, {}};
-  auto rule = RulePredicate(select, write == Write::kDelete ? spec.rules.del : spec.rules.update, caller, *ctx->snap, spec);
-  if (!rule) co_return detail::Fail(req, rule.error());
+/// One write (create, replace, merge, delete) checked and compiled before its transaction: the
+/// single-record handlers and every batch operation go through PrepareWrite, then RunWrite inside
+/// a transaction, then WriteStatus / the written record.
+struct PreparedWrite {
+  Write write = Write::kCreate;
+  const schema::CollectionSpec* spec = nullptr;
+  std::string table;
+  std::string id;
+  std::string now;
+  // kCreate
+  schema::Columns columns;
+  store::Statement insert_st;
+  store::Statement check_st;
+  bool check_rule = false;
+  // kReplace, kMerge, kDelete
+  store::Statement select_st;
+  std::optional<std::string> if_match;
   std::optional<json::value> body;
+};
+
+/// Checks the caller against the action's rule (401 first), then the body (`body` carries the
+/// parse error of a single request, if any), and compiles the statements. `id` is ignored for
+/// kCreate; `body` is ignored for kDelete.
+core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Context& ctx, Caller caller, Write write,
+                                         std::string id, core::Result<json::value> body,
+                                         std::optional<std::string> if_match) {
+  const schema::CollectionSpec& spec = ctx.collection->spec;
+  PreparedWrite w;
+  w.write = write;
+  w.spec = &spec;
+  w.table = ctx.table;
+  w.now = core::FormatRfc3339(std::chrono::system_clock::now());
+  if (write == Write::kCreate) {
+    Sql check{dialect, {}, {}};
+    const std::string id_placeholder = check.Bind(store::Null{});  // the id, set below
+    auto rule = RulePredicate(check, spec.rules.create, caller, *ctx.snap, spec);
+    if (!rule) return std::unexpected(std::move(rule.error()));
+    if (!body) return std::unexpected(std::move(body.error()));
+    auto columns = schema::ValidateRecord(spec, *body, schema::WriteMode::kCreate);
+    if (!columns) return std::unexpected(std::move(columns.error()));
+    w.columns = std::move(*columns);
+    w.id = core::FormatUuid(core::NewUuidV7());
+    check.params[0] = w.id;
+    w.check_rule = *rule != "1 = 1";
+    check.text = "SELECT 1 FROM " + ctx.table + " AS \"t\" WHERE \"t\".\"id\" = " + id_placeholder + " AND " + *rule;
+    Sql insert{dialect, {}, {}};
+    std::string names = "\"id\", \"created_at\", \"updated_at\", \"version\"";
+    std::string values = insert.Bind(w.id) + ", " + insert.Bind(w.now) + ", " + insert.Bind(w.now) + ", " +
+                         insert.Bind(std::int64_t{1});
+    for (const auto& [name, value] : w.columns) {
+      names += ", " + Quote(name);
+      values += ", " + insert.Bind(value);
+    }
+    insert.text = "INSERT INTO " + ctx.table + " (" + names + ") VALUES (" + values + ")";
+    w.insert_st = insert.Take();
+    w.check_st = check.Take();
+    return w;
+  }
+  Sql select{dialect, {}, {}};
+  auto rule = RulePredicate(select, write == Write::kDelete ? spec.rules.del : spec.rules.update, caller, *ctx.snap, spec);
+  if (!rule) return std::unexpected(std::move(rule.error()));
   if (write != Write::kDelete) {
-    auto parsed = detail::ParseBody(req, write == Write::kMerge);
-    if (!parsed) co_return detail::Fail(req, parsed.error());
-    body = std::move(*parsed);
+    if (!body) return std::unexpected(std::move(body.error()));
     if (write == Write::kReplace) {
       // Validate before the transaction: a replace does not depend on the current record.
       if (auto v = schema::ValidateRecord(spec, *body, schema::WriteMode::kReplace); !v)
-        co_return detail::Fail(req, v.error());
+        return std::unexpected(std::move(v.error()));
     } else if (!body->is_object()) {
-      co_return detail::Fail(req, Err(core::ErrorCode::kValidation, "The merge patch must be a JSON object."));
+      return std::unexpected(Err(core::ErrorCode::kValidation, "The merge patch must be a JSON object."));
+    }
+    w.body = std::move(*body);
+  }
+  w.id = std::move(id);
+  w.if_match = std::move(if_match);
+  select.text = "SELECT " + schema::SelectList(spec, "t") + " FROM " + ctx.table + " AS \"t\" WHERE \"t\".\"id\" = " +
+                select.Bind(w.id) + " AND " + *rule;
+  w.select_st = select.Take();
+  return w;
+}
+
+store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::Dialect& dialect, PreparedWrite& w,
+                                           json::object& result) {
+  if (auto ok = co_await CheckRelations(tx, dialect, *w.spec, w.columns); !ok) co_return ok;
+  auto inserted = co_await tx.Execute(std::move(w.insert_st));
+  if (!inserted) co_return std::unexpected(std::move(inserted.error()));
+  if (w.check_rule) {
+    auto visible = co_await tx.Execute(std::move(w.check_st));
+    if (!visible) co_return std::unexpected(std::move(visible.error()));
+    if (visible->rows.empty()) co_return core::Fail(core::ErrorCode::kForbidden, "The create rule does not allow this record.");
+  }
+  result = schema::RowToJson(*w.spec, RowOf(w.id, w.now, w.now, 1, w.columns));
+  co_return core::Result<void>{};
+}
+
+store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::Dialect& dialect, PreparedWrite& w,
+                                           json::object& result) {
+  const schema::CollectionSpec& spec = *w.spec;
+  auto rows = co_await tx.Execute(std::move(w.select_st));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  if (rows->rows.empty()) co_return core::Fail(core::ErrorCode::kNotFound, "No such record.");
+  const json::object current = schema::RowToJson(spec, rows->rows[0]);
+  const std::int64_t version = current.at("version").as_int64();
+  if (w.if_match && !detail::EtagMatches(*w.if_match, Etag(version), false))
+    co_return core::Fail(core::ErrorCode::kPreconditionFailed, "The record has changed (If-Match does not match).");
+  if (w.write == Write::kDelete) {
+    store::Statement del{"DELETE FROM " + w.table + " WHERE \"id\" = " + dialect.Placeholder(1), {w.id}};
+    auto deleted = co_await tx.Execute(std::move(del));
+    if (!deleted) {
+      if (deleted.error().code == core::ErrorCode::kValidation)
+        co_return core::Fail(core::ErrorCode::kConflict, "The record is still referenced by other records.");
+      co_return std::unexpected(std::move(deleted.error()));
+    }
+    co_return core::Result<void>{};
+  }
+  auto columns = schema::ValidateRecord(spec, *w.body,
+                                        w.write == Write::kMerge ? schema::WriteMode::kMerge : schema::WriteMode::kReplace,
+                                        &current);
+  if (!columns) co_return std::unexpected(std::move(columns.error()));
+  if (auto ok = co_await CheckRelations(tx, dialect, spec, *columns); !ok) co_return ok;
+  Sql update{dialect, {}, {}};
+  std::string sets = "\"updated_at\" = " + update.Bind(w.now) + ", \"version\" = " + update.Bind(version + 1);
+  for (const auto& [name, value] : *columns) sets += ", " + Quote(name) + " = " + update.Bind(value);
+  update.text = "UPDATE " + w.table + " SET " + sets + " WHERE \"id\" = " + update.Bind(w.id) +
+                " AND \"version\" = " + update.Bind(version);
+  auto updated = co_await tx.Execute(update.Take());
+  if (!updated) co_return std::unexpected(std::move(updated.error()));
+  const std::string created = current.at("created_at").is_string() ? std::string(current.at("created_at").as_string()) : "";
+  result = schema::RowToJson(spec, RowOf(w.id, created, w.now, version + 1, *columns));
+  co_return core::Result<void>{};
+}
+
+/// Runs a prepared write inside `tx`; `result` receives the written record (not for kDelete).
+store::Task<core::Result<void>> RunWrite(store::Transaction& tx, const store::Dialect& dialect, PreparedWrite& w,
+                                         json::object& result) {
+  if (w.write == Write::kCreate) co_return co_await CreateBody(tx, dialect, w, result);
+  co_return co_await ChangeBody(tx, dialect, w, result);
+}
+
+int WriteStatus(Write write) { return write == Write::kCreate ? 201 : write == Write::kDelete ? 204 : 200; }
+
+http::Response WriteResponse(const PreparedWrite& w, const json::object& result) {
+  if (w.write == Write::kDelete) return http::Response::Empty(204);
+  http::Response res = RecordResponse(WriteStatus(w.write), result);
+  if (w.write == Write::kCreate) res.Set("Location", RecordPath(w.spec->name, w.id));
+  return res;
+}
+
+http::Task<http::Response> WriteRecord(const DataServices& s, http::Request& req, Write write) {
+  auto ctx = co_await Resolve(s, req);
+  if (!ctx) co_return detail::Fail(req, ctx.error());
+  core::Result<json::value> body = json::value(nullptr);
+  if (write != Write::kDelete) body = detail::ParseBody(req, write == Write::kMerge);
+  std::optional<std::string> if_match;
+  if (auto h = req.Header("If-Match")) if_match = std::string(*h);
+  auto prepared = PrepareWrite(s.database.dialect(), *ctx, detail::Identify(req, s.admin_token), write,
+                               std::string(req.Param("id")), std::move(body), std::move(if_match));
+  if (!prepared) co_return detail::Fail(req, prepared.error());
+  const store::Dialect& dialect = s.database.dialect();
+  PreparedWrite& w = *prepared;
+  json::object result;
+  auto done = co_await s.database.Transact(req.shard(), [&](store::Transaction& tx) { return RunWrite(tx, dialect, w, result); });
+  if (!done) co_return detail::Fail(req, done.error());
+  co_return WriteResponse(w, result);
+}
+
+// ---- batch -------------------------------------------------------------------------------------
+
+constexpr std::size_t kMaxBatchOperations = 100;
+
+/// One parsed batch operation.
+struct BatchOp {
+  Write write = Write::kCreate;
+  std::string collection;
+  std::string id;
+  std::optional<json::value> body;
+  std::optional<std::string> if_match;
+};
+
+core::Error BadOp(std::string message) { return Err(core::ErrorCode::kBadRequest, std::move(message)); }
+
+/// Parses `path` strictly: /api/v1/collections/{name}/records for POST, .../records/{id} for the
+/// others; no query, no trailing slash, no empty or extra segment.
+core::Result<void> ParseOpPath(std::string_view path, BatchOp& op) {
+  constexpr std::string_view kPrefix = "/api/v1/collections/";
+  auto bad = [&] { return std::unexpected(BadOp("'path' must be /api/v1/collections/{name}/records[/{id}]")); };
+  if (!path.starts_with(kPrefix)) return bad();
+  path.remove_prefix(kPrefix.size());
+  std::vector<std::string_view> segments;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    segments.push_back(path.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (segments.size() < 2 || segments.size() > 3 || segments[1] != "records") return bad();
+  for (auto seg : segments) {
+    if (seg.empty() || seg.find_first_of("?#%") != std::string_view::npos) return bad();
+  }
+  op.collection = std::string(segments[0]);
+  if (segments.size() == 3) op.id = std::string(segments[2]);
+  if (op.write == Write::kCreate && segments.size() != 2)
+    return std::unexpected(BadOp("POST takes the path /api/v1/collections/{name}/records"));
+  if (op.write != Write::kCreate && segments.size() != 3)
+    return std::unexpected(BadOp("PUT, PATCH and DELETE take the path /api/v1/collections/{name}/records/{id}"));
+  return {};
+}
+
+core::Result<BatchOp> ParseOp(const json::value& value) {
+  if (!value.is_object()) return std::unexpected(BadOp("An operation must be a JSON object."));
+  const json::object& o = value.as_object();
+  for (const auto& [key, _] : o) {
+    if (key != "method" && key != "path" && key != "body" && key != "headers")
+      return std::unexpected(BadOp("Unknown member '" + std::string(key).substr(0, 64) + "' in an operation."));
+  }
+  BatchOp op;
+  const json::value* method = o.if_contains("method");
+  if (!method || !method->is_string()) return std::unexpected(BadOp("'method' must be a string."));
+  const std::string_view m = method->as_string();
+  if (m == "POST") op.write = Write::kCreate;
+  else if (m == "PUT") op.write = Write::kReplace;
+  else if (m == "PATCH") op.write = Write::kMerge;
+  else if (m == "DELETE") op.write = Write::kDelete;
+  else if (m == "GET") return std::unexpected(BadOp("GET is not allowed in a batch (reads are not batched)."));
+  else return std::unexpected(BadOp("'method' must be POST, PUT, PATCH or DELETE."));
+  const json::value* path = o.if_contains("path");
+  if (!path || !path->is_string()) return std::unexpected(BadOp("'path' must be a string."));
+  if (auto ok = ParseOpPath(path->as_string(), op); !ok) return std::unexpected(std::move(ok.error()));
+  const json::value* body = o.if_contains("body");
+  if (op.write == Write::kDelete) {
+    if (body) return std::unexpected(BadOp("DELETE takes no 'body'."));
+  } else {
+    if (!body || !body->is_object()) return std::unexpected(BadOp("'body' must be a JSON object."));
+    op.body = *body;
+  }
+  if (const json::value* headers = o.if_contains("headers")) {
+    if (!headers->is_object()) return std::unexpected(BadOp("'headers' must be a JSON object."));
+    for (const auto& [name, v] : headers->as_object()) {
+      if (!http::HeaderNameEquals(name, "If-Match"))
+        return std::unexpected(BadOp("Only the If-Match header is allowed in an operation."));
+      if (!v.is_string()) return std::unexpected(BadOp("'If-Match' must be a string."));
+      if (op.write == Write::kCreate) return std::unexpected(BadOp("If-Match does not apply to POST."));
+      op.if_match = std::string(v.as_string());
     }
   }
-  const std::string id(req.Param("id"));
-  const std::string if_match(req.Header("If-Match").value_or(""));
-  const bool has_if_match = req.Header("If-Match").has_value();
-  select.text = "SELECT " + schema::SelectList(spec, "t") + " FROM " + ctx->table + " AS \"t\" WHERE \"t\".\"id\" = " +
-                select.Bind(id) + " AND " + *rule;
-  store::Statement select_st = select.Take();
+  return op;
+}
+
+/// A problem for operation `index` (0-based): the operation's own status, plus "operation".
+http::Response OperationProblem(const http::Request& req, const core::Error& error, std::size_t index) {
+  http::Response res = detail::Fail(req, error);
+  boost::system::error_code ec;
+  json::value body = json::parse(res.body, ec);
+  if (!ec && body.is_object()) {
+    body.as_object()["operation"] = index;
+    res.body = json::serialize(body);
+  }
+  return res;
+}
+
+store::Task<core::Result<void>> BatchBody(store::Transaction& tx, const store::Dialect& dialect,
+                                          std::vector<core::Result<PreparedWrite>>& ops,
+                                          std::vector<json::object>& results, std::size_t& failed) {
+  results.assign(ops.size(), json::object());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    failed = i;
+    if (!ops[i]) co_return std::unexpected(ops[i].error());
+    auto done = co_await RunWrite(tx, dialect, *ops[i], results[i]);
+    if (!done) co_return done;
+  }
+  failed = ops.size();  // not an operation's failure (e.g. the commit)
+  co_return core::Result<void>{};
+}
+
+http::Task<http::Response> Batch(const DataServices& s, http::Request& req) {
+  auto parsed = detail::ParseBody(req);
+  if (!parsed) co_return detail::Fail(req, parsed.error());
+  if (!parsed->is_object()) co_return detail::Fail(req, BadOp("The batch must be a JSON object."));
+  for (const auto& [key, _] : parsed->as_object()) {
+    if (key != "operations")
+      co_return detail::Fail(req, BadOp("Unknown member '" + std::string(key).substr(0, 64) + "'."));
+  }
+  const json::value* list = parsed->as_object().if_contains("operations");
+  if (!list || !list->is_array()) co_return detail::Fail(req, BadOp("'operations' must be an array."));
+  const json::array& items = list->as_array();
+  if (items.empty()) co_return detail::Fail(req, BadOp("'operations' must not be empty."));
+  if (items.size() > kMaxBatchOperations)
+    co_return detail::Fail(req, Err(core::ErrorCode::kPayloadTooLarge, "A batch has at most 100 operations."));
+
+  // Shape, path and collection of every operation first: nothing runs when one is malformed.
+  std::vector<BatchOp> ops;
+  ops.reserve(items.size());
+  std::map<std::string, Context, std::less<>> contexts;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto op = ParseOp(items[i]);
+    if (!op) co_return OperationProblem(req, op.error(), i);
+    if (!contexts.contains(op->collection)) {
+      auto ctx = co_await ResolveName(s, req.shard(), op->collection);
+      if (!ctx) co_return OperationProblem(req, ctx.error(), i);
+      contexts.emplace(op->collection, std::move(*ctx));
+    }
+    ops.push_back(std::move(*op));
+  }
+  // Rules and bodies: an operation that fails here still fails in its place in the order, so the
+  // reported operation is always the first one that fails.
+  const Caller caller = detail::Identify(req, s.admin_token);
   const store::Dialect& dialect = s.database.dialect();
-  const std::string now = core::FormatRfc3339(std::chrono::system_clock::now());
-  json::object result;
-  auto done = co_await s.database.Transact(req.shard(), [&](store::Transaction& tx) { return ChangeBody(tx, dialect, spec, ctx->table, write, select_st, id, has_if_match, if_match, body, now, result); });
-  if (!done) co_return detail::Fail(req, done.error());
-  if (write == Write::kDelete) co_return http::Response::Empty(204);
-  co_return RecordResponse(200, result);
+  std::vector<core::Result<PreparedWrite>> prepared;
+  prepared.reserve(ops.size());
+  for (auto& op : ops) {
+    core::Result<json::value> body = op.body ? std::move(*op.body) : json::value(nullptr);
+    prepared.push_back(PrepareWrite(dialect, contexts.at(op.collection), caller, op.write, std::move(op.id),
+                                    std::move(body), std::move(op.if_match)));
+  }
+  // A failure before any write needs no transaction.
+  if (!prepared.front()) co_return OperationProblem(req, prepared.front().error(), 0);
+  std::vector<json::object> results;
+  std::size_t failed = 0;
+  auto done = co_await s.database.Transact(
+      req.shard(), [&](store::Transaction& tx) { return BatchBody(tx, dialect, prepared, results, failed); });
+  if (!done) {
+    if (failed >= prepared.size()) co_return detail::Fail(req, done.error());
+    co_return OperationProblem(req, done.error(), failed);
+  }
+  json::array out;
+  out.reserve(results.size());
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    json::object item;
+    item["status"] = WriteStatus(prepared[i]->write);
+    if (prepared[i]->write != Write::kDelete) item["body"] = std::move(results[i]);
+    out.emplace_back(std::move(item));
+  }
+  json::object body;
+  body["results"] = std::move(out);
+  http::Response res = http::Response::Json(200, json::serialize(body));
+  res.Set("Cache-Control", "no-store");
+  co_return res;
 }
 
 }  // namespace
@@ -661,17 +982,21 @@ core::Result<void> RegisterRecords(http::Router& router, const DataServices& ser
   const std::string list = "/api/v1/collections/{name}/records";
   const std::string one = list + "/{id}";
   if (auto r = router.Add(http::Method::kGet, list, [s](http::Request& req) { return ListRecords(*s, req); }); !r) return r;
-  if (auto r = router.Add(http::Method::kPost, list, [s](http::Request& req) { return CreateRecord(*s, req); }); !r) return r;
+  if (auto r = router.Add(http::Method::kPost, list, [s](http::Request& req) { return WriteRecord(*s, req, Write::kCreate); }); !r) return r;
   if (auto r = router.Add(http::Method::kGet, one, [s](http::Request& req) { return ViewRecord(*s, req); }); !r) return r;
   if (auto r = router.Add(http::Method::kPut, one,
-                          [s](http::Request& req) { return ChangeRecord(*s, req, Write::kReplace); });
+                          [s](http::Request& req) { return WriteRecord(*s, req, Write::kReplace); });
       !r)
     return r;
   if (auto r = router.Add(http::Method::kPatch, one,
-                          [s](http::Request& req) { return ChangeRecord(*s, req, Write::kMerge); });
+                          [s](http::Request& req) { return WriteRecord(*s, req, Write::kMerge); });
       !r)
     return r;
-  return router.Add(http::Method::kDelete, one, [s](http::Request& req) { return ChangeRecord(*s, req, Write::kDelete); });
+  if (auto r = router.Add(http::Method::kDelete, one,
+                          [s](http::Request& req) { return WriteRecord(*s, req, Write::kDelete); });
+      !r)
+    return r;
+  return router.Add(http::Method::kPost, "/api/v1/batch", [s](http::Request& req) { return Batch(*s, req); });
 }
 
 }  // namespace basalt::api

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -695,6 +696,295 @@ TEST_P(DataApiBackend, AnotherProcessSeesNewCollections) {
     kill(pid, SIGTERM);
     EXPECT_EQ(WaitPid(pid, 20s), 0);
   }
+}
+
+// ---- batch ---------------------------------------------------------------------------------------
+
+json::object Op(std::string method, std::string path, std::optional<json::object> body = std::nullopt,
+                std::optional<std::string> if_match = std::nullopt) {
+  json::object op{{"method", method}, {"path", path}};
+  if (body) op["body"] = *body;
+  if (if_match) op["headers"] = json::object{{"If-Match", *if_match}};
+  return op;
+}
+
+std::string BatchOf(const json::array& ops) { return json::serialize(json::object{{"operations", ops}}); }
+
+std::int64_t Total(const Api& api, const std::string& base, const std::string& filter = {}) {
+  auto r = api.Call("GET", base + "?count=true&limit=1" + (filter.empty() ? "" : "&filter=" + Encode(filter)));
+  EXPECT_EQ(r.status, 200) << r.body;
+  return Parse(r.body).as_object().at("total").as_int64();
+}
+
+/// The problem's "operation" member, -1 when absent.
+std::int64_t OperationOf(const HttpResponse& r) {
+  auto v = Parse(r.body);
+  if (!v.is_object() || !v.as_object().contains("operation")) return -1;
+  return v.as_object().at("operation").as_int64();
+}
+
+TEST_P(DataApiBackend, BatchIsOneTransactionAllOrNothing) {
+  BasaltProcess server(ProcessOptions{{}, env_, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Api api{server.port()};
+  const std::string items = "bi" + suffix_;
+  const std::string base = "/api/v1/collections/" + items + "/records";
+  auto c = api.Call("POST", "/api/v1/collections", R"({"name": ")" + items + R"(", "fields": [
+      {"name": "title", "type": "text", "unique": true}, {"name": "n", "type": "integer", "min": 0}],
+      "rules": {"list": "", "view": "", "create": "", "update": "", "delete": ""}})");
+  ASSERT_EQ(c.status, 201) << c.body;
+
+  // 100 creates: all applied, results in order.
+  json::array ops;
+  for (int i = 0; i < 100; ++i) ops.push_back(Op("POST", base, json::object{{"title", "a" + std::to_string(i)}, {"n", i}}));
+  auto ok = api.Call("POST", "/api/v1/batch", BatchOf(ops));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  const json::array results = Parse(ok.body).as_object().at("results").as_array();
+  ASSERT_EQ(results.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    const auto& r = results[i].as_object();
+    EXPECT_EQ(r.at("status").as_int64(), 201);
+    EXPECT_EQ(r.at("body").as_object().at("n").as_int64(), i);
+    const std::string id(r.at("body").as_object().at("id").as_string());
+    if (i % 33 == 0) EXPECT_EQ(api.Call("GET", base + "/" + id).status, 200);
+  }
+  EXPECT_EQ(Total(api, base), 100);
+
+  // Operation 57 (index 56) fails: a unique violation (409), then a validation error (422);
+  // nothing of operations 1-56 is stored.
+  for (const auto& [bad, status] : std::vector<std::pair<json::object, int>>{
+           {json::object{{"title", "a5"}}, 409}, {json::object{{"title", "bad"}, {"n", -1}}, 422}}) {
+    json::array batch;
+    for (int i = 0; i < 56; ++i) batch.push_back(Op("POST", base, json::object{{"title", "b" + std::to_string(i)}}));
+    batch.push_back(Op("POST", base, bad));
+    for (int i = 57; i < 60; ++i) batch.push_back(Op("POST", base, json::object{{"title", "b" + std::to_string(i)}}));
+    auto failed = api.Call("POST", "/api/v1/batch", BatchOf(batch));
+    EXPECT_EQ(failed.status, status) << failed.body;
+    EXPECT_EQ(OperationOf(failed), 56) << failed.body;
+    EXPECT_EQ(failed.Header("Content-Type").value_or(""), "application/problem+json");
+    EXPECT_EQ(Total(api, base), 100);
+    EXPECT_EQ(Total(api, base, "title ~ 'b%'"), 0);
+  }
+
+  // Mixed create / update / delete with If-Match, two writes to one record in order.
+  const std::string id0(results[0].as_object().at("body").as_object().at("id").as_string());
+  const std::string id1(results[1].as_object().at("body").as_object().at("id").as_string());
+  const std::string id2(results[2].as_object().at("body").as_object().at("id").as_string());
+  json::array mixed{Op("POST", base, json::object{{"title", "m"}}),
+                    Op("PATCH", base + "/" + id0, json::object{{"n", 7}}, "\"1\""),
+                    Op("PATCH", base + "/" + id0, json::object{{"title", "patched"}}, "\"2\""),
+                    Op("PUT", base + "/" + id1, json::object{{"title", "replaced"}}, "\"1\""),
+                    Op("DELETE", base + "/" + id2, std::nullopt, "\"1\"")};
+  auto m = api.Call("POST", "/api/v1/batch", BatchOf(mixed));
+  ASSERT_EQ(m.status, 200) << m.body;
+  const json::array mr = Parse(m.body).as_object().at("results").as_array();
+  ASSERT_EQ(mr.size(), 5u);
+  EXPECT_EQ(mr[0].as_object().at("status").as_int64(), 201);
+  EXPECT_EQ(mr[1].as_object().at("status").as_int64(), 200);
+  EXPECT_EQ(mr[2].as_object().at("body").as_object().at("version").as_int64(), 3);
+  EXPECT_EQ(mr[3].as_object().at("body").as_object().at("n"), json::value(nullptr));  // PUT replaces
+  EXPECT_EQ(mr[4].as_object().at("status").as_int64(), 204);
+  EXPECT_FALSE(mr[4].as_object().contains("body"));
+  auto got0 = Parse(api.Call("GET", base + "/" + id0).body).as_object();
+  EXPECT_EQ(got0.at("title"), json::value("patched"));
+  EXPECT_EQ(got0.at("n").as_int64(), 7);
+  EXPECT_EQ(api.Call("GET", base + "/" + id2).status, 404);
+  EXPECT_EQ(Total(api, base), 100);
+
+  // A stale If-Match (412) at index 1 undoes the create at index 0; a missing record is 404.
+  json::array stale{Op("POST", base, json::object{{"title", "never"}}),
+                    Op("PATCH", base + "/" + id0, json::object{{"n", 8}}, "\"1\"")};
+  auto s = api.Call("POST", "/api/v1/batch", BatchOf(stale));
+  EXPECT_EQ(s.status, 412) << s.body;
+  EXPECT_EQ(OperationOf(s), 1);
+  EXPECT_EQ(Total(api, base, "title = 'never'"), 0);
+  json::array missing{Op("PATCH", base + "/" + id0, json::object{{"n", 9}}), Op("DELETE", base + "/" + id2)};
+  auto gone = api.Call("POST", "/api/v1/batch", BatchOf(missing));
+  EXPECT_EQ(gone.status, 404) << gone.body;
+  EXPECT_EQ(OperationOf(gone), 1);
+  EXPECT_EQ(Parse(api.Call("GET", base + "/" + id0).body).as_object().at("n").as_int64(), 7);
+
+  // Rules: a forbidden operation fails the batch (anonymous caller; the other collection's create
+  // rule needs a user, its delete rule is admin-only).
+  const std::string locked = "bl" + suffix_;
+  ASSERT_EQ(api.Call("POST", "/api/v1/collections", R"({"name": ")" + locked + R"(", "fields": [
+      {"name": "title", "type": "text"}], "rules": {"list": "", "view": "", "create": "@request.auth.id != null"}})").status,
+            201);
+  const std::string lbase = "/api/v1/collections/" + locked + "/records";
+  auto lrec = api.Call("POST", lbase, R"({"title": "x"})");
+  ASSERT_EQ(lrec.status, 201);
+  const std::string lid(Parse(lrec.body).as_object().at("id").as_string());
+  json::array forbidden{Op("POST", base, json::object{{"title", "anon"}}), Op("POST", lbase, json::object{{"title", "y"}})};
+  auto f = api.Anonymous().Call("POST", "/api/v1/batch", BatchOf(forbidden));
+  EXPECT_EQ(f.status, 403) << f.body;
+  EXPECT_EQ(OperationOf(f), 1);
+  json::array admin_only{Op("POST", base, json::object{{"title", "anon"}}), Op("DELETE", lbase + "/" + lid)};
+  auto a = api.Anonymous().Call("POST", "/api/v1/batch", BatchOf(admin_only));
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_EQ(OperationOf(a), 1);
+  EXPECT_TRUE(a.HasHeader("WWW-Authenticate"));
+  EXPECT_EQ(Total(api, base, "title = 'anon'"), 0);
+  EXPECT_EQ(api.Call("GET", lbase + "/" + lid).status, 200);
+}
+
+TEST_P(DataApiBackend, MalformedBatchesAreProblems) {
+  BasaltProcess server(ProcessOptions{{}, env_, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Api api{server.port()};
+  const std::string items = "bm" + suffix_;
+  const std::string base = "/api/v1/collections/" + items + "/records";
+  ASSERT_EQ(api.Call("POST", "/api/v1/collections", R"({"name": ")" + items + R"(", "fields": [
+      {"name": "title", "type": "text"}], "rules": {"list": "", "view": "", "create": "", "update": "", "delete": ""}})").status,
+            201);
+  struct Case {
+    std::string body;
+    int status;
+    std::int64_t operation;  // -1: no operation member
+  };
+  const std::string good = json::serialize(Op("POST", base, json::object{{"title", "ok"}}));
+  json::array too_many;
+  for (int i = 0; i < 101; ++i) too_many.push_back(Op("POST", base, json::object{{"title", "x"}}));
+  const std::vector<Case> cases = {
+      {"[]", 400, -1},
+      {"{}", 400, -1},
+      {R"({"operations": {}})", 400, -1},
+      {R"({"operations": []})", 400, -1},
+      {R"({"operations": [], "extra": 1})", 400, -1},
+      {BatchOf(too_many), 413, -1},
+      {"{\"operations\": [" + good + ", 5]}", 400, 1},
+      {"{\"operations\": [" + good + R"(, {"method": "GET", "path": ")" + base + "\"}]}", 400, 1},
+      {"{\"operations\": [" + good + R"(, {"method": "FETCH", "path": ")" + base + "\"}]}", 400, 1},
+      {"{\"operations\": [" + good + R"(, {"method": "post", "path": ")" + base + R"(", "body": {}}]})", 400, 1},
+      {R"({"operations": [{"method": "POST", "path": "/api/v1/collections/)" + items + R"(/records/", "body": {}}]})", 400, 0},
+      {R"({"operations": [{"method": "POST", "path": "/api/v1/collections/)" + items + R"(/records?x=1", "body": {}}]})", 400, 0},
+      {R"({"operations": [{"method": "POST", "path": "/api/v1/things", "body": {}}]})", 400, 0},
+      {R"({"operations": [{"method": "POST", "path": "/api/v1/collections//records", "body": {}}]})", 400, 0},
+      {R"({"operations": [{"method": "DELETE", "path": "/api/v1/collections/)" + items + R"(/records/a/b"}]})", 400, 0},
+      {R"({"operations": [{"method": "POST", "path": "/api/v1/collections/)" + items + R"(/records/abc", "body": {}}]})", 400, 0},
+      {R"({"operations": [{"method": "PATCH", "path": "/api/v1/collections/)" + items + R"(/records", "body": {}}]})", 400, 0},
+      {"{\"operations\": [" + good + R"(, {"method": "POST", "path": "/api/v1/collections/nosuch)" + suffix_ + R"(/records", "body": {}}]})", 404, 1},
+      {"{\"operations\": [" + good + R"(, {"method": "POST", "path": ")" + base + R"(", "body": [1]}]})", 400, 1},
+      {"{\"operations\": [" + good + R"(, {"method": "POST", "path": ")" + base + R"("}]})", 400, 1},
+      {R"({"operations": [{"method": "DELETE", "path": ")" + base + R"(/x", "body": {}}]})", 400, 0},
+      {R"({"operations": [{"method": "DELETE", "path": ")" + base + R"(/x", "headers": {"X-Other": "1"}}]})", 400, 0},
+      {R"({"operations": [{"method": "POST", "path": ")" + base + R"(", "body": {}, "extra": 1}]})", 400, 0},
+      {"{\"operations\": [" + good + R"(, {"method": "POST", "path": ")" + base + R"(", "body": {"nope": 1}}]})", 422, 1},
+  };
+  for (const auto& c : cases) {
+    auto r = api.Call("POST", "/api/v1/batch", c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << "\n" << r.body;
+    EXPECT_EQ(r.Header("Content-Type").value_or(""), "application/problem+json") << c.body;
+    EXPECT_EQ(OperationOf(r), c.operation) << c.body << "\n" << r.body;
+  }
+  EXPECT_EQ(api.Call("POST", "/api/v1/batch", "{\"operations\": [" + good + "]}", {{"Content-Type", "text/plain"}}).status, 415);
+  EXPECT_EQ(api.Call("POST", "/api/v1/batch", "{\"operations\": [").status, 400);
+  EXPECT_EQ(Total(api, base), 0);  // "ok" was never stored
+}
+
+// ---- expand --------------------------------------------------------------------------------------
+
+TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOne) {
+  env_.emplace_back("BASALT_LOG__LEVEL", "trace");  // "store query" lines, to count queries
+  BasaltProcess server(ProcessOptions{{}, env_, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Api api{server.port()};
+  const std::string users = "eu" + suffix_, posts = "ep" + suffix_;
+  const std::string ubase = "/api/v1/collections/" + users + "/records";
+  const std::string base = "/api/v1/collections/" + posts + "/records";
+  ASSERT_EQ(api.Call("POST", "/api/v1/collections", R"({"name": ")" + users + R"(", "fields": [{"name": "name", "type": "text"}],
+      "rules": {"list": "", "view": "name != 'secret'"}})").status, 201);
+  auto c = api.Call("POST", "/api/v1/collections", R"({"name": ")" + posts + R"(", "fields": [
+      {"name": "title", "type": "text"}, {"name": "n", "type": "integer"},
+      {"name": "author", "type": "relation", "collection": ")" + users + R"("},
+      {"name": "editor", "type": "relation", "collection": ")" + users + R"("}],
+      "rules": {"list": "", "view": ""}})");
+  ASSERT_EQ(c.status, 201) << c.body;
+  std::vector<std::string> user_ids;
+  for (const char* name : {"ann", "bob", "secret"}) {
+    auto u = api.Call("POST", ubase, std::string(R"({"name": ")") + name + "\"}");
+    ASSERT_EQ(u.status, 201);
+    user_ids.emplace_back(Parse(u.body).as_object().at("id").as_string());
+  }
+  std::map<std::string, json::object> user_records;
+  for (const auto& id : user_ids) user_records[id] = Parse(api.Call("GET", ubase + "/" + id).body).as_object();
+  json::array ops;
+  for (int i = 0; i < 50; ++i) {
+    json::object body{{"title", "p" + std::to_string(i)}, {"n", i}, {"author", user_ids[i % 3]}};
+    if (i % 2) body["editor"] = user_ids[0];
+    ops.push_back(Op("POST", base, body));
+  }
+  auto created = api.Call("POST", "/api/v1/batch", BatchOf(ops));
+  ASSERT_EQ(created.status, 200) << created.body;
+  const json::array made = Parse(created.body).as_object().at("results").as_array();
+
+  // One record: the id stays in the field, the record goes under "expand".
+  const std::string p0(made[0].as_object().at("body").as_object().at("id").as_string());
+  auto one = api.Anonymous().Call("GET", base + "/" + p0 + "?expand=author,editor");
+  ASSERT_EQ(one.status, 200) << one.body;
+  auto o = Parse(one.body).as_object();
+  EXPECT_EQ(o.at("author"), json::value(user_ids[0]));
+  EXPECT_EQ(o.at("expand").as_object().at("author"), json::value(user_records[user_ids[0]]));
+  EXPECT_FALSE(o.at("expand").as_object().contains("editor"));  // null relation
+  // The target's view rule: "secret" is hidden from anonymous callers, shown to the admin.
+  const std::string p2(made[2].as_object().at("body").as_object().at("id").as_string());
+  auto hidden = Parse(api.Anonymous().Call("GET", base + "/" + p2 + "?expand=author").body).as_object();
+  EXPECT_EQ(hidden.at("author"), json::value(user_ids[2]));
+  EXPECT_TRUE(hidden.at("expand").as_object().empty()) << json::serialize(hidden);
+  auto shown = Parse(api.Call("GET", base + "/" + p2 + "?expand=author").body).as_object();
+  EXPECT_EQ(shown.at("expand").as_object().at("author"), json::value(user_records[user_ids[2]]));
+
+  // A list of 50 with two relations expanded: every value checked, and exactly one query per
+  // relation besides the list itself (no query per row).
+  const std::string target = base + "?limit=50&expand=author,editor&sort=n";
+  auto list = api.Anonymous().Call("GET", target);
+  ASSERT_EQ(list.status, 200) << list.body;
+  const json::array listed = Parse(list.body).as_object().at("items").as_array();
+  ASSERT_EQ(listed.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    const auto& item = listed[i].as_object();
+    const auto& expand = item.at("expand").as_object();
+    EXPECT_EQ(item.at("n").as_int64(), i);
+    if (i % 3 == 2) EXPECT_FALSE(expand.contains("author")) << i;
+    else EXPECT_EQ(expand.at("author"), json::value(user_records[user_ids[i % 3]])) << i;
+    if (i % 2) EXPECT_EQ(expand.at("editor"), json::value(user_records[user_ids[0]])) << i;
+    else EXPECT_FALSE(expand.contains("editor")) << i;
+  }
+  // No N+1: each expanding request above ran one `IN (...)` query on the users table per relation
+  // with ids (GET one: author (editor was null); the two anonymous/admin GETs: author; the list:
+  // author and editor), so 5 in total, where a query per row would have given over 100.
+  // "store query" lines (trace level) carry the statement text; lines from several I/O threads
+  // are not ordered, so the count is awaited.
+  const std::string users_table = "FROM \\\"c_" + users + "\\\"";
+  auto in_queries = [&] {
+    const std::string log = server.LogText();
+    int n = 0;
+    for (std::size_t pos = log.find("\"store query\""); pos != std::string::npos;
+         pos = log.find("\"store query\"", pos + 1)) {
+      const std::string line = log.substr(pos, log.find('\n', pos) - pos);
+      if (line.find(users_table) != std::string::npos && line.find(" IN (") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (in_queries() < 5 && std::chrono::steady_clock::now() < deadline) server.WaitForLog("no such line", 50ms);
+  ASSERT_EQ(api.Anonymous().Call("GET", target).status, 200);  // one more list: +2
+  while (in_queries() < 7 && std::chrono::steady_clock::now() < deadline) server.WaitForLog("no such line", 50ms);
+  server.WaitForLog("no such line", 200ms);  // a late extra query would show up here
+  EXPECT_EQ(in_queries(), 7) << server.LogText().substr(0, 3000);
+
+  // Only relation fields of this collection, named exactly.
+  for (const std::string& bad : std::vector<std::string>{"nope", "title", "id", "author.name", "author,", "", "author\" OR 1=1 --",
+                                "author); DROP TABLE c_" + users + "; --"}) {
+    for (const std::string& path : {base + "?expand=" + Encode(bad), base + "/" + p0 + "?expand=" + Encode(bad)}) {
+      if (bad.empty()) continue;  // empty expand = none
+      auto r = api.Call("GET", path);
+      EXPECT_EQ(r.status, 400) << path << "\n" << r.body;
+      EXPECT_NE(r.body.find("cannot expand"), std::string::npos) << r.body;
+    }
+  }
+  auto named = api.Call("GET", base + "?expand=author,zzz_field");
+  EXPECT_NE(named.body.find("zzz_field"), std::string::npos) << named.body;
+  EXPECT_EQ(Total(api, ubase), 3);  // nothing dropped
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DataApiBackend, ::testing::Values("sqlite", "postgres"),

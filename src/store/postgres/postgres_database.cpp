@@ -273,6 +273,10 @@ class PostgresDatabase final : public Database {
     if (!in_flight) co_return core::Fail(core::ErrorCode::kUnavailable, "database is closed");
     if (shard >= pools_.size()) co_return BadShard("Query", shard);
     Pool& pool = *pools_[shard];
+    if (obs::LogEnabled(obs::LogLevel::kTrace)) {
+      // Statement text only (values are bound, never logged): lets tests count queries.
+      obs::Log(obs::LogLevel::kTrace, "store query", {{"sql", std::string_view(statement.sql)}});
+    }
     // A read is safe to retry once on a fresh connection when the connection was lost (the
     // health check on Acquire cannot see a backend that died after it looked).
     for (int attempt = 0;; ++attempt) {

@@ -108,6 +108,10 @@ class SqliteDatabase final : public Database {
       co_return core::Fail(core::ErrorCode::kInternal, "database error",
                            "Query: shard " + std::to_string(shard) + " >= " + std::to_string(readers_.size()));
     }
+    if (obs::LogEnabled(obs::LogLevel::kTrace)) {
+      // Statement text only (values are bound, never logged): lets tests count queries.
+      obs::Log(obs::LogLevel::kTrace, "store query", {{"sql", std::string_view(statement.sql)}});
+    }
     co_return readers_[shard]->Run(statement);
   }
 
