@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 
 #include <boost/json.hpp>
 
@@ -401,9 +402,10 @@ store::Task<core::Result<void>> LoadExpands(const DataServices& s, unsigned shar
     const schema::Collection* target = snap.Find(field.collection);
     if (!target) continue;
     std::vector<std::string> ids;
+    std::set<std::string_view> seen;
     for (const auto& row : rows) {
       const auto* id = std::get_if<std::string>(&row[4 + f]);
-      if (id && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+      if (id && seen.insert(*id).second) ids.push_back(*id);
     }
     std::map<std::string, json::object, std::less<>> found;
     for (std::size_t start = 0; start < ids.size(); start += kExpandChunk) {
