@@ -192,7 +192,7 @@ TEST(DataApi, CrudAndConditionalRequests) {
   EXPECT_EQ(api.Call("POST", "/api/v1/collections/posts/records", R"({"title": "x"})",
                      {{"Content-Type", "application/merge-patch+json"}}).status, 415);
   EXPECT_EQ(api.Call("POST", "/api/v1/collections/posts/records", R"({"title": )").status, 400);
-  EXPECT_EQ(api.Call("POST", "/api/v1/collections/posts/records", std::string(40, '[') + std::string(40, ']')).status, 400);
+  EXPECT_EQ(api.Call("POST", "/api/v1/collections/posts/records", std::string(70, '[') + std::string(70, ']')).status, 400);
 
   // Unique violation, missing relation target, unknown collection, unknown record.
   auto dup = api.Call("POST", "/api/v1/collections/posts/records", R"({"title": "Replaced"})");
