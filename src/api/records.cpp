@@ -608,9 +608,18 @@ http::Task<http::Response> ViewRecord(const DataServices& s, http::Request& req)
   auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
-  auto params = ParseListParams(req.query());
-  if (!params) co_return detail::Fail(req, params.error());
-  auto expand = ParseExpand(params->expand, spec);
+  // Only `expand` applies to one record; other list parameters are ignored as before.
+  std::string expand_text;
+  for (std::string_view q = req.query(); !q.empty();) {
+    const std::size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (!pair.starts_with("expand=")) continue;
+    auto value = detail::DecodeComponent(pair.substr(7));
+    if (!value) co_return detail::Fail(req, BadParam("expand", "malformed percent-encoding"));
+    expand_text = std::move(*value);
+  }
+  auto expand = ParseExpand(expand_text, spec);
   if (!expand) co_return detail::Fail(req, expand.error());
   const Caller caller = detail::Identify(req, s.admin_token);
   Sql sql{s.database.dialect(), {}, {}};
