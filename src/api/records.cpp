@@ -369,6 +369,9 @@ constexpr std::size_t kExpandChunk = 500;
 core::Result<std::vector<std::size_t>> ParseExpand(std::string_view text, const schema::CollectionSpec& spec) {
   std::vector<std::size_t> out;
   if (text.empty()) return out;
+  // The expanded records go under "expand"; a user field of that name would be overwritten.
+  if (spec.Find("expand"))
+    return std::unexpected(BadParam("expand", "cannot expand: '" + spec.name + "' has a field named 'expand'"));
   std::size_t pos = 0;
   while (pos <= text.size()) {
     std::size_t end = text.find(',', pos);

@@ -990,6 +990,10 @@ TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOn
       EXPECT_NE(r.body.find("cannot expand"), std::string::npos) << r.body;
     }
   }
+  const std::string clash = "ex" + suffix_;
+  ASSERT_EQ(api.Call("POST", "/api/v1/collections", R"({"name": ")" + clash + R"(", "fields": [{"name": "expand", "type": "text"},
+      {"name": "author", "type": "relation", "collection": ")" + users + R"("}], "rules": {"list": ""}})").status, 201);
+  EXPECT_EQ(api.Call("GET", "/api/v1/collections/" + clash + "/records?expand=author").status, 400);
   auto named = api.Call("GET", base + "?expand=author,zzz_field");
   EXPECT_NE(named.body.find("zzz_field"), std::string::npos) << named.body;
   EXPECT_EQ(Total(api, ubase), 3);  // nothing dropped
