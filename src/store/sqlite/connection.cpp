@@ -112,7 +112,9 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& pa
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, busy_timeout_ms);
   std::string setup = "PRAGMA foreign_keys=ON;";
-  if (mode == Mode::kWriter) setup += "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
+  // No automatic checkpoints on read-write connections: a checkpoint run inside COMMIT would stall
+  // every request of that group. SqliteDatabase checkpoints from its own thread instead.
+  if (mode == Mode::kWriter) setup += "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0;";
   if (auto r = conn->Control(setup.c_str()); !r) return std::unexpected(std::move(r.error()));
   if (mode == Mode::kWriter) {
     // journal_mode=WAL fails silently on e.g. :memory:; check what we got.

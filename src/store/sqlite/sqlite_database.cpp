@@ -92,10 +92,14 @@ struct PendingWrite {
 class SqliteDatabase final : public Database {
  public:
   SqliteDatabase(SqliteOptions options, std::unique_ptr<Connection> writer,
-                 std::vector<std::unique_ptr<Connection>> readers)
-      : options_(std::move(options)), writer_(std::move(writer)), readers_(std::move(readers)) {
+                 std::vector<std::unique_ptr<Connection>> readers, std::unique_ptr<Connection> checkpointer)
+      : options_(std::move(options)),
+        writer_(std::move(writer)),
+        readers_(std::move(readers)),
+        checkpointer_(std::move(checkpointer)) {
     writer_->GuardTransactionControl();
     writer_thread_ = std::thread([this] { WriterLoop(); });
+    checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
   }
 
   ~SqliteDatabase() override { Close(); }
@@ -144,6 +148,13 @@ class SqliteDatabase final : public Database {
     // A concurrent second Close waits here until the first has finished.
     std::call_once(close_once_, [this] {
       if (writer_thread_.joinable()) writer_thread_.join();
+      {
+        std::lock_guard lock(checkpoint_mutex_);
+        checkpoint_stop_ = true;
+      }
+      checkpoint_wake_.notify_all();
+      if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+      checkpointer_->Close();
       closed_.store(true, std::memory_order_release);
       for (auto& reader : readers_) reader->Close();
       writer_->Close();  // Last connection: SQLite checkpoints and removes the WAL.
@@ -217,8 +228,9 @@ class SqliteDatabase final : public Database {
           for (std::size_t i = first; i < next; ++i) {
             if (group[i].result) group[i].result = std::unexpected(commit.error());
           }
-        } else if (options_.on_group_commit) {
-          options_.on_group_commit(next - first);
+        } else {
+          commits_since_checkpoint_.fetch_add(1, std::memory_order_relaxed);
+          if (options_.on_group_commit) options_.on_group_commit(next - first);
         }
       }
       Deliver(group, first, next);
@@ -306,6 +318,29 @@ class SqliteDatabase final : public Database {
   std::atomic<bool> closed_{false};
   std::once_flag close_once_;
   std::thread writer_thread_;
+
+  // WAL checkpoints run here, never inside a group's COMMIT (wal_autocheckpoint=0 on the writer).
+  // PASSIVE does not block the writer or readers; it copies what it can and the WAL restarts
+  // from its beginning once a checkpoint has caught up.
+  void CheckpointLoop() {
+    std::unique_lock lock(checkpoint_mutex_);
+    while (!checkpoint_stop_) {
+      checkpoint_wake_.wait_for(lock, kCheckpointInterval);
+      if (checkpoint_stop_) break;
+      if (commits_since_checkpoint_.exchange(0, std::memory_order_relaxed) == 0) continue;
+      lock.unlock();
+      if (auto r = checkpointer_->Control("PRAGMA wal_checkpoint(PASSIVE)"); !r) LogFailure("checkpoint", r.error());
+      lock.lock();
+    }
+  }
+
+  static constexpr std::chrono::milliseconds kCheckpointInterval{200};
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_stop_ = false;  ///< Guarded by checkpoint_mutex_.
+  std::atomic<std::uint64_t> commits_since_checkpoint_{0};
 };
 
 }  // namespace
@@ -330,7 +365,11 @@ core::Result<std::unique_ptr<Database>> OpenSqlite(const SqliteOptions& options)
             {"path", std::string_view(options.path)},
             {"shards", static_cast<std::int64_t>(options.shards)},
             {"max_group", static_cast<std::int64_t>(options.max_group)}});
-  return std::make_unique<sqlite::SqliteDatabase>(options, std::move(*writer), std::move(readers));
+  // A second read-write connection, used only for WAL checkpoints (see CheckpointLoop).
+  auto checkpointer = Connection::Open(options.path, Connection::Mode::kWriter, busy_ms, 1);
+  if (!checkpointer) return std::unexpected(std::move(checkpointer.error()));
+  return std::make_unique<sqlite::SqliteDatabase>(options, std::move(*writer), std::move(readers),
+                                                  std::move(*checkpointer));
 }
 
 }  // namespace basalt::store
