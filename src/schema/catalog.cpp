@@ -61,6 +61,18 @@ store::Statement ForDialect(const store::Dialect& dialect, store::Statement st) 
   return st;
 }
 
+// One basalt_collections row (name, spec, created_at, updated_at, version) as a Collection.
+core::Result<std::shared_ptr<const Collection>> RowToCollection(const std::vector<store::Value>& row) {
+  auto spec = ParseStored(Text(row.at(1)));
+  if (!spec) return std::unexpected(std::move(spec.error()));
+  auto c = std::make_shared<Collection>();
+  c->spec = std::move(*spec);
+  c->created_at = Text(row.at(2));
+  c->updated_at = Text(row.at(3));
+  if (const auto* v = std::get_if<std::int64_t>(&row.at(4))) c->version = *v;
+  return c;
+}
+
 }  // namespace
 
 store::Task<core::Result<void>> CreateInTransaction(store::Transaction& tx, const store::Dialect& dialect, std::shared_ptr<Collection> c, const std::string& spec_text, const DdlChange& ddl) {
@@ -234,14 +246,9 @@ store::Task<core::Result<void>> Catalog::Load(unsigned shard) {
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   auto next = std::make_shared<Snapshot>();
   for (const auto& row : rows->rows) {
-    auto spec = ParseStored(Text(row.at(1)));
-    if (!spec) co_return std::unexpected(std::move(spec.error()));
-    auto c = std::make_shared<Collection>();
-    c->spec = std::move(*spec);
-    c->created_at = Text(row.at(2));
-    c->updated_at = Text(row.at(3));
-    if (const auto* v = std::get_if<std::int64_t>(&row.at(4))) c->version = *v;
-    next->collections[c->spec.name] = std::move(c);
+    auto c = RowToCollection(row);
+    if (!c) co_return std::unexpected(std::move(c.error()));
+    next->collections[(*c)->spec.name] = std::move(*c);
   }
   std::lock_guard lock(publish_mutex_);
   current_.store(std::move(next), std::memory_order_release);
@@ -261,14 +268,9 @@ store::Task<core::Result<bool>> Catalog::Refresh(unsigned shard, std::chrono::mi
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   std::vector<std::shared_ptr<const Collection>> fresh;
   for (const auto& row : rows->rows) {
-    auto spec = ParseStored(Text(row.at(1)));
-    if (!spec) co_return std::unexpected(std::move(spec.error()));
-    auto c = std::make_shared<Collection>();
-    c->spec = std::move(*spec);
-    c->created_at = Text(row.at(2));
-    c->updated_at = Text(row.at(3));
-    if (const auto* v = std::get_if<std::int64_t>(&row.at(4))) c->version = *v;
-    fresh.push_back(std::move(c));
+    auto c = RowToCollection(row);
+    if (!c) co_return std::unexpected(std::move(c.error()));
+    fresh.push_back(std::move(*c));
   }
   std::lock_guard lock(publish_mutex_);
   auto next = std::make_shared<Snapshot>(*current_.load(std::memory_order_acquire));

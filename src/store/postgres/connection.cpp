@@ -440,22 +440,18 @@ Task<core::Result<ResultSet>> Connection::Execute(const Statement& statement, bo
 
 Task<core::Result<void>> Connection::Command(std::string_view sql) {
   const std::string text(sql);
-  std::vector<Step> steps(1);
-  steps[0].kind = Step::Kind::kCommand;
-  steps[0].sql = text.c_str();
-  auto results = co_await Exchange(steps);
-  if (!results) co_return std::unexpected(std::move(results.error()));
-  if (auto error = FirstError(*results, conn_)) {
-    if (error->code == core::ErrorCode::kUnavailable) broken_ = true;
-    co_return std::unexpected(std::move(*error));
-  }
-  co_return core::Result<void>{};
+  co_return co_await RunOne(/*script=*/false, text);
 }
 
 Task<core::Result<void>> Connection::Script(const std::string& script) {
+  co_return co_await RunOne(/*script=*/true, script);
+}
+
+// One statement or script with no rows wanted; a lost connection marks this one broken.
+Task<core::Result<void>> Connection::RunOne(bool script, const std::string& sql) {
   std::vector<Step> steps(1);
-  steps[0].kind = Step::Kind::kScript;
-  steps[0].sql = script.c_str();
+  steps[0].kind = script ? Step::Kind::kScript : Step::Kind::kCommand;
+  steps[0].sql = sql.c_str();
   auto results = co_await Exchange(steps);
   if (!results) co_return std::unexpected(std::move(results.error()));
   if (auto error = FirstError(*results, conn_)) {

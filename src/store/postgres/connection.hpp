@@ -94,6 +94,8 @@ class Connection {
   /// Sends `steps` (in pipeline mode when there are several), flushes, and collects one result
   /// per step: the first error result of the step, or its last result.
   Task<core::Result<std::vector<PgResult>>> Exchange(const std::vector<Step>& steps);
+  /// One command (script = false) or multi-statement script with no rows wanted.
+  Task<core::Result<void>> RunOne(bool script, const std::string& sql);
   Task<core::Result<void>> Flush();
   Task<core::Result<void>> AwaitReadable();
   /// Reads the next result; null marks the end of the current step's results.
