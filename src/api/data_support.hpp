@@ -24,18 +24,21 @@ enum class Caller {
   kInvalid,    ///< An Authorization header that is not the admin token.
 };
 
+/// True when `authorization` is `Bearer <token>` for this non-empty token. The scheme is
+/// case-insensitive (RFC 9110 §11.1); the comparison takes constant time for a given length.
+inline bool BearerMatches(std::string_view authorization, const std::string& token) {
+  constexpr std::string_view kBearer = "bearer ";
+  if (token.empty() || authorization.size() != kBearer.size() + token.size()) return false;
+  for (std::size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kBearer[i]) return false;
+  }
+  return CRYPTO_memcmp(authorization.data() + kBearer.size(), token.data(), token.size()) == 0;
+}
+
 inline Caller Identify(const http::Request& req, const std::string& admin_token) {
   const auto auth = req.Header("Authorization");
   if (!auth) return Caller::kAnonymous;
-  constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 9110 §11.1)
-  if (admin_token.empty() || auth->size() <= kBearer.size()) return Caller::kInvalid;
-  for (std::size_t i = 0; i < kBearer.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>((*auth)[i])) != kBearer[i]) return Caller::kInvalid;
-  }
-  const std::string_view given = auth->substr(kBearer.size());
-  // Constant time: the duration does not depend on where the tokens differ.
-  if (given.size() != admin_token.size()) return Caller::kInvalid;
-  return CRYPTO_memcmp(given.data(), admin_token.data(), admin_token.size()) == 0 ? Caller::kAdmin : Caller::kInvalid;
+  return BearerMatches(*auth, admin_token) ? Caller::kAdmin : Caller::kInvalid;
 }
 
 /// 401 problem with `WWW-Authenticate: Bearer`.

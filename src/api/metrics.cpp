@@ -1,5 +1,4 @@
-#include <openssl/crypto.h>
-
+#include "api/data_support.hpp"
 #include "api/routes.hpp"
 #include "http/problem.hpp"
 #include "obs/metrics.hpp"
@@ -11,11 +10,6 @@ std::string_view BuildCommit() { return BASALT_COMMIT; }
 
 namespace {
 
-// Constant-time: the comparison's duration does not depend on where the strings differ.
-bool TokenMatches(std::string_view given, const std::string& expected) {
-  if (given.size() != expected.size()) return false;
-  return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
-}
 
 }  // namespace
 
@@ -25,9 +19,7 @@ core::Result<void> RegisterMetrics(http::Router& router, const obs::HttpMetrics&
       [&metrics, token = std::move(token)](http::Request& req) -> http::Task<http::Response> {
         if (!token.empty()) {
           const auto auth = req.Header("Authorization");
-          constexpr std::string_view kBearer = "Bearer ";
-          const bool ok = auth && auth->size() > kBearer.size() && auth->substr(0, kBearer.size()) == kBearer &&
-                          TokenMatches(auth->substr(kBearer.size()), token);
+          const bool ok = auth && detail::BearerMatches(*auth, token);
           if (!ok) {
             http::Response res = http::Problem(
                 core::Error::Make(core::ErrorCode::kUnauthorized, "A valid bearer token is required for /metrics."),

@@ -1,3 +1,4 @@
+#include "core/hash.hpp"
 #include "schema/collection.hpp"
 
 #include <re2/re2.h>
@@ -51,15 +52,6 @@ std::optional<double> AsNumber(const json::value& v) {
   if (v.is_uint64()) return static_cast<double>(v.as_uint64());
   if (v.is_double()) return v.as_double();
   return std::nullopt;
-}
-
-std::uint64_t Fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 bool ValidEmail(std::string_view s) {
@@ -169,8 +161,7 @@ std::string IndexName(std::string_view collection, const std::vector<std::string
   std::string key(collection);
   for (const auto& f : fields) key += "|" + f;
   key += unique ? "|u" : "|i";
-  char hash[17];
-  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(Fnv1a(key)));
+  const std::string hash = core::Hex64(core::Fnv1a64(key));
   std::string prefix = std::string(unique ? "ux_" : "ix_") + std::string(collection);
   if (prefix.size() > 42) prefix.resize(42);
   return prefix + "_" + hash;

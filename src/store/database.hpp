@@ -90,6 +90,10 @@ class Transaction {
   virtual Task<core::Result<void>> ExecuteScript(std::string script) = 0;
 };
 
+/// The body of a transaction: it runs statements through the Transaction and returns success or
+/// the error that rolls everything back.
+using TransactionWork = std::function<Task<core::Result<void>>(Transaction&)>;
+
 /// A database: reads on the calling thread's own connection, writes in transactions.
 class Database {
  public:
@@ -106,8 +110,7 @@ class Database {
   /// COMMIT acknowledged). On SQLite, `work` runs on the single writer thread and many callers'
   /// transactions share one commit (group commit), each isolated by a savepoint; `work` must
   /// only await Transaction::Execute.
-  virtual Task<core::Result<void>> Transact(unsigned shard,
-                                            std::function<Task<core::Result<void>>(Transaction&)> work) = 0;
+  virtual Task<core::Result<void>> Transact(unsigned shard, TransactionWork work) = 0;
 
   /// Closes connections after flushing pending writes.
   virtual void Close() = 0;

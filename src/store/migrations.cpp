@@ -1,5 +1,7 @@
 #include "store/migrations.hpp"
 
+#include "core/hash.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -98,17 +100,7 @@ core::Result<void> CheckList(const std::vector<Migration>& sorted) {
 
 }  // namespace
 
-std::string MigrationChecksum(std::string_view sql) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis.
-  for (unsigned char c : sql) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;  // FNV-1a 64 prime.
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<std::size_t>(i)] = kHex[hash & 0xF];
-  return out;
-}
+std::string MigrationChecksum(std::string_view sql) { return core::Hex64(core::Fnv1a64(sql)); }
 
 Migrator::Migrator(Database& database, std::vector<Migration> migrations, unsigned shard)
     : database_(database), migrations_(std::move(migrations)), shard_(shard) {

@@ -48,7 +48,7 @@ namespace postgres {
 namespace {
 
 namespace asio = boost::asio;
-using Work = std::function<Task<core::Result<void>>(Transaction&)>;
+using Work = TransactionWork;
 
 /// Key of pg_advisory_xact_lock taken by every migration transaction ("basalt_m" in ASCII).
 constexpr std::int64_t kMigrationLockKey = 0x626173616c745f6d;

@@ -44,7 +44,7 @@ namespace sqlite {
 namespace {
 
 namespace asio = boost::asio;
-using Work = std::function<Task<core::Result<void>>(Transaction&)>;
+using Work = TransactionWork;
 
 constexpr std::size_t kStatementCacheSize = 256;
 

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "core/hash.hpp"
 #include "core/error.hpp"
 #include "store/database.hpp"
 #include "store/postgres.hpp"
@@ -81,15 +82,7 @@ inline std::string PostgresSkipReason() {
 /// The schema that belongs to a test directory: "t_" + FNV-1a 64 of its path, so reopening the
 /// same directory reaches the same data and every test gets its own tables.
 inline std::string PostgresSchemaFor(const std::filesystem::path& dir) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : dir.string()) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "t_";
-  for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(hash >> shift) & 0xF];
-  return out;
+  return "t_" + core::Hex64(core::Fnv1a64(dir.string()));
 }
 
 /// Opens the test server with search_path set (URL `options`) to the schema of `dir`, creating
