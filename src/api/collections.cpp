@@ -27,14 +27,13 @@ http::Response CollectionResponse(int status, const schema::Collection& c) {
   return res;
 }
 
-// Admin gate for every collection route: 401 (with WWW-Authenticate) unless the admin token is
-// configured and presented.
-std::optional<http::Response> RequireAdmin(const http::Request& req, const DataServices& s) {
-  if (s.admin_token.empty())
-    return detail::Unauthorized(req, "Collection management needs auth.admin_token to be configured.");
-  if (detail::Identify(req, s.admin_token) != Caller::kAdmin)
-    return detail::Unauthorized(req, "A valid admin bearer token is required.");
-  return std::nullopt;
+// Admin gate for every collection route: 401 (with WWW-Authenticate) for an anonymous caller, 403
+// for an authenticated one without the right.
+std::optional<http::Response> RequireAdmin(const http::Request& req, const DataServices&) {
+  if (detail::Identify(req) == Caller::kAdmin) return std::nullopt;
+  if (req.principal().anonymous()) return detail::Unauthorized(req, "A valid admin bearer token is required.");
+  return http::Problem(core::Error::Make(core::ErrorCode::kForbidden, "Only admins may manage collections."),
+                       req.request_id());
 }
 
 /// The named collection, refreshing the catalog once (rate-limited) when it is unknown here: another

@@ -19,9 +19,6 @@ namespace basalt::api {
 struct DataServices {
   store::Database& database;  ///< Records and the catalog tables.
   schema::Catalog& catalog;   ///< Loaded before the server starts.
-  /// `auth.admin_token`: `Authorization: Bearer <it>` is a superuser. Empty: nobody is admin, so
-  /// collection management answers 401 and admin-only records are closed to everyone.
-  std::string admin_token;
 };
 
 /// POST/GET /api/v1/collections, GET/PATCH/DELETE /api/v1/collections/{name} (admin only).

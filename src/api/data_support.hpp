@@ -17,11 +17,10 @@
 
 namespace basalt::api::detail {
 
-/// Who is calling, as far as this slice knows.
+/// Who is calling, as far as the record rules know today.
 enum class Caller {
-  kAnonymous,  ///< No Authorization header.
-  kAdmin,      ///< `Bearer <auth.admin_token>`.
-  kInvalid,    ///< An Authorization header that is not the admin token.
+  kAnonymous,  ///< Not a superuser: the collection's rules decide.
+  kAdmin,      ///< A superuser (the admin token, or the `admin` role): rules do not apply.
 };
 
 /// True when `authorization` is `Bearer <token>` for this non-empty token. The scheme is
@@ -35,10 +34,9 @@ inline bool BearerMatches(std::string_view authorization, const std::string& tok
   return CRYPTO_memcmp(authorization.data() + kBearer.size(), token.data(), token.size()) == 0;
 }
 
-inline Caller Identify(const http::Request& req, const std::string& admin_token) {
-  const auto auth = req.Header("Authorization");
-  if (!auth) return Caller::kAnonymous;
-  return BearerMatches(*auth, admin_token) ? Caller::kAdmin : Caller::kInvalid;
+/// The caller as set by the authentication stage (api/authn.hpp).
+inline Caller Identify(const http::Request& req) {
+  return req.principal().superuser() ? Caller::kAdmin : Caller::kAnonymous;
 }
 
 /// 401 problem with `WWW-Authenticate: Bearer`.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/authn.hpp"
 #include "api/idempotency.hpp"
 #include "api/openapi.hpp"
 #include "api/data_routes.hpp"
@@ -93,7 +94,7 @@ int Serve(const config::Settings& settings) {
     db.Close();
     return 1;
   }
-  const api::DataServices data{db, catalog, settings.auth.admin_token};
+  const api::DataServices data{db, catalog};
 
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),
@@ -121,6 +122,7 @@ int Serve(const config::Settings& settings) {
                                 .exposed_headers = settings.cors.exposed_headers,
                                 .allow_credentials = settings.cors.allow_credentials,
                                 .max_age_s = settings.cors.max_age_s}));
+  pipeline.Use(api::AuthenticationStage({.admin_token = settings.auth.admin_token}));
   pipeline.Use(api::IdempotencyStage(db));
 
   http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);

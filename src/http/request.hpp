@@ -41,6 +41,43 @@ struct PathParam {
   std::string_view value;
 };
 
+/// Who is calling. The authentication stage (api/) sets it from the request's credentials; a request
+/// without credentials stays anonymous. Plain data, so http/ (logs, rate limits) can read it without
+/// knowing how it was established.
+struct Principal {
+  enum class Kind {
+    kAnonymous,   ///< No credentials.
+    kUser,        ///< A user's access token (JWT).
+    kApiKey,      ///< An API key (`bsk_...`), acting for its owner within its scopes.
+    kService,     ///< An OAuth2 client-credentials token, within its scopes.
+    kAdminToken,  ///< `auth.admin_token`: a superuser for automation.
+  };
+  Kind kind = Kind::kAnonymous;
+  std::string id;                   ///< User id, API key id or OAuth2 client id; "" when anonymous.
+  std::string user_id;              ///< The user this acts for (a user, an API key's owner); "" when none.
+  std::vector<std::string> roles;   ///< "admin", "user", custom roles.
+  std::vector<std::string> scopes;  ///< API keys and service tokens act only within these.
+
+  bool anonymous() const { return kind == Kind::kAnonymous; }
+  bool HasRole(std::string_view role) const {
+    for (const auto& r : roles) if (r == role) return true;
+    return false;
+  }
+  /// The admin token, or any principal holding the built-in `admin` role.
+  bool superuser() const { return kind == Kind::kAdminToken || HasRole("admin"); }
+  /// "user", "api_key", "service", "admin_token" or "anonymous" (logs, audit).
+  std::string_view kind_name() const {
+    switch (kind) {
+      case Kind::kUser: return "user";
+      case Kind::kApiKey: return "api_key";
+      case Kind::kService: return "service";
+      case Kind::kAdminToken: return "admin_token";
+      case Kind::kAnonymous: break;
+    }
+    return "anonymous";
+  }
+};
+
 /// One HTTP request. Cheap to build: views, plus the body moved out of the parser.
 class Request {
  public:
@@ -81,6 +118,10 @@ class Request {
   unsigned max_json_depth() const { return max_json_depth_; }
   void set_max_json_depth(unsigned depth) { max_json_depth_ = depth; }
 
+  /// Who is calling; anonymous until the authentication stage says otherwise.
+  const Principal& principal() const { return principal_; }
+  void set_principal(Principal principal) { principal_ = std::move(principal); }
+
   /// Index of the I/O thread serving this request (for sharded state such as metrics).
   unsigned shard() const { return shard_; }
 
@@ -111,6 +152,7 @@ class Request {
   std::string_view route_;
   std::vector<PathParam> params_;
   std::string request_id_;
+  Principal principal_;
   unsigned shard_ = 0;
   unsigned max_json_depth_ = 64;
   const RouteMatch* match_ = nullptr;
