@@ -12,7 +12,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3 libre2-dev
-  libpq-dev postgresql postgresql-contrib
+  libpq-dev postgresql postgresql-contrib libsodium-dev
+  # queue peer for the benchmark (BullMQ on Redis)
+  redis-server
   # benchmark and test peers
   wrk nginx-light openssl procps python3
 )
