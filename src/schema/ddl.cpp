@@ -1,10 +1,14 @@
 #include "schema/ddl.hpp"
 
+#include "core/ids.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include <boost/json.hpp>
+
+#include "core/ids.hpp"
 
 namespace basalt::schema {
 namespace json = boost::json;
@@ -191,12 +195,21 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
   }
   for (const auto& old : from.fields) {
     if (kept.count(old.name)) continue;
-    if (old.kind == FieldKind::kRelation)
-      return conflict("Relation field '" + old.name +
-                      "' cannot be dropped yet (its foreign key would need a table rebuild on SQLite).");
     if (old.unique) {
       const std::string ux = UniqueFieldIndexName(from, old);
       drop_idx.push_back({DropIndex(ux), CreateIndex(table, ux, {old.name}, true)});
+    }
+    if (old.kind == FieldKind::kRelation && d.kind() == DdlDialect::Kind::kSqlite) {
+      // SQLite cannot DROP a column that carries a foreign key, and the 12-step table rebuild
+      // needs foreign_keys=OFF outside any transaction (and DROP TABLE would fire ON DELETE
+      // actions in the tables that point here). Instead the column is emptied and renamed out of
+      // the field namespace (field names start with a letter): the field is gone for every API
+      // and its name is free again; the physical column stays, all NULL.
+      const std::string hidden = "_dropped_" + old.name + "_" + core::FormatUuid(core::NewUuidV7()).substr(24);
+      drop_col.push_back({"UPDATE " + Quote(table) + " SET " + Quote(old.name) + " = NULL;\n" +
+                              alter("RENAME COLUMN " + Quote(old.name) + " TO " + Quote(hidden)),
+                          alter("RENAME COLUMN " + Quote(hidden) + " TO " + Quote(old.name))});
+      continue;
     }
     // Down restores the column empty: dropped data is gone.
     drop_col.push_back({alter("DROP COLUMN " + Quote(old.name)), alter("ADD COLUMN " + ColumnDef(old, d))});

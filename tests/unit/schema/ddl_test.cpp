@@ -117,8 +117,6 @@ const Unsafe kUnsafe[] = {
      R"({"name": "p", "fields": [{"name": "a", "type": "select", "values": ["x"], "multi": true}]})"},
     {"RelationTarget", R"({"name": "p", "fields": [{"name": "a", "type": "relation", "collection": "u"}]})",
      R"({"name": "p", "fields": [{"name": "a", "type": "relation", "collection": "v"}]})"},
-    {"DropRelation", R"({"name": "p", "fields": [{"name": "a", "type": "relation", "collection": "u"}]})",
-     R"({"name": "p", "fields": []})"},
     {"AddRequiredWithoutDefault", R"({"name": "p", "fields": []})",
      R"({"name": "p", "fields": [{"name": "a", "type": "text", "required": true}]})"},
     {"RenameMissing", R"({"name": "p", "fields": []})",
@@ -141,6 +139,29 @@ TEST(Ddl, RenameOntoADroppedFieldDropsFirst) {
       DdlDialect(DdlDialect::Kind::kSqlite));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->up, "ALTER TABLE \"c_p\" DROP COLUMN \"b\";\nALTER TABLE \"c_p\" RENAME COLUMN \"a\" TO \"b\";\n");
+}
+
+TEST(Ddl, DroppingARelationEmptiesAndHidesItsColumnOnSqliteAndDropsItOnPostgres) {
+  const CollectionSpec from = Spec(R"({"name": "p", "fields": [{"name": "a", "type": "relation", "collection": "u",
+      "unique": true}, {"name": "b", "type": "text"}]})");
+  const CollectionSpec to = Spec(R"({"name": "p", "fields": [{"name": "b", "type": "text"}]})");
+  auto sqlite = ChangeCollectionDdl(from, to, DdlDialect(DdlDialect::Kind::kSqlite));
+  ASSERT_TRUE(sqlite) << sqlite.error().message;
+  const std::string step = "\";\nUPDATE \"c_p\" SET \"a\" = NULL;\nALTER TABLE \"c_p\" RENAME COLUMN \"a\" TO \"_dropped_a_";
+  EXPECT_TRUE(sqlite->up.starts_with("DROP INDEX \"")) << sqlite->up;
+  EXPECT_NE(sqlite->up.find(step), std::string::npos) << sqlite->up;
+  EXPECT_EQ(sqlite->up.find("DROP COLUMN"), std::string::npos) << sqlite->up;
+  // Down renames the column back (empty, like any dropped field) and restores the index.
+  EXPECT_NE(sqlite->down.find("\" TO \"a\";\n"), std::string::npos) << sqlite->down;
+  EXPECT_NE(sqlite->down.find("CREATE UNIQUE INDEX"), std::string::npos) << sqlite->down;
+  // Two drops of the same name never collide.
+  auto again = ChangeCollectionDdl(from, to, DdlDialect(DdlDialect::Kind::kSqlite));
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->up, sqlite->up);
+
+  auto pg = ChangeCollectionDdl(from, to, DdlDialect(DdlDialect::Kind::kPostgres));
+  ASSERT_TRUE(pg) << pg.error().message;
+  EXPECT_NE(pg->up.find("ALTER TABLE \"c_p\" DROP COLUMN \"a\";\n"), std::string::npos) << pg->up;
 }
 
 TEST(Ddl, SafeWidenings) {
