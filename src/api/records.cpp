@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
 #include "api/data_routes.hpp"
@@ -116,9 +117,14 @@ struct Context {
   std::string table;
 };
 
+/// How stale this process's view of collections changed by other processes may get while it serves.
+constexpr std::chrono::milliseconds kCatalogRefreshInterval{1000};
+
 /// The collection named `name`; an unknown name first refreshes the catalog (rate-limited), in
 /// case another process created it.
 http::Task<core::Result<Context>> ResolveName(const DataServices& s, unsigned shard, std::string_view name) {
+  const auto executor = co_await boost::asio::this_coro::executor;
+  s.catalog.RefreshInBackground(shard, executor, kCatalogRefreshInterval);
   Context ctx;
   ctx.snap = s.catalog.snapshot();
   ctx.collection = ctx.snap->Find(name);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -256,13 +257,23 @@ store::Task<core::Result<void>> Catalog::Load(unsigned shard) {
 }
 
 store::Task<core::Result<bool>> Catalog::Refresh(unsigned shard, std::chrono::milliseconds min_interval) {
+  return RefreshAt(shard, min_interval, last_refresh_ms_);
+}
+
+store::Task<core::Result<bool>> Catalog::RefreshAt(unsigned shard, std::chrono::milliseconds min_interval,
+                                                   std::atomic<std::int64_t>& last_ms) {
   const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now().time_since_epoch())
                                .count();
-  std::int64_t last = last_refresh_ms_.load(std::memory_order_relaxed);
+  std::int64_t last = last_ms.load(std::memory_order_relaxed);
   if ((last != 0 && now - last < min_interval.count()) ||
-      !last_refresh_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed))
+      !last_ms.compare_exchange_strong(last, now, std::memory_order_relaxed))
     co_return false;
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(publish_mutex_);
+    generation = generation_;
+  }
   store::Statement select{"SELECT name, spec, created_at, updated_at, version FROM basalt_collections", {}};
   auto rows = co_await database_.Query(shard, std::move(select));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
@@ -274,12 +285,30 @@ store::Task<core::Result<bool>> Catalog::Refresh(unsigned shard, std::chrono::mi
   }
   std::lock_guard lock(publish_mutex_);
   auto next = std::make_shared<Snapshot>(*current_.load(std::memory_order_acquire));
+  std::set<std::string> present;
   for (auto& c : fresh) {
+    present.insert(c->spec.name);
     auto it = next->collections.find(c->spec.name);
     if (it == next->collections.end() || it->second->version < c->version) next->collections[c->spec.name] = c;
   }
+  // Dropped elsewhere. Unless this process published meanwhile: a collection it created after the
+  // SELECT above would look dropped; the next refresh decides.
+  if (generation == generation_) std::erase_if(next->collections, [&](const auto& kv) { return !present.contains(kv.first); });
   current_.store(std::move(next), std::memory_order_release);
   co_return true;
+}
+
+void Catalog::RefreshInBackground(unsigned shard, const boost::asio::any_io_executor& executor,
+                                  std::chrono::milliseconds interval) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  const std::int64_t last = last_background_ms_.load(std::memory_order_relaxed);
+  if (last != 0 && now - last < interval.count()) return;
+  // RefreshAt claims the slot with a compare-exchange, so concurrent callers start at most one. Its
+  // own slot: a lookup of an unknown name must not be skipped because of a background refresh.
+  boost::asio::co_spawn(executor, RefreshAt(shard, interval, last_background_ms_),
+                        [](std::exception_ptr, const core::Result<bool>&) {});
 }
 
 core::Result<void> Catalog::LoadBlocking(unsigned shard) {
@@ -295,6 +324,7 @@ core::Result<void> Catalog::LoadBlocking(unsigned shard) {
 
 void Catalog::Publish(std::shared_ptr<const Collection> collection, const std::string& removed) {
   std::lock_guard lock(publish_mutex_);
+  ++generation_;
   auto next = std::make_shared<Snapshot>(*current_.load(std::memory_order_acquire));
   if (collection) {
     auto it = next->collections.find(collection->spec.name);

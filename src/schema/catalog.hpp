@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "core/error.hpp"
 #include "schema/collection.hpp"
 #include "schema/ddl.hpp"
@@ -85,12 +87,18 @@ class Catalog {
   /// Load() run to completion on a private io_context: for start-up only, before serving.
   core::Result<void> LoadBlocking(unsigned shard = 0);
 
-  /// Reads the catalog table again and publishes the collections that are new or carry a higher
-  /// version than the snapshot's: changes made by other processes sharing the database
-  /// (PostgreSQL scale-out). Never removes a collection (a drop elsewhere is seen at restart).
-  /// Runs at most once per `min_interval` per process; returns false when it skipped.
+  /// Reads the catalog table again and publishes what other processes sharing the database changed
+  /// (PostgreSQL scale-out): collections that are new or carry a higher version than the
+  /// snapshot's, and the removal of those dropped elsewhere. Runs at most once per `min_interval`
+  /// per process; returns false when it skipped.
   store::Task<core::Result<bool>> Refresh(unsigned shard,
                                           std::chrono::milliseconds min_interval = std::chrono::milliseconds(500));
+
+  /// Starts Refresh(shard, interval) detached on `executor` when the last one is older than
+  /// `interval`, so every process sees the others' schema changes within about that long while
+  /// it serves requests. Costs one clock read when not due; the caller never waits.
+  void RefreshInBackground(unsigned shard, const boost::asio::any_io_executor& executor,
+                           std::chrono::milliseconds interval);
 
   /// The current snapshot; never null.
   std::shared_ptr<const Snapshot> snapshot() const { return current_.load(std::memory_order_acquire); }
@@ -115,7 +123,13 @@ class Catalog {
   store::Database& database_;
   std::atomic<std::shared_ptr<const Snapshot>> current_;
   std::mutex publish_mutex_;  ///< Serialises copy-and-swap of snapshots (never held across await).
-  std::atomic<std::int64_t> last_refresh_ms_{0};  ///< Steady-clock ms of the last Refresh.
+  /// Reads the table and publishes; at most once per `min_interval` as counted in `last_ms`.
+  store::Task<core::Result<bool>> RefreshAt(unsigned shard, std::chrono::milliseconds min_interval,
+                                            std::atomic<std::int64_t>& last_ms);
+
+  std::atomic<std::int64_t> last_refresh_ms_{0};     ///< Steady-clock ms of the last Refresh.
+  std::atomic<std::int64_t> last_background_ms_{0};  ///< ... of the last RefreshInBackground.
+  std::uint64_t generation_ = 0;  ///< Local publications (under publish_mutex_): a Refresh that raced one removes nothing.
 };
 
 }  // namespace basalt::schema

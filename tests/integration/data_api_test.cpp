@@ -8,10 +8,12 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -725,7 +727,26 @@ TEST_P(DataApiBackend, AnotherProcessSeesNewCollections) {
   auto list = apis[0].Anonymous().Call("GET", "/api/v1/collections/" + name + "/records");
   EXPECT_EQ(Parse(list.body).as_object().at("items").as_array().size(), 1u) << list.body;
   EXPECT_EQ(apis[1].Call("GET", "/api/v1/collections/" + name).status, 200);
+  // A field added by the second process becomes writable through the first one within its
+  // refresh interval (about a second), while the first one keeps serving.
+  ASSERT_EQ(apis[1].Call("PATCH", "/api/v1/collections/" + name, R"({"fields": [{"name": "n", "type": "integer"},
+      {"name": "extra", "type": "text"}]})").status, 200);
+  auto eventually = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(50ms);  // polling a condition, bounded by the deadline
+    }
+    return false;
+  };
+  EXPECT_TRUE(eventually([&] {
+    return apis[0].Call("POST", "/api/v1/collections/" + name + "/records", R"({"n": 2, "extra": "x"})").status == 201;
+  }));
+  // A drop there becomes a 404 here, not a database error.
   EXPECT_EQ(apis[1].Call("DELETE", "/api/v1/collections/" + name).status, 204);
+  EXPECT_TRUE(eventually([&] {
+    return apis[0].Anonymous().Call("GET", "/api/v1/collections/" + name + "/records").status == 404;
+  }));
   for (pid_t pid : pids) {
     kill(pid, SIGTERM);
     EXPECT_EQ(WaitPid(pid, 20s), 0);
