@@ -6,6 +6,7 @@
 
 #include "api/data_routes.hpp"
 #include "api/data_support.hpp"
+#include "core/crypto.hpp"
 #include "schema/catalog.hpp"
 #include "schema/collection.hpp"
 #include "schema/record.hpp"
@@ -50,6 +51,19 @@ http::Task<std::shared_ptr<const schema::Collection>> FindCollection(const DataS
   co_return it == snap->collections.end() ? nullptr : it->second;
 }
 
+/// A collection with secret fields needs a key to seal them: 409 naming each secret field otherwise.
+std::optional<core::Error> NeedsKeys(const DataServices& s, const schema::CollectionSpec& spec) {
+  if (!s.keys.empty() || !schema::HasSecrets(spec)) return std::nullopt;
+  core::Error e = core::Error::Make(core::ErrorCode::kConflict,
+                                    "Secret fields need an encryption key: set secrets.keys in the server's "
+                                    "configuration first.");
+  for (std::size_t i = 0; i < spec.fields.size(); ++i) {
+    if (spec.fields[i].kind == schema::FieldKind::kSecret)
+      e.fields.push_back({"fields[" + std::to_string(i) + "].type", "no_key", "no encryption key is configured"});
+  }
+  return e;
+}
+
 std::optional<std::int64_t> IfMatchVersion(const http::Request& req, bool& malformed) {
   malformed = false;
   auto h = req.Header("If-Match");
@@ -89,6 +103,7 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
             co_return detail::Fail(req, e);
           }
         }
+        if (auto no_key = NeedsKeys(*s, *spec)) co_return detail::Fail(req, *no_key);
         auto created = co_await s->catalog.Create(req.shard(), std::move(*spec));
         if (!created) co_return detail::Fail(req, created.error());
         http::Response res = CollectionResponse(201, **created);
@@ -140,6 +155,7 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
       auto expected = IfMatchVersion(req, malformed);
       if (malformed)
         co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kPreconditionFailed, "If-Match does not match."));
+      if (auto no_key = NeedsKeys(*s, *spec)) co_return detail::Fail(req, *no_key);
       auto updated = co_await s->catalog.Update(req.shard(), std::move(*spec), expected);
       if (!updated) co_return detail::Fail(req, updated.error());
       co_return CollectionResponse(200, **updated);

@@ -6,6 +6,9 @@
 #include "core/error.hpp"
 #include "http/router.hpp"
 
+namespace basalt::core {
+class KeyRing;
+}
 namespace basalt::store {
 class Database;
 }
@@ -19,6 +22,7 @@ namespace basalt::api {
 struct DataServices {
   store::Database& database;  ///< Records and the catalog tables.
   schema::Catalog& catalog;   ///< Loaded before the server starts.
+  const core::KeyRing& keys;  ///< Seals secret fields; empty when `secrets.keys` is not set.
 };
 
 /// POST/GET /api/v1/collections, GET/PATCH/DELETE /api/v1/collections/{name} (admin only).

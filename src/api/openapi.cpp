@@ -161,6 +161,7 @@ json::object OutputField(const FieldSpec& f) {
       else s = Str();
       break;
     case FieldKind::kRelation: s = Str(); break;
+    case FieldKind::kSecret: s = Str(); break;  // never in a response (RecordSchema skips it)
   }
   const bool nullable = !(f.kind == FieldKind::kSelect && f.multi);
   s = Nullable(std::move(s), nullable);
@@ -174,7 +175,8 @@ json::object InputField(const FieldSpec& f, bool nullable) {
   switch (f.kind) {
     case FieldKind::kText:
     case FieldKind::kEmail:
-    case FieldKind::kUrl: {
+    case FieldKind::kUrl:
+    case FieldKind::kSecret: {
       s = Str();
       std::int64_t min_length = f.min_length.value_or(0);
       if (f.required) min_length = std::max<std::int64_t>(min_length, 1);
@@ -185,6 +187,12 @@ json::object InputField(const FieldSpec& f, bool nullable) {
       }
       if (f.kind == FieldKind::kEmail) s["description"] = "An email address.";
       if (f.kind == FieldKind::kUrl) s["description"] = "An absolute http(s) URL.";
+      if (f.kind == FieldKind::kSecret) {
+        s["writeOnly"] = true;
+        s["format"] = "password";
+        s["description"] = "A secret: encrypted at rest, never returned; filters and rules may test it with = "
+                           "and != only.";
+      }
       break;
     }
     case FieldKind::kInteger:
@@ -233,6 +241,7 @@ json::object RecordSchema(const schema::CollectionSpec& spec, bool projected) {
   json::object props = SystemProperties();
   json::array required{"id", "created_at", "updated_at", "version"};
   for (const auto& f : spec.fields) {
+    if (f.kind == FieldKind::kSecret) continue;  // write-only: never in a response
     props[f.name] = OutputField(f);
     required.emplace_back(f.name);
   }
@@ -331,7 +340,7 @@ json::object FieldDefinitionSchema() {
   json::array kinds;
   for (FieldKind k : {FieldKind::kText, FieldKind::kInteger, FieldKind::kNumber, FieldKind::kBool,
                       FieldKind::kDatetime, FieldKind::kJson, FieldKind::kEmail, FieldKind::kUrl,
-                      FieldKind::kSelect, FieldKind::kRelation})
+                      FieldKind::kSelect, FieldKind::kRelation, FieldKind::kSecret})
     kinds.emplace_back(schema::KindName(k));
   json::object nat{{"type", "integer"}, {"minimum", 0}};
   return json::object{

@@ -21,6 +21,7 @@
 
 #include "api/data_routes.hpp"
 #include "api/data_support.hpp"
+#include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "query/compiler.hpp"
@@ -83,11 +84,11 @@ query::SqlSyntax SyntaxFor(const store::Dialect& d) {
 
 /// Compiles `text` for `collection`, numbering its placeholders after `sql`'s; appends params.
 core::Result<std::string> CompileInto(Sql& sql, std::string_view text, const schema::Snapshot& snap,
-                                      const schema::CollectionSpec& spec) {
+                                      const schema::CollectionSpec& spec, const core::KeyRing* keys) {
   auto expr = query::Parse(text);
   if (!expr) return std::unexpected(std::move(expr.error()));
   const schema::DdlDialect ddl = schema::DdlDialect::FromName(sql.dialect.Name());
-  schema::CollectionResolver resolver(snap, spec, ddl);
+  schema::CollectionResolver resolver(snap, spec, ddl, "t", keys);
   schema::AnonymousVariables variables;
   query::SqlSyntax syntax = SyntaxFor(sql.dialect);
   syntax.first_param_index = static_cast<int>(sql.params.size()) + 1;
@@ -99,11 +100,12 @@ core::Result<std::string> CompileInto(Sql& sql, std::string_view text, const sch
 
 /// The access predicate for an action, or an error (401/403) when the caller may not act at all.
 core::Result<std::string> RulePredicate(Sql& sql, const std::optional<std::string>& rule, Caller caller,
-                                        const schema::Snapshot& snap, const schema::CollectionSpec& spec) {
+                                        const schema::Snapshot& snap, const schema::CollectionSpec& spec,
+                                        const core::KeyRing* keys) {
   if (caller == Caller::kAdmin) return std::string("1 = 1");
   if (!rule) return core::Fail(core::ErrorCode::kUnauthorized, "Only admins may do this.");
   if (rule->empty()) return std::string("1 = 1");
-  auto compiled = CompileInto(sql, *rule, snap, spec);
+  auto compiled = CompileInto(sql, *rule, snap, spec, keys);
   if (!compiled) {
     // Stored rules compiled when saved; a failure here is a schema drift, not the client's fault.
     return core::Fail(core::ErrorCode::kInternal, "The collection's rule cannot be evaluated.", compiled.error().message);
@@ -115,6 +117,7 @@ struct Context {
   std::shared_ptr<const schema::Snapshot> snap;
   const schema::Collection* collection = nullptr;
   std::string table;
+  const core::KeyRing* keys = nullptr;
 };
 
 /// How stale this process's view of collections changed by other processes may get while it serves.
@@ -126,6 +129,7 @@ http::Task<core::Result<Context>> ResolveName(const DataServices& s, unsigned sh
   const auto executor = co_await boost::asio::this_coro::executor;
   s.catalog.RefreshInBackground(shard, executor, kCatalogRefreshInterval);
   Context ctx;
+  ctx.keys = &s.keys;
   ctx.snap = s.catalog.snapshot();
   ctx.collection = ctx.snap->Find(name);
   if (!ctx.collection && schema::IsValidName(name, 61)) {
@@ -205,7 +209,7 @@ core::Result<std::vector<SortKey>> ParseSort(std::string_view text, const schema
     if (f == "version") return 3;
     for (std::size_t i = 0; i < spec.fields.size(); ++i) {
       if (spec.fields[i].name == f) {
-        if (spec.fields[i].kind == schema::FieldKind::kJson ||
+        if (spec.fields[i].kind == schema::FieldKind::kJson || spec.fields[i].kind == schema::FieldKind::kSecret ||
             (spec.fields[i].kind == schema::FieldKind::kSelect && spec.fields[i].multi))
           return std::nullopt;
         return 4 + i;
@@ -418,7 +422,7 @@ store::Task<core::Result<void>> LoadExpands(const DataServices& s, unsigned shar
     std::map<std::string, json::object, std::less<>> found;
     for (std::size_t start = 0; start < ids.size(); start += kExpandChunk) {
       Sql sql{s.database.dialect(), {}, {}};
-      auto rule = RulePredicate(sql, target->spec.rules.view, caller, snap, target->spec);
+      auto rule = RulePredicate(sql, target->spec.rules.view, caller, snap, target->spec, &s.keys);
       if (!rule) {
         if (rule.error().code == core::ErrorCode::kUnauthorized) break;  // not viewable: absent
         co_return std::unexpected(std::move(rule.error()));
@@ -527,7 +531,10 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
       else if (name == "updated_at") col = 2;
       else if (name == "version") col = 3;
       for (std::size_t i = 0; i < spec.fields.size(); ++i) {
-        if (spec.fields[i].name == name) col = 4 + i;
+        if (spec.fields[i].name != name) continue;
+        if (spec.fields[i].kind == schema::FieldKind::kSecret)
+          co_return detail::Fail(req, BadParam("fields", "'" + name + "' is a secret field; it is never returned"));
+        col = 4 + i;
       }
       if (!col) co_return detail::Fail(req, BadParam("fields", "unknown field '" + name.substr(0, 64) + "'"));
       projected[*col] = true;
@@ -535,11 +542,11 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
   }
   const Caller caller = detail::Identify(req);
   Sql where{s.database.dialect(), {}, {}};
-  auto rule = RulePredicate(where, spec.rules.list, caller, *ctx->snap, spec);
+  auto rule = RulePredicate(where, spec.rules.list, caller, *ctx->snap, spec, ctx->keys);
   if (!rule) co_return detail::Fail(req, rule.error());
   std::string conditions = *rule;
   if (!params->filter.empty()) {
-    auto filter = CompileInto(where, params->filter, *ctx->snap, spec);
+    auto filter = CompileInto(where, params->filter, *ctx->snap, spec, ctx->keys);
     if (!filter) co_return detail::Fail(req, filter.error());
     conditions += " AND " + *filter;
   }
@@ -631,7 +638,7 @@ http::Task<http::Response> ViewRecord(const DataServices& s, http::Request& req)
   if (!expand) co_return detail::Fail(req, expand.error());
   const Caller caller = detail::Identify(req);
   Sql sql{s.database.dialect(), {}, {}};
-  auto rule = RulePredicate(sql, spec.rules.view, caller, *ctx->snap, spec);
+  auto rule = RulePredicate(sql, spec.rules.view, caller, *ctx->snap, spec, ctx->keys);
   if (!rule) co_return detail::Fail(req, rule.error());
   const std::string id = sql.Bind(std::string(req.Param("id")));
   sql.text = "SELECT " + schema::SelectList(spec, "t") + " FROM " + ctx->table + " AS \"t\" WHERE \"t\".\"id\" = " + id +
@@ -673,6 +680,7 @@ struct PreparedWrite {
   store::Statement select_st;
   std::optional<std::string> if_match;
   std::optional<json::value> body;
+  const core::KeyRing* keys = nullptr;  ///< Seals secret fields (kReplace, kMerge).
 };
 
 /// Checks the caller against the action's rule (401 first), then the body (`body` carries the
@@ -686,17 +694,21 @@ core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Co
   w.write = write;
   w.spec = &spec;
   w.table = ctx.table;
+  w.keys = ctx.keys;
   w.now = core::FormatRfc3339(std::chrono::system_clock::now());
   if (write == Write::kCreate) {
     Sql check{dialect, {}, {}};
     const std::string id_placeholder = check.Bind(store::Null{});  // the id, set below
-    auto rule = RulePredicate(check, spec.rules.create, caller, *ctx.snap, spec);
+    auto rule = RulePredicate(check, spec.rules.create, caller, *ctx.snap, spec, ctx.keys);
     if (!rule) return std::unexpected(std::move(rule.error()));
     if (!body) return std::unexpected(std::move(body.error()));
     auto columns = schema::ValidateRecord(spec, *body, schema::WriteMode::kCreate);
     if (!columns) return std::unexpected(std::move(columns.error()));
     w.columns = std::move(*columns);
     w.id = core::FormatUuid(core::NewUuidV7());
+    if (auto sealed = schema::SealSecrets(spec, w.id, ctx.keys, schema::WriteMode::kCreate, *body, nullptr, w.columns);
+        !sealed)
+      return std::unexpected(std::move(sealed.error()));
     check.params[0] = w.id;
     w.check_rule = *rule != "1 = 1";
     check.text = "SELECT 1 FROM " + ctx.table + " AS \"t\" WHERE \"t\".\"id\" = " + id_placeholder + " AND " + *rule;
@@ -714,7 +726,8 @@ core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Co
     return w;
   }
   Sql select{dialect, {}, {}};
-  auto rule = RulePredicate(select, write == Write::kDelete ? spec.rules.del : spec.rules.update, caller, *ctx.snap, spec);
+  auto rule = RulePredicate(select, write == Write::kDelete ? spec.rules.del : spec.rules.update, caller, *ctx.snap, spec,
+                            ctx.keys);
   if (!rule) return std::unexpected(std::move(rule.error()));
   if (write != Write::kDelete) {
     if (!body) return std::unexpected(std::move(body.error()));
@@ -773,6 +786,9 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
                                         w.write == Write::kMerge ? schema::WriteMode::kMerge : schema::WriteMode::kReplace,
                                         &current);
   if (!columns) co_return std::unexpected(std::move(columns.error()));
+  const schema::WriteMode mode = w.write == Write::kMerge ? schema::WriteMode::kMerge : schema::WriteMode::kReplace;
+  if (auto sealed = schema::SealSecrets(spec, w.id, w.keys, mode, *w.body, &rows->rows[0], *columns); !sealed)
+    co_return std::unexpected(std::move(sealed.error()));
   if (auto ok = co_await CheckRelations(tx, dialect, spec, *columns); !ok) co_return ok;
   Sql update{dialect, {}, {}};
   std::string sets = "\"updated_at\" = " + update.Bind(w.now) + ", \"version\" = " + update.Bind(version + 1);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "app/system_migrations.hpp"
+#include "schema/secrets.hpp"
 #include "store/migrations.hpp"
 #include "store/postgres.hpp"
 #include "store/sqlite.hpp"
@@ -36,12 +37,17 @@ T RunBlocking(store::Task<T> task) {
 
 template core::Result<int> RunBlocking(store::Task<core::Result<int>>);
 template core::Result<void> RunBlocking(store::Task<core::Result<void>>);
+template core::Result<schema::RotationReport> RunBlocking(store::Task<core::Result<schema::RotationReport>>);
 template core::Result<std::vector<store::MigrationStatus>> RunBlocking(
     store::Task<core::Result<std::vector<store::MigrationStatus>>>);
 
 core::Result<int> MigrateUp(store::Database& database) {
   store::Migrator migrator(database, SystemMigrations());
   return RunBlocking(migrator.Up());
+}
+
+core::Result<core::KeyRing> LoadKeyRing(const config::Settings& settings) {
+  return core::KeyRing::Parse(settings.secrets.keys, settings.secrets.active_key);
 }
 
 }  // namespace basalt::app

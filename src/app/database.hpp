@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "config/settings.hpp"
+#include "core/crypto.hpp"
 #include "core/error.hpp"
 #include "store/database.hpp"
 
@@ -16,6 +17,10 @@ core::Result<std::unique_ptr<store::Database>> OpenDatabase(const config::Settin
 /// Runs a store coroutine to completion on a private io_context (start-up and CLI only).
 template <class T>
 T RunBlocking(store::Task<T> task);
+
+/// The key ring of `secrets.keys` / `secrets.active_key` (validated by config::Load already);
+/// empty when no key is configured.
+core::Result<core::KeyRing> LoadKeyRing(const config::Settings& settings);
 
 /// Applies every pending system migration; returns how many were applied.
 core::Result<int> MigrateUp(store::Database& database);

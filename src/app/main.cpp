@@ -14,6 +14,7 @@
 #include "app/system_migrations.hpp"
 #include "schema/catalog.hpp"
 #include "schema/schema_io.hpp"
+#include "schema/secrets.hpp"
 #include "store/migrations.hpp"
 #include "config/settings.hpp"
 #include "obs/log.hpp"
@@ -145,6 +146,14 @@ int RunSchema(const Settings& settings, bool is_export, const SchemaFlags& sf) {
       return kUsageError;
     }
     document = std::move(*parsed);
+    auto keys = app::LoadKeyRing(settings);
+    for (const auto& spec : document->collections) {
+      if (schema::HasSecrets(spec) && (!keys || keys->empty())) {
+        std::cerr << "basalt: collection '" << spec.name
+                  << "' has secret fields: set secrets.keys first (nothing was changed)\n";
+        return 1;
+      }
+    }
   }
   auto database = app::OpenDatabase(settings, 1);
   if (!database) {
@@ -210,6 +219,51 @@ int RunSchema(const Settings& settings, bool is_export, const SchemaFlags& sf) {
   return close(0);
 }
 
+// `basalt keys rotate`: re-encrypts every secret value under the active key (see
+// schema::RotateSecrets). Safe while servers run. Exit 0 done, 1 failed (nothing lost), 2 no key.
+int RunKeysRotate(const Settings& settings) {
+  namespace app = basalt::app;
+  namespace schema = basalt::schema;
+  auto keys = app::LoadKeyRing(settings);
+  if (!keys || keys->empty()) {
+    std::cerr << "basalt: no encryption key is configured (secrets.keys)\n";
+    return kUsageError;
+  }
+  auto database = app::OpenDatabase(settings, 1);
+  if (!database) {
+    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
+    return 1;
+  }
+  auto close = [&](int code) {
+    (*database)->Close();
+    return code;
+  };
+  if (auto migrated = app::MigrateUp(**database); !migrated) {
+    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
+    return close(1);
+  }
+  schema::Catalog catalog(**database);
+  if (auto loaded = catalog.LoadBlocking(); !loaded) {
+    std::cerr << "basalt: cannot load the catalog: " << loaded.error().message << "\n";
+    return close(1);
+  }
+  auto snapshot = catalog.snapshot();
+  auto report = app::RunBlocking(schema::RotateSecrets(**database, *snapshot, *keys));
+  if (!report) {
+    std::cerr << "basalt: rotation stopped: " << report.error().message
+              << "\n(values already rewritten stay readable; fix the key ring and run again)\n";
+    return close(1);
+  }
+  std::cout << "active key " << keys->active_id() << ": " << report->rewritten << " value(s) re-encrypted, "
+            << report->scanned - report->rewritten - report->changed << " already under it, in "
+            << report->collections.size() << " collection(s)\n";
+  if (report->changed > 0) {
+    std::cout << report->changed << " value(s) changed during the run and were left alone; run again\n";
+    return close(1);
+  }
+  return close(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -251,6 +305,12 @@ int main(int argc, char** argv) {
   schema_import->add_flag("--dry-run", schema_flags.dry_run, "Print the plan and its SQL; change nothing");
   schema_import->add_flag("--prune", schema_flags.prune, "Also drop collections absent from the file (and their records)");
 
+  auto* keys_cmd = app.add_subcommand("keys", "Manage the encryption keys of secret fields");
+  keys_cmd->require_subcommand(1);
+  auto* keys_rotate = keys_cmd->add_subcommand(
+      "rotate", "Re-encrypt every secret value under secrets.active_key (safe while servers run)");
+  AddCommon(keys_rotate, flags, false);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -278,6 +338,7 @@ int main(int argc, char** argv) {
   }
   if (*migrate) return RunMigrate(*settings, *migrate_status ? "status" : *migrate_up ? "up" : "down",
                                   migrate_target, migrate_count);
+  if (*keys_cmd) return RunKeysRotate(*settings);
   if (*schema_cmd) return RunSchema(*settings, static_cast<bool>(*schema_export), schema_flags);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load

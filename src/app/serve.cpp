@@ -94,7 +94,16 @@ int Serve(const config::Settings& settings) {
     db.Close();
     return 1;
   }
-  const api::DataServices data{db, catalog};
+  auto keys = LoadKeyRing(settings);
+  if (!keys) {  // config::Load validated the ring; this only guards against drift
+    obs::Log(obs::LogLevel::kError, "invalid secrets.keys", {{"error", keys.error().message}});
+    db.Close();
+    return 2;
+  }
+  if (!keys->empty())
+    obs::Log(obs::LogLevel::kInfo, "secret field keys loaded",
+             {{"active_key", keys->active_id()}, {"keys", static_cast<std::int64_t>(keys->ids().size())}});
+  const api::DataServices data{db, catalog, *keys};
 
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),

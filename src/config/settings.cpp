@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include "core/crypto.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
@@ -140,6 +142,12 @@ std::optional<std::string> TokenLength(const Value& v) {
   const auto& token = std::get<std::string>(v);
   // Never echo the value: it is a secret.
   if (!token.empty() && token.size() < 16) return "must be at least 16 characters when set";
+  return std::nullopt;
+}
+
+std::optional<std::string> KeyRingText(const Value& v) {
+  auto ring = core::KeyRing::Parse(std::get<std::string>(v));
+  if (!ring) return ring.error().message;
   return std::nullopt;
 }
 
@@ -341,6 +349,17 @@ std::vector<Row> BuildRows() {
                         {}, AdminTokenLength);
   admin.secret = true;
   rows.push_back(std::move(admin));
+  // secrets
+  Row keys = StringRow("secrets", "keys", &S::secrets, &SecretsSettings::keys,
+                       "Key ring for `secret` fields: entries `id:base64key` (each key 32 random bytes, "
+                       "e.g. `openssl rand -base64 32`) separated by commas or newlines. Empty: no "
+                       "collection may have a secret field. Secret: may come from `keys_file`.",
+                       {}, KeyRingText);
+  keys.secret = true;
+  rows.push_back(std::move(keys));
+  rows.push_back(StringRow("secrets", "active_key", &S::secrets, &SecretsSettings::active_key,
+                           "Id of the key new secret values are encrypted with; empty: the first key of "
+                           "`secrets.keys`. `basalt keys rotate` re-encrypts older values with it."));
   return rows;
 }
 
@@ -716,6 +735,10 @@ class Loader {
       if (auto content = ReadFile(path); !content) {
         AddProblem(Origin(key), key, "cannot read \"" + path + "\": " + content.error());
       }
+    }
+    if (const auto& secrets = settings_.secrets; !secrets.active_key.empty()) {
+      auto ring = core::KeyRing::Parse(secrets.keys, secrets.active_key);
+      if (!ring && core::KeyRing::Parse(secrets.keys)) AddProblem(Origin("secrets.active_key"), "secrets.active_key", ring.error().message);
     }
     const auto& cors = settings_.cors;
     if (cors.allow_credentials &&

@@ -79,6 +79,13 @@ struct AuthSettings {
   std::string admin_token;  ///< Secret. When set (32+ chars), `Bearer <it>` acts as a superuser.
 };
 
+struct SecretsSettings {
+  /// Secret. The key ring for `secret` fields: entries `id:base64key` (32 bytes each) separated by
+  /// commas, spaces or newlines; validated at start-up (core::KeyRing::Parse).
+  std::string keys;
+  std::string active_key;  ///< Id of the key new values are sealed under; empty = the first entry.
+};
+
 /// Every setting, typed. Defaults here are the documented defaults.
 struct Settings {
   ServerSettings server;
@@ -90,6 +97,7 @@ struct Settings {
   StorageSettings storage;
   DatabaseSettings database;
   AuthSettings auth;
+  SecretsSettings secrets;
 
   bool TlsEnabled() const { return !tls.cert_file.empty() && !tls.key_file.empty(); }
 };

@@ -303,6 +303,8 @@ class Compiler {
     Term& a = *lhs;
     Term& b = *rhs;
     bool cast = !a.is_field && !b.is_field;  // no column to infer placeholder types from
+    if (a.is_field && a.field.equality_keys) return EmitSecret(c, a, b, sql);
+    if (b.is_field && b.field.equality_keys) return EmitSecret(c, b, a, sql);
 
     if (c.op == CompareOp::kIn || c.op == CompareOp::kNotIn) return EmitIn(c, a, b, sql, cast);
     if (c.op == CompareOp::kContains || c.op == CompareOp::kNotContains) {
@@ -335,6 +337,47 @@ class Compiler {
     std::string left = TermSql(a, cast);
     std::string right = TermSql(b, cast);
     sql += left + " " + std::string(c.op == CompareOp::kNe ? "<>" : OpText(c.op)) + " " + right;
+    return {};
+  }
+
+  // A secret field: equality with a string only, compiled to its blind index column compared with
+  // the value's blind indexes (one per configured key). Ciphertexts are randomised, so nothing
+  // else can be evaluated in SQL.
+  core::Result<void> EmitSecret(const Comparison& c, const Term& secret, const Term& other, std::string& sql) {
+    if (c.op != CompareOp::kEq && c.op != CompareOp::kNe) {
+      return TypeError(c.op_position, secret.name + " is a secret field; only = and != apply (against a string "
+                                                    "or a @request variable), not '" + std::string(OpText(c.op)) + "'");
+    }
+    if (other.is_field) {
+      return TypeError(other.position, secret.name + " is a secret field; compare it with a string or a @request "
+                                                     "variable, not with the field " + other.name);
+    }
+    const std::string column = TermSql(secret, false);
+    if (!other.is_variable && other.kind() == Kind::kNull) {
+      sql += column + (c.op == CompareOp::kEq ? " IS NULL" : " IS NOT NULL");
+      return {};
+    }
+    if (!other.is_variable && other.kind() != Kind::kString) {
+      return TypeError(other.position, secret.name + " is a secret field; cannot compare with " +
+                                           std::string(KindName(other.kind())));
+    }
+    const auto* text = std::get_if<std::string>(&other.value);
+    if (text == nullptr) {  // a variable that is null or not a string never matches
+      sql += column + (c.op == CompareOp::kEq ? " = " : " <> ") + Bind(std::monostate{}, false);
+      return {};
+    }
+    const std::vector<std::string> keys = secret.field.equality_keys(*text);
+    if (keys.empty()) {
+      sql += c.op == CompareOp::kEq ? "1 = 0" : column + " IS NOT NULL";
+      return {};
+    }
+    if (keys.size() == 1) {
+      sql += column + (c.op == CompareOp::kEq ? " = " : " <> ") + Bind(keys.front(), false);
+      return {};
+    }
+    sql += column + (c.op == CompareOp::kEq ? " IN (" : " NOT IN (");
+    for (std::size_t i = 0; i < keys.size(); ++i) sql += (i ? ", " : "") + Bind(keys[i], false);
+    sql += ')';
     return {};
   }
 

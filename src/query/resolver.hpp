@@ -2,7 +2,9 @@
 /// Interfaces the upper layer (schema/) implements so the compiler can turn names into SQL and
 /// variables into values. `query/` itself knows nothing about collections.
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
@@ -29,6 +31,11 @@ struct ResolvedField {
   FieldType type = FieldType::kText;  ///< The value type.
   bool multi_valued = false;          ///< Many values per record: only `=` / `!=` (any / none).
   std::vector<std::string> joins;     ///< JOIN clauses `sql` needs; deduplicated by the compiler.
+  /// Set for a secret (encrypted) field: `sql` is then its blind index column, and a string the
+  /// field is compared with is replaced by the blind indexes it may be stored under (any of them
+  /// matches; none when no key is configured). Only `=` and `!=` against a string literal, a
+  /// variable or null apply to such a field.
+  std::function<std::vector<std::string>(std::string_view)> equality_keys;
 };
 
 /// Resolves field paths; implemented by the schema layer.

@@ -21,8 +21,10 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::array<std::string_view, 10> kKindNames = {"text", "integer", "number", "bool", "datetime",
-                                                         "json", "email", "url", "select", "relation"};
+constexpr std::array<std::string_view, 11> kKindNames = {"text", "integer", "number", "bool",   "datetime", "json",
+                                                         "email", "url",   "select", "relation", "secret"};
+constexpr std::size_t kMaxSecretBytes = 16 * 1024;
+constexpr std::size_t kMaxSecretNameLength = 59;  // "_bi_" + name fits PostgreSQL's 63 bytes
 constexpr std::size_t kMaxFields = 200;
 constexpr std::size_t kMaxIndexes = 32;
 constexpr std::size_t kMaxIndexFields = 8;
@@ -37,7 +39,7 @@ struct Errors {
 };
 
 bool IsTextLike(FieldKind k) {
-  return k == FieldKind::kText || k == FieldKind::kEmail || k == FieldKind::kUrl;
+  return k == FieldKind::kText || k == FieldKind::kEmail || k == FieldKind::kUrl || k == FieldKind::kSecret;
 }
 
 // Code points in valid UTF-8 (Boost.JSON has already validated strings).
@@ -146,6 +148,20 @@ const FieldSpec* CollectionSpec::Find(std::string_view field) const {
 
 std::string TableName(std::string_view collection) { return "c_" + std::string(collection); }
 
+std::string BlindIndexColumn(std::string_view field) { return "_bi_" + std::string(field); }
+
+std::string SecretContext(std::string_view collection, std::string_view field) {
+  return std::string(collection) + "." + std::string(field);
+}
+
+std::string SecretAad(std::string_view collection, std::string_view field, std::string_view record_id) {
+  return "basalt.secret.v1/" + std::string(collection) + "." + std::string(field) + "/" + std::string(record_id);
+}
+
+bool HasSecrets(const CollectionSpec& spec) {
+  return std::any_of(spec.fields.begin(), spec.fields.end(), [](const FieldSpec& f) { return f.kind == FieldKind::kSecret; });
+}
+
 bool IsSystemField(std::string_view name) {
   return name == "id" || name == "created_at" || name == "updated_at" || name == "version";
 }
@@ -235,10 +251,13 @@ std::optional<core::FieldError> CheckValue(const FieldSpec& f, const json::value
   switch (f.kind) {
     case FieldKind::kText:
     case FieldKind::kEmail:
-    case FieldKind::kUrl: {
+    case FieldKind::kUrl:
+    case FieldKind::kSecret: {
       if (!v.is_string()) return err("type", "must be a string");
       const std::string_view s = v.as_string();
       if (s.find('\0') != std::string_view::npos) return err("type", "must not contain NUL characters");
+      if (f.kind == FieldKind::kSecret && s.size() > kMaxSecretBytes)
+        return err("max_length", "a secret holds at most " + std::to_string(kMaxSecretBytes) + " bytes");
       if (f.kind == FieldKind::kEmail && !s.empty() && !ValidEmail(s)) return err("email", "must be an email address");
       if (f.kind == FieldKind::kUrl && !s.empty() && !ValidUrl(s)) return err("url", "must be an absolute http(s) URL");
       if (auto e = check_length(CodePoints(s), "characters")) return e;
@@ -352,7 +371,7 @@ core::Result<CollectionSpec> ParseCollectionSpec(const json::value& input) {
       } else {
         const auto it = std::find(kKindNames.begin(), kKindNames.end(), std::string_view(t->as_string()));
         if (it == kKindNames.end()) {
-          errors.Add(at + ".type", "enum", "must be one of text, integer, number, bool, datetime, json, email, url, select, relation");
+          errors.Add(at + ".type", "enum", "must be one of text, integer, number, bool, datetime, json, email, url, select, relation, secret");
         } else {
           f.kind = static_cast<FieldKind>(it - kKindNames.begin());
           kind_ok = true;
@@ -386,6 +405,13 @@ core::Result<CollectionSpec> ParseCollectionSpec(const json::value& input) {
       get_bool("multi", f.multi);
       if (kind_ok && f.unique && (f.kind == FieldKind::kJson || (f.kind == FieldKind::kSelect && f.multi)))
         errors.Add(at + ".unique", "unsupported", "json and multi-select fields cannot be unique");
+      if (kind_ok && f.kind == FieldKind::kSecret) {
+        if (f.unique) errors.Add(at + ".unique", "unsupported", "secret fields cannot be unique");
+        if (const json::value* d = fo.if_contains("default"); d && !d->is_null())
+          errors.Add(at + ".default", "unsupported", "secret fields cannot have a default (it would be stored in clear)");
+        if (f.name.size() > kMaxSecretNameLength)
+          errors.Add(at + ".name", "format", "a secret field's name has at most 59 characters");
+      }
       if (const json::value* pn = fo.if_contains("previous_name")) {
         if (!pn->is_string() || !IsValidName(pn->as_string()))
           errors.Add(at + ".previous_name", "format", "must be a field name");
@@ -461,6 +487,8 @@ core::Result<CollectionSpec> ParseCollectionSpec(const json::value& input) {
           // same as no default
         } else if (f.kind == FieldKind::kRelation) {
           errors.Add(at + ".default", "unsupported", "relation fields cannot have a default");
+        } else if (f.kind == FieldKind::kSecret) {
+          // reported above
         } else if (auto e = CheckValue(f, *d)) {
           errors.Add(at + ".default", e->code, e->message);
         } else {
@@ -506,6 +534,8 @@ core::Result<CollectionSpec> ParseCollectionSpec(const json::value& input) {
           if (!f && !IsSystemField(name)) errors.Add(fat, "unknown_field", "is not a field of this collection");
           else if (f && (f->kind == FieldKind::kJson || (f->kind == FieldKind::kSelect && f->multi)))
             errors.Add(fat, "unsupported", "json and multi-select fields cannot be indexed");
+          else if (f && f->kind == FieldKind::kSecret)
+            errors.Add(fat, "unsupported", "secret fields cannot be indexed (their blind index is indexed already)");
           else if (!seen.insert(name).second) errors.Add(fat, "duplicate", "is listed twice");
           index.fields.push_back(name);
         }

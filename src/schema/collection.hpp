@@ -27,6 +27,10 @@ enum class FieldKind {
   kUrl,       ///< "url": an absolute http(s) URL (text).
   kSelect,    ///< "select": one of `values`, or with `multi` a JSON text array of them.
   kRelation,  ///< "relation": the id of a record of `collection` (a real FOREIGN KEY).
+  /// "secret": text encrypted at rest (AES-256-GCM under the configured key ring), never returned
+  /// by the API, searchable by equality only through a keyed blind index column
+  /// (BlindIndexColumn). Not unique, no default, not indexable, never renamed; name <= 59 chars.
+  kSecret,
 };
 
 /// What happens to a relation field when the referenced record is deleted.
@@ -92,6 +96,21 @@ struct CollectionSpec {
 
 /// The table of a collection: "c_" + name.
 std::string TableName(std::string_view collection);
+
+/// The column holding the blind index (keyed HMAC) of secret field `field`: "_bi_" + field. User
+/// field names start with a letter, so it never collides with one.
+std::string BlindIndexColumn(std::string_view field);
+
+/// The blind index context of a secret field ("collection.field"): equal values index equally only
+/// within one field.
+std::string SecretContext(std::string_view collection, std::string_view field);
+
+/// The associated data a secret value is sealed with: it binds the value to its collection, field
+/// and record, so a ciphertext copied elsewhere does not open.
+std::string SecretAad(std::string_view collection, std::string_view field, std::string_view record_id);
+
+/// True when the spec has at least one secret field.
+bool HasSecrets(const CollectionSpec& spec);
 
 /// True for id, created_at, updated_at, version.
 bool IsSystemField(std::string_view name);

@@ -19,6 +19,11 @@ std::string UniqueFieldIndexName(const CollectionSpec& spec, const FieldSpec& f)
   return IndexName(spec.name, {f.name}, true);
 }
 
+// The secret field's blind index: a plain (non-unique) index so equality filters stay fast.
+std::string BlindIndexName(const CollectionSpec& spec, const FieldSpec& f) {
+  return IndexName(spec.name, {BlindIndexColumn(f.name)}, false);
+}
+
 std::string ColumnDef(const FieldSpec& f, const DdlDialect& d) {
   std::string sql = Quote(f.name) + " " + std::string(d.ColumnType(f.kind));
   if (f.kind == FieldKind::kRelation) {
@@ -103,10 +108,15 @@ DdlChange CreateCollectionDdl(const CollectionSpec& spec, const DdlDialect& d) {
                        " (\"id\" TEXT PRIMARY KEY NOT NULL, \"created_at\" TEXT NOT NULL, \"updated_at\" TEXT NOT "
                        "NULL, \"version\" BIGINT NOT NULL";
   for (const auto& f : spec.fields) create += ", " + ColumnDef(f, d);
+  for (const auto& f : spec.fields) {
+    if (f.kind == FieldKind::kSecret) create += ", " + Quote(BlindIndexColumn(f.name)) + " TEXT";
+  }
   create += ")";
   std::vector<std::string> up{create};
   for (const auto& f : spec.fields) {
     if (f.unique) up.push_back(CreateIndex(table, UniqueFieldIndexName(spec, f), {f.name}, true));
+    if (f.kind == FieldKind::kSecret)
+      up.push_back(CreateIndex(table, BlindIndexName(spec, f), {BlindIndexColumn(f.name)}, false));
   }
   for (const auto& index : spec.indexes) up.push_back(CreateIndex(table, index.name, index.fields, index.unique));
   return DdlChange{Join(up), Join({"DROP TABLE " + Quote(table)})};
@@ -154,6 +164,11 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
       if (f.default_value)
         up += ";\nUPDATE " + Quote(table) + " SET " + Quote(f.name) + " = " + d.Literal(f, *f.default_value);
       add_col.push_back({up, alter("DROP COLUMN " + Quote(f.name))});
+      if (f.kind == FieldKind::kSecret) {
+        const std::string bi = BlindIndexColumn(f.name), ix = BlindIndexName(to, f);
+        add_col.push_back({alter("ADD COLUMN " + Quote(bi) + " TEXT"), alter("DROP COLUMN " + Quote(bi))});
+        create_idx.push_back({CreateIndex(table, ix, {bi}, false), DropIndex(ix)});
+      }
       if (f.unique) {
         const std::string ux = UniqueFieldIndexName(to, f);
         create_idx.push_back({CreateIndex(table, ux, {f.name}, true), DropIndex(ux)});
@@ -180,6 +195,10 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
       return conflict("Field '" + old.name + "' cannot switch between single and multi select.");
     if (f.kind == FieldKind::kRelation && (f.collection != old.collection || f.on_delete != old.on_delete))
       return conflict("The target and on_delete of relation field '" + old.name + "' cannot be changed.");
+    if (f.name != old.name && old.kind == FieldKind::kSecret)
+      return conflict("Secret field '" + old.name +
+                      "' cannot be renamed: its values are encrypted and indexed under its name. Add a new "
+                      "field and write the values again instead.");
     if (f.name != old.name) {
       if (old_by_name.count(f.name) && kept.count(f.name))
         return conflict("Field '" + old.name + "' cannot be renamed to '" + f.name +
@@ -213,6 +232,11 @@ core::Result<DdlChange> ChangeCollectionDdl(const CollectionSpec& from, const Co
     }
     // Down restores the column empty: dropped data is gone.
     drop_col.push_back({alter("DROP COLUMN " + Quote(old.name)), alter("ADD COLUMN " + ColumnDef(old, d))});
+    if (old.kind == FieldKind::kSecret) {
+      const std::string bi = BlindIndexColumn(old.name), ix = BlindIndexName(from, old);
+      drop_idx.push_back({DropIndex(ix), CreateIndex(table, ix, {bi}, false)});
+      drop_col.push_back({alter("DROP COLUMN " + Quote(bi)), alter("ADD COLUMN " + Quote(bi) + " TEXT")});
+    }
   }
   // Declared indexes, by name (kept across field renames: RENAME COLUMN carries into indexes).
   std::set<std::string> old_idx, new_idx;

@@ -6,7 +6,8 @@
 /// (datetime as normalised RFC 3339 UTC with milliseconds, which sorts lexically; json as JSON
 /// text); integer is INTEGER (SQLite) / BIGINT (PostgreSQL); number REAL / DOUBLE PRECISION; bool
 /// INTEGER 0/1 / BOOLEAN. System columns: id TEXT PRIMARY KEY, created_at and updated_at TEXT,
-/// version BIGINT.
+/// version BIGINT. A secret field is two TEXT columns: the sealed value under the field's name and
+/// its blind index (BlindIndexColumn), with a plain index on the latter.
 
 #include <string>
 #include <string_view>

@@ -12,7 +12,7 @@ namespace {
 bool IsBlank(const FieldSpec& f, const json::value& v) {
   if (v.is_null()) return true;
   if (v.is_string() && v.as_string().empty() &&
-      (f.kind == FieldKind::kText || f.kind == FieldKind::kEmail || f.kind == FieldKind::kUrl ||
+      (f.kind == FieldKind::kText || f.kind == FieldKind::kSecret || f.kind == FieldKind::kEmail || f.kind == FieldKind::kUrl ||
        f.kind == FieldKind::kSelect || f.kind == FieldKind::kRelation || f.kind == FieldKind::kDatetime))
     return true;
   if (v.is_array() && v.as_array().empty() && f.kind == FieldKind::kSelect) return true;
@@ -90,6 +90,12 @@ core::Result<Columns> ValidateRecord(const CollectionSpec& spec, const json::val
   Columns columns;
   columns.reserve(spec.fields.size());
   for (const auto& f : spec.fields) {
+    // PATCH without the secret: it keeps its stored value (SealSecrets copies it), which the
+    // current record (RowToJson) does not show.
+    if (f.kind == FieldKind::kSecret && mode == WriteMode::kMerge && !body.as_object().contains(f.name)) {
+      columns.emplace_back(f.name, store::Null{});
+      continue;
+    }
     const json::value* v = effective.if_contains(f.name);
     json::value value = (v && !v->is_null()) ? *v : json::value(nullptr);
     if (value.is_null() && f.default_value) value = *f.default_value;
@@ -125,10 +131,52 @@ core::Result<Columns> ValidateRecord(const CollectionSpec& spec, const json::val
   return columns;
 }
 
+core::Result<void> SealSecrets(const CollectionSpec& spec, std::string_view id, const core::KeyRing* keys,
+                               WriteMode mode, const json::value& body, const std::vector<store::Value>* current_row,
+                               Columns& columns) {
+  if (!HasSecrets(spec)) return {};
+  const std::size_t n = spec.fields.size();
+  std::size_t secret_index = 0;
+  Columns blind;
+  for (std::size_t k = 0; k < n && k < columns.size(); ++k) {
+    const FieldSpec& f = spec.fields[k];
+    if (f.kind != FieldKind::kSecret) continue;
+    const std::size_t j = secret_index++;
+    const bool keep = mode == WriteMode::kMerge && body.is_object() && !body.as_object().contains(f.name);
+    if (keep) {
+      if (current_row && current_row->size() > 4 + n + j) {
+        columns[k].second = (*current_row)[4 + k];
+        blind.emplace_back(BlindIndexColumn(f.name), (*current_row)[4 + n + j]);
+      } else {
+        return core::Fail(core::ErrorCode::kInternal, "The record cannot be updated.", "merge without the current row");
+      }
+      continue;
+    }
+    const auto* plain = std::get_if<std::string>(&columns[k].second);
+    if (!plain) {
+      blind.emplace_back(BlindIndexColumn(f.name), store::Null{});
+      continue;
+    }
+    if (!keys || keys->empty())
+      return core::Fail(core::ErrorCode::kUnavailable,
+                        "Secret fields cannot be written: no encryption key is configured (secrets.keys).");
+    auto sealed = keys->Seal(*plain, SecretAad(spec.name, f.name, id));
+    if (!sealed) return std::unexpected(std::move(sealed.error()));
+    std::string index = keys->BlindIndex(SecretContext(spec.name, f.name), *plain);
+    columns[k].second = std::move(*sealed);
+    blind.emplace_back(BlindIndexColumn(f.name), std::move(index));
+  }
+  for (auto& c : blind) columns.push_back(std::move(c));
+  return {};
+}
+
 std::string SelectList(const CollectionSpec& spec, std::string_view alias) {
   const std::string prefix = alias.empty() ? std::string() : Quote(alias) + ".";
   std::string out = prefix + "\"id\", " + prefix + "\"created_at\", " + prefix + "\"updated_at\", " + prefix + "\"version\"";
   for (const auto& f : spec.fields) out += ", " + prefix + Quote(f.name);
+  for (const auto& f : spec.fields) {
+    if (f.kind == FieldKind::kSecret) out += ", " + prefix + Quote(BlindIndexColumn(f.name));
+  }
   return out;
 }
 
@@ -145,6 +193,7 @@ json::object RowToJson(const CollectionSpec& spec, const std::vector<store::Valu
   if (const auto* i = std::get_if<std::int64_t>(&row[3])) out["version"] = *i;
   for (std::size_t k = 0; k < spec.fields.size(); ++k) {
     const FieldSpec& f = spec.fields[k];
+    if (f.kind == FieldKind::kSecret) continue;  // never returned
     const store::Value& v = row[4 + k];
     json::value jv = nullptr;
     if (std::holds_alternative<store::Null>(v)) {

@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "core/crypto.hpp"
 #include "core/error.hpp"
 #include "schema/collection.hpp"
 #include "store/database.hpp"
@@ -21,7 +22,8 @@ enum class WriteMode {
   kMerge,    ///< PATCH: RFC 7396 merge patch onto the current record (null removes → default/null).
 };
 
-/// Column values to write, one per user field in declaration order.
+/// Column values to write, one per user field in declaration order; after SealSecrets, followed by
+/// the blind index column of each secret field (the SelectList order).
 using Columns = std::vector<std::pair<std::string, store::Value>>;
 
 /// Validates `body` for `spec`. For kMerge, `current` is the current record (RowToJson) and the
@@ -32,12 +34,23 @@ using Columns = std::vector<std::pair<std::string, store::Value>>;
 core::Result<Columns> ValidateRecord(const CollectionSpec& spec, const boost::json::value& body, WriteMode mode,
                                      const boost::json::object* current = nullptr);
 
+/// Turns the plaintext of every secret field in `columns` (ValidateRecord's output) into its
+/// sealed value for record `id` (core::KeyRing::Seal with SecretAad) and appends the blind index
+/// column of each secret field, so `columns` can be written as is. With kMerge, a secret field
+/// absent from `body` keeps its stored value and index, taken from `current_row` (the record's
+/// SelectList row). Does nothing for a spec without secrets. Errors: kUnavailable when a value
+/// must be sealed and `keys` is null or empty, kInternal when sealing fails.
+core::Result<void> SealSecrets(const CollectionSpec& spec, std::string_view id, const core::KeyRing* keys,
+                               WriteMode mode, const boost::json::value& body,
+                               const std::vector<store::Value>* current_row, Columns& columns);
+
 /// The column list of a record in the order RowToJson expects: id, created_at, updated_at,
-/// version, then user fields; quoted, prefixed by `alias` when not empty.
+/// version, then user fields, then the blind index column of each secret field; quoted,
+/// prefixed by `alias` when not empty.
 std::string SelectList(const CollectionSpec& spec, std::string_view alias = {});
 
 /// A row selected with SelectList as a record: bool as true/false, json parsed, multi-select as
-/// an array, numbers typed.
+/// an array, numbers typed. Secret fields are never part of it.
 boost::json::object RowToJson(const CollectionSpec& spec, const std::vector<store::Value>& row);
 
 /// RFC 7396: `patch` applied to `target`.

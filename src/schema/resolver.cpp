@@ -8,6 +8,14 @@ namespace basalt::schema {
 
 namespace {
 
+// The equality transform of secret field `field` of `collection`.
+std::function<std::vector<std::string>(std::string_view)> SecretKeys(const core::KeyRing* keys,
+                                                                       std::string context) {
+  return [keys, context = std::move(context)](std::string_view value) {
+    return keys ? keys->BlindIndexes(context, value) : std::vector<std::string>{};
+  };
+}
+
 std::string JoinPath(const std::vector<std::string>& path) {
   std::string p;
   for (const auto& s : path) p += (p.empty() ? "" : ".") + s;
@@ -17,8 +25,8 @@ std::string JoinPath(const std::vector<std::string>& path) {
 }  // namespace
 
 CollectionResolver::CollectionResolver(const Snapshot& snapshot, const CollectionSpec& collection,
-                                       const DdlDialect& dialect, std::string alias)
-    : snapshot_(snapshot), collection_(collection), dialect_(dialect), alias_(std::move(alias)) {}
+                                       const DdlDialect& dialect, std::string alias, const core::KeyRing* keys)
+    : snapshot_(snapshot), collection_(collection), dialect_(dialect), alias_(std::move(alias)), keys_(keys) {}
 
 std::optional<query::FieldType> CollectionResolver::TypeOf(const CollectionSpec& c, std::string_view name) {
   if (name == "id") return query::FieldType::kText;
@@ -47,6 +55,9 @@ core::Result<query::ResolvedField> CollectionResolver::Resolve(const std::vector
   if (path.size() == 1) {
     if (field && field->kind == FieldKind::kSelect && field->multi)
       return query::ResolvedField{dialect_.JsonArrayElements(column), query::FieldType::kText, true, {}};
+    if (field && field->kind == FieldKind::kSecret)
+      return query::ResolvedField{Quote(alias_) + "." + Quote(BlindIndexColumn(field->name)), query::FieldType::kText,
+                                  false, {}, SecretKeys(keys_, SecretContext(collection_.name, field->name))};
     return query::ResolvedField{column, *type, false, {}};
   }
   if (!field || field->kind != FieldKind::kRelation) return unknown();
@@ -63,6 +74,12 @@ core::Result<query::ResolvedField> CollectionResolver::Resolve(const std::vector
     return unknown();
   // A correlated scalar subquery: at most one row (by primary key), no JOIN to deduplicate.
   const std::string r = Quote("r_" + path[0]);
+  if (target_field && target_field->kind == FieldKind::kSecret)
+    return query::ResolvedField{"(SELECT " + r + "." + Quote(BlindIndexColumn(path[1])) + " FROM " +
+                                    Quote(TableName(target->name)) + " AS " + r + " WHERE " + r + ".\"id\" = " + column +
+                                    ")",
+                                query::FieldType::kText, false, {},
+                                SecretKeys(keys_, SecretContext(target->name, path[1]))};
   return query::ResolvedField{"(SELECT " + r + "." + Quote(path[1]) + " FROM " + Quote(TableName(target->name)) +
                                   " AS " + r + " WHERE " + r + ".\"id\" = " + column + ")",
                               *target_type, false, {}};

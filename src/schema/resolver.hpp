@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/crypto.hpp"
 #include "query/resolver.hpp"
 #include "schema/catalog.hpp"
 #include "schema/ddl.hpp"
@@ -15,11 +16,13 @@ namespace basalt::schema {
 /// Holds references: `snapshot` and `collection` must outlive it. json fields are kJson; multi
 /// select fields are multi-valued (elements of the JSON array). Unknown paths, paths longer than
 /// two segments, and paths through a relation to an unknown collection are kBadRequest errors
-/// "unknown field 'x.y'".
+/// "unknown field 'x.y'". Secret fields resolve to their blind index column with
+/// `equality_keys` computed under `keys` (every key of the ring; none when `keys` is null or
+/// empty, so equality never matches); `keys` must outlive the resolver.
 class CollectionResolver final : public query::FieldResolver {
  public:
   CollectionResolver(const Snapshot& snapshot, const CollectionSpec& collection, const DdlDialect& dialect,
-                     std::string alias = "t");
+                     std::string alias = "t", const core::KeyRing* keys = nullptr);
   core::Result<query::ResolvedField> Resolve(const std::vector<std::string>& path) const override;
 
   /// Type of a system or user field for the compiler, or nullopt when unknown.
@@ -30,6 +33,7 @@ class CollectionResolver final : public query::FieldResolver {
   const CollectionSpec& collection_;
   DdlDialect dialect_;
   std::string alias_;
+  const core::KeyRing* keys_;
 };
 
 /// Variables for rules and filters in this slice: `@now` is the current time (RFC 3339 UTC,
