@@ -75,7 +75,8 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "cors.allowed_origins", "cors.allowed_methods", "cors.allowed_headers", "cors.exposed_headers",
       "cors.allow_credentials", "cors.max_age_s", "security.referrer_policy",
       "security.hsts_max_age_s", "log.level", "log.format", "log.access", "metrics.enabled",
-      "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "auth.admin_token"};
+      "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "auth.admin_token",
+      "secrets.keys", "secrets.active_key"};
   std::vector<std::string> keys;
   for (const auto& info : SettingsTable()) keys.push_back(info.key);
   EXPECT_EQ(keys, expected);
@@ -116,7 +117,7 @@ TEST(SettingsTable, OnlyTheTokenIsSecret) {
   for (const auto& info : SettingsTable()) {
     if (info.secret) secrets.push_back(info.key);
   }
-  EXPECT_THAT(secrets, UnorderedElementsAre("metrics.token", "database.url", "auth.admin_token"));
+  EXPECT_THAT(secrets, UnorderedElementsAre("metrics.token", "database.url", "auth.admin_token", "secrets.keys"));
 }
 
 TEST(Load, NoSourcesGivesDefaults) {
