@@ -269,7 +269,9 @@ start_nginx_records() {
 # its embedded SQLite or on a throwaway PostgreSQL cluster, seeded with BENCH_RECORDS posts.
 start_basalt_records() {
   local backend="$1"
-  local env_args=("BASALT_AUTH__ADMIN_TOKEN=$BENCH_ADMIN_TOKEN")
+  # wrk is one identity (127.0.0.1) sending far more than a client should: raise the default rate
+  # so the limiter runs (its cost is measured) without refusing the load.
+  local env_args=("BASALT_AUTH__ADMIN_TOKEN=$BENCH_ADMIN_TOKEN" "BASALT_RATE_LIMIT__DEFAULT=1000000000/s 1000000")
   if [ "$backend" = postgres ]; then
     start_pg_cluster || return 1
     env_args+=("BASALT_DATABASE__URL=$PG_URL")

@@ -3,7 +3,10 @@
 // replace the whole list, `rules` merge by key); a field renames with "previous_name".
 
 #include <boost/json.hpp>
+#include <map>
+#include <set>
 
+#include "api/audit_log.hpp"
 #include "api/data_routes.hpp"
 #include "api/data_support.hpp"
 #include "core/crypto.hpp"
@@ -64,6 +67,66 @@ std::optional<core::Error> NeedsKeys(const DataServices& s, const schema::Collec
   return e;
 }
 
+// Absent, null and [] all mean "not set" when comparing definitions.
+bool Unset(const json::value* v) { return !v || v->is_null() || (v->is_array() && v->as_array().empty()); }
+bool Same(const json::value* a, const json::value* b) {
+  if (Unset(a) || Unset(b)) return Unset(a) && Unset(b);
+  return *a == *b;
+}
+
+// Names of what differs between two collection definitions (schema::ToJson shapes): "fields.<name>"
+// for each added, removed or changed field, "rules.<op>" for each changed rule, "indexes", and any
+// other changed top-level key. Names only, never values. `before` is {} for a new collection.
+std::vector<std::string> ChangedNames(const json::object& before, const json::object& after) {
+  std::vector<std::string> out;
+  auto by_name = [](const json::object& spec) {
+    std::map<std::string, json::value> fields;
+    if (const auto* f = spec.if_contains("fields"); f && f->is_array()) {
+      for (const auto& field : f->as_array()) {
+        if (const auto* n = field.is_object() ? field.as_object().if_contains("name") : nullptr; n && n->is_string())
+          fields.emplace(std::string(n->as_string()), field);
+      }
+    }
+    return fields;
+  };
+  const auto old_fields = by_name(before), new_fields = by_name(after);
+  std::set<std::string> names;
+  for (const auto& [n, v] : old_fields) names.insert(n);
+  for (const auto& [n, v] : new_fields) names.insert(n);
+  for (const auto& n : names) {
+    auto a = old_fields.find(n), b = new_fields.find(n);
+    if (a == old_fields.end() || b == new_fields.end() || a->second != b->second) out.push_back("fields." + n);
+  }
+  const json::object empty;
+  const auto* ra = before.if_contains("rules");
+  const auto* rb = after.if_contains("rules");
+  const json::object& rules_a = ra && ra->is_object() ? ra->as_object() : empty;
+  const json::object& rules_b = rb && rb->is_object() ? rb->as_object() : empty;
+  std::set<std::string> ops;
+  for (const auto& [k, v] : rules_a) ops.insert(std::string(k));
+  for (const auto& [k, v] : rules_b) ops.insert(std::string(k));
+  for (const auto& op : ops) {
+    if (!Same(rules_a.if_contains(op), rules_b.if_contains(op))) out.push_back("rules." + op);
+  }
+  std::set<std::string> keys;
+  for (const auto& [k, v] : before) keys.insert(std::string(k));
+  for (const auto& [k, v] : after) keys.insert(std::string(k));
+  for (const auto& k : keys) {
+    if (k == "fields" || k == "rules" || k == "name") continue;
+    if (!Same(before.if_contains(k), after.if_contains(k))) out.push_back(k);
+  }
+  return out;
+}
+
+// The audit step of a collection change, or none when the audit log is not wired.
+store::TransactionWork AuditStep(const DataServices& s, const http::Request& req, std::string action,
+                                 const std::string& name, std::vector<std::string> changes) {
+  if (!s.audit) return {};
+  audit::Entry entry = AuditEntry(req, std::move(action), "collection:" + name);
+  entry.changes = std::move(changes);
+  return s.audit->AppendStep(std::move(entry));
+}
+
 std::optional<std::int64_t> IfMatchVersion(const http::Request& req, bool& malformed) {
   malformed = false;
   auto h = req.Header("If-Match");
@@ -104,7 +167,10 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
           }
         }
         if (auto no_key = NeedsKeys(*s, *spec)) co_return detail::Fail(req, *no_key);
-        auto created = co_await s->catalog.Create(req.shard(), std::move(*spec));
+        const std::string created_name = spec->name;
+        store::TransactionWork step =
+            AuditStep(*s, req, "collection.created", created_name, ChangedNames(json::object{}, schema::ToJson(*spec)));
+        auto created = co_await s->catalog.Create(req.shard(), std::move(*spec), std::move(step));
         if (!created) co_return detail::Fail(req, created.error());
         http::Response res = CollectionResponse(201, **created);
         res.Set("Location", std::string(kBase) + "/" + (*created)->spec.name);
@@ -156,7 +222,9 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
       if (malformed)
         co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kPreconditionFailed, "If-Match does not match."));
       if (auto no_key = NeedsKeys(*s, *spec)) co_return detail::Fail(req, *no_key);
-      auto updated = co_await s->catalog.Update(req.shard(), std::move(*spec), expected);
+      store::TransactionWork step = AuditStep(*s, req, "collection.updated", name,
+                                              ChangedNames(schema::ToJson(found->spec), schema::ToJson(*spec)));
+      auto updated = co_await s->catalog.Update(req.shard(), std::move(*spec), expected, std::move(step));
       if (!updated) co_return detail::Fail(req, updated.error());
       co_return CollectionResponse(200, **updated);
     };
@@ -168,7 +236,9 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
     if (auto denied = RequireAdmin(req, *s)) co_return *denied;
     if (!co_await FindCollection(*s, req))
       co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
-    auto dropped = co_await s->catalog.Drop(req.shard(), std::string(req.Param("name")));
+    std::string dropped_name(req.Param("name"));
+    store::TransactionWork step = AuditStep(*s, req, "collection.deleted", dropped_name, {});
+    auto dropped = co_await s->catalog.Drop(req.shard(), std::move(dropped_name), std::move(step));
     if (!dropped) co_return detail::Fail(req, dropped.error());
     co_return http::Response::Empty(204);
   });

@@ -15,6 +15,9 @@ class Database;
 namespace basalt::schema {
 class Catalog;
 }
+namespace basalt::audit {
+class AuditLog;
+}
 
 namespace basalt::api {
 
@@ -23,6 +26,8 @@ struct DataServices {
   store::Database& database;  ///< Records and the catalog tables.
   schema::Catalog& catalog;   ///< Loaded before the server starts.
   const core::KeyRing& keys;  ///< Seals secret fields; empty when `secrets.keys` is not set.
+  /// Collection changes are recorded here, in the change's own transaction; null records nothing.
+  audit::AuditLog* audit = nullptr;
 };
 
 /// POST/GET /api/v1/collections, GET/PATCH/DELETE /api/v1/collections/{name} (admin only).

@@ -60,6 +60,7 @@ constexpr StatusInfo kProblems[] = {
     {414, "The request line is too long."},
     {415, "Unsupported Content-Type."},
     {422, "Validation failed (`errors` per field), or an Idempotency-Key reused with another request."},
+    {429, "Too many requests from this identity (`Retry-After`, `RateLimit-*`); code `rate_limited`."},
     {431, "The header block is too large."},
     {500, "Internal error (details are logged with the request id, never sent)."},
     {503, "Not ready, draining, at the connection limit, or the database is unavailable."},
@@ -68,7 +69,7 @@ constexpr StatusInfo kProblems[] = {
 std::string ProblemName(int status) { return "Problem" + std::to_string(status); }
 
 /// Statuses every operation can give, whatever its handler does (the HTTP layer).
-constexpr int kTransport[] = {400, 408, 413, 414, 431, 500, 503};
+constexpr int kTransport[] = {400, 408, 413, 414, 429, 431, 500, 503};
 
 class Responses {
  public:
@@ -464,6 +465,59 @@ json::object OpenApiPath() {
   return json::object{{"get", std::move(op)}};
 }
 
+json::object AuditEntrySchema() {
+  auto text = [](std::string_view d) { return Str(d); };
+  auto choice = [](std::initializer_list<const char*> values) {
+    json::array e;
+    for (const char* v : values) e.emplace_back(v);
+    return json::object{{"type", "string"}, {"enum", std::move(e)}};
+  };
+  json::object hash{{"type", "string"}, {"pattern", "^[0-9a-f]{64}$"}};
+  json::object props{
+      {"id", json::object{{"type", "string"}, {"format", "uuid"}}},
+      {"sequence", json::object{{"type", "integer"}, {"minimum", 1}, {"description", "Position in the chain."}}},
+      {"time", json::object{{"type", "string"}, {"format", "date-time"}}},
+      {"actor_kind", choice({"user", "api_key", "service", "admin_token", "system", "anonymous"})},
+      {"actor_id", text("User, API key or client id; empty for admin_token, system and anonymous.")},
+      {"action", text("E.g. `auth.login`, `collection.updated`, `admin_token.used`.")},
+      {"target", text("E.g. `collection:posts`, `POST /api/v1/collections`.")},
+      {"outcome", choice({"success", "failure", "denied"})},
+      {"ip", text("Client address.")},
+      {"user_agent", text("")},
+      {"request_id", text("")},
+      {"changes", json::object{{"type", "array"}, {"items", Str()}, {"description", "Names of changed fields and rules, never values."}}},
+      {"prev_hash", hash},
+      {"hash", hash}};
+  json::array required;
+  for (const auto& [k, v] : props) required.emplace_back(k);
+  return json::object{{"type", "object"}, {"properties", std::move(props)}, {"required", std::move(required)}};
+}
+
+json::object AuditLogPath() {
+  json::object op = Operation("list_audit_log", "audit", "Read the audit log, newest first (superusers)");
+  op["security"] = Security(false);
+  json::array params;
+  auto q = [&](const char* name, json::object schema, const char* description) {
+    params.emplace_back(Param(name, "query", std::move(schema), description));
+  };
+  q("action", Str(), "Exact action, or a prefix as `auth.*`.");
+  q("actor_kind", json::object{{"type", "string"}, {"enum", json::array{"user", "api_key", "service", "admin_token", "system", "anonymous"}}}, "Actor kind.");
+  q("actor_id", Str(), "Exact actor id.");
+  q("target", Str(), "Exact target.");
+  q("outcome", json::object{{"type", "string"}, {"enum", json::array{"success", "failure", "denied"}}}, "Outcome.");
+  q("since", json::object{{"type", "string"}, {"format", "date-time"}}, "Entries at or after this time.");
+  q("until", json::object{{"type", "string"}, {"format", "date-time"}}, "Entries before this time.");
+  params.emplace_back(Ref("parameters", "limit"));
+  params.emplace_back(Param("cursor", "query", Str(), "`next_cursor` of the previous page."));
+  op["parameters"] = std::move(params);
+  op["responses"] = Responses()
+                        .Add(200, JsonResponse("A page of entries.", SchemaRef("AuditLog"),
+                                               json::object{{"Link", HeaderRef("Link")}}))
+                        .Problems({400, 401, 403})
+                        .Build();
+  return json::object{{"get", std::move(op)}};
+}
+
 void CollectionPaths(json::object& paths) {
   json::object collection_headers{{"ETag", HeaderRef("ETag")}};
   json::object list = Operation("list_collections", "collections", "List collections");
@@ -622,6 +676,12 @@ json::object Components(const schema::Snapshot& snapshot) {
       {"type", "object"},
       {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("Collection")}}}}},
       {"required", json::array{"items"}}};
+  schemas["AuditEntry"] = AuditEntrySchema();
+  schemas["AuditLog"] = json::object{
+      {"type", "object"},
+      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("AuditEntry")}}},
+                                  {"next_cursor", json::object{{"type", json::array{"string", "null"}}}}}},
+      {"required", json::array{"items", "next_cursor"}}};
   for (const auto& [name, c] : snapshot.collections) {
     const std::string base = SchemaBaseName(name);
     schemas[base + "Record"] = RecordSchema(c->spec, false);
@@ -636,6 +696,11 @@ json::object Components(const schema::Snapshot& snapshot) {
     json::object r{{"description", p.description}};
     if (p.status == 401) r["headers"] = json::object{{"WWW-Authenticate", HeaderRef("WWW-Authenticate")}};
     if (p.status == 503) r["headers"] = json::object{{"Retry-After", HeaderRef("Retry-After")}};
+    if (p.status == 429)
+      r["headers"] = json::object{{"Retry-After", HeaderRef("Retry-After")},
+                                  {"RateLimit-Limit", HeaderRef("RateLimit-Limit")},
+                                  {"RateLimit-Remaining", HeaderRef("RateLimit-Remaining")},
+                                  {"RateLimit-Reset", HeaderRef("RateLimit-Reset")}};
     r["content"] = json::object{{"application/problem+json", json::object{{"schema", SchemaRef("Problem")}}}};
     responses[ProblemName(p.status)] = std::move(r);
   }
@@ -666,6 +731,9 @@ json::object Components(const schema::Snapshot& snapshot) {
   header("Location", "The new resource's path.");
   header("Retry-After", "Seconds to wait.");
   header("WWW-Authenticate", "`Bearer realm=...`.");
+  header("RateLimit-Limit", "The identity's burst for this route (IETF draft ratelimit headers).");
+  header("RateLimit-Remaining", "Requests that would still pass now.");
+  header("RateLimit-Reset", "Seconds until the quota is whole again.");
 
   json::object security{
       {"admin_token", json::object{{"type", "http"}, {"scheme", "bearer"},
@@ -774,6 +842,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   for (const auto& [name, c] : snapshot.collections)
     tags.emplace_back(json::object{{"name", name + " records"}, {"description", "Records of `" + name + "`."}});
   if (options.batch) tags.emplace_back(json::object{{"name", "batch"}});
+  tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (superusers)."}});
   tags.emplace_back(json::object{{"name", "meta"}});
   tags.emplace_back(json::object{{"name", "operations"}, {"description", "Health and metrics."}});
   doc["tags"] = std::move(tags);
@@ -781,6 +850,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   json::object paths = Health();
   if (options.metrics) paths["/metrics"] = Metrics();
   paths["/api/v1/openapi.json"] = OpenApiPath();
+  paths["/api/v1/audit-log"] = AuditLogPath();
   if (options.batch) paths["/api/v1/batch"] = BatchPath();
   CollectionPaths(paths);
   for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);

@@ -7,6 +7,7 @@
 
 #include "app/system_migrations.hpp"
 #include "schema/secrets.hpp"
+#include "audit/audit.hpp"
 #include "store/migrations.hpp"
 #include "store/postgres.hpp"
 #include "store/sqlite.hpp"
@@ -38,6 +39,7 @@ T RunBlocking(store::Task<T> task) {
 template core::Result<int> RunBlocking(store::Task<core::Result<int>>);
 template core::Result<void> RunBlocking(store::Task<core::Result<void>>);
 template core::Result<schema::RotationReport> RunBlocking(store::Task<core::Result<schema::RotationReport>>);
+template core::Result<audit::VerifyReport> RunBlocking(store::Task<core::Result<audit::VerifyReport>>);
 template core::Result<std::vector<store::MigrationStatus>> RunBlocking(
     store::Task<core::Result<std::vector<store::MigrationStatus>>>);
 

@@ -12,6 +12,7 @@
 #include "app/database.hpp"
 #include "app/serve.hpp"
 #include "app/system_migrations.hpp"
+#include "audit/audit.hpp"
 #include "schema/catalog.hpp"
 #include "schema/schema_io.hpp"
 #include "schema/secrets.hpp"
@@ -264,6 +265,41 @@ int RunKeysRotate(const Settings& settings) {
   return close(0);
 }
 
+// `basalt audit verify`: applies pending system migrations (as `serve` does), then walks the
+// audit chain. Exit 0 with the count when every entry verifies; 1 naming the first bad entry (or
+// when the database cannot be read).
+int RunAuditVerify(const Settings& settings) {
+  namespace app = basalt::app;
+  auto database = app::OpenDatabase(settings, 1);
+  if (!database) {
+    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
+    return 1;
+  }
+  auto close = [&](int code) {
+    (*database)->Close();
+    return code;
+  };
+  if (auto migrated = app::MigrateUp(**database); !migrated) {
+    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
+    return close(1);
+  }
+  basalt::audit::AuditLog log(**database);
+  auto report = app::RunBlocking(log.Verify(0));
+  if (!report) {
+    std::cerr << "basalt: cannot read the audit log: " << report.error().message << "\n";
+    return close(1);
+  }
+  if (!report->ok) {
+    std::cerr << "basalt: audit log verification FAILED at entry " << report->bad_sequence;
+    if (!report->bad_id.empty()) std::cerr << " (id " << report->bad_id << ")";
+    std::cerr << ": " << report->reason << "\n"
+              << report->count << " entr" << (report->count == 1 ? "y" : "ies") << " before it verified\n";
+    return close(1);
+  }
+  std::cout << "audit log verified: " << report->count << " entr" << (report->count == 1 ? "y" : "ies") << "\n";
+  return close(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -310,6 +346,11 @@ int main(int argc, char** argv) {
   auto* keys_rotate = keys_cmd->add_subcommand(
       "rotate", "Re-encrypt every secret value under secrets.active_key (safe while servers run)");
   AddCommon(keys_rotate, flags, false);
+  auto* audit_cmd = app.add_subcommand("audit", "Check the audit log");
+  audit_cmd->require_subcommand(1);
+  auto* audit_verify = audit_cmd->add_subcommand(
+      "verify", "Walk the hash chain; exit 1 naming the first edited, deleted or reordered entry");
+  AddCommon(audit_verify, flags, false);
 
   try {
     app.parse(argc, argv);
@@ -339,6 +380,7 @@ int main(int argc, char** argv) {
   if (*migrate) return RunMigrate(*settings, *migrate_status ? "status" : *migrate_up ? "up" : "down",
                                   migrate_target, migrate_count);
   if (*keys_cmd) return RunKeysRotate(*settings);
+  if (*audit_verify) return RunAuditVerify(*settings);
   if (*schema_cmd) return RunSchema(*settings, static_cast<bool>(*schema_export), schema_flags);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load

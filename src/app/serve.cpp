@@ -7,12 +7,14 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/audit_log.hpp"
 #include "api/authn.hpp"
 #include "api/idempotency.hpp"
 #include "api/openapi.hpp"
 #include "api/data_routes.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
+#include "http/rate_limit.hpp"
 #include "http/server.hpp"
 #include "http/stages.hpp"
 #include "obs/log.hpp"
@@ -41,6 +43,30 @@ http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads)
   o.drain_delay = milliseconds(s.server.drain_delay_ms);
   o.tls_cert_file = s.tls.cert_file;
   o.tls_key_file = s.tls.key_file;
+  return o;
+}
+
+// The rate-limit stage's settings: the default, then the built-in auth routes, then the configured
+// routes (a later entry for the same route replaces an earlier one). config::Load validated them.
+http::RateLimitOptions ToRateLimitOptions(const config::RateLimitSettings& s) {
+  auto quota = [](const config::RateSpec& r) {
+    return http::Quota{.count = r.count, .period = std::chrono::seconds(r.period_s), .burst = r.burst};
+  };
+  http::RateLimitOptions o;
+  if (auto d = config::ParseRate(s.default_rate)) o.default_quota = quota(*d);
+  auto add = [&](const std::string& text) {
+    auto parsed = config::ParseRouteRate(text);
+    if (!parsed) return;
+    for (auto& [route, q] : o.routes) {
+      if (route == parsed->first) {
+        q = quota(parsed->second);
+        return;
+      }
+    }
+    o.routes.emplace_back(parsed->first, quota(parsed->second));
+  };
+  for (const auto& r : config::BuiltinRouteRates()) add(r);
+  for (const auto& r : s.routes) add(r);
   return o;
 }
 
@@ -103,14 +129,15 @@ int Serve(const config::Settings& settings) {
   if (!keys->empty())
     obs::Log(obs::LogLevel::kInfo, "secret field keys loaded",
              {{"active_key", keys->active_id()}, {"keys", static_cast<std::int64_t>(keys->ids().size())}});
-  const api::DataServices data{db, catalog, *keys};
+  audit::AuditLog audit_log(db);
+  const api::DataServices data{db, catalog, *keys, &audit_log};
 
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),
                  settings.metrics.enabled ? api::RegisterMetrics(router, metrics, settings.metrics.token)
                                           : core::Result<void>{},
                  api::RegisterCollections(router, data), api::RegisterRecords(router, data),
-                 api::RegisterOpenApi(router, data)}) {
+                 api::RegisterOpenApi(router, data), api::RegisterAuditLog(router, audit_log)}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
       db.Close();
@@ -132,6 +159,11 @@ int Serve(const config::Settings& settings) {
                                 .allow_credentials = settings.cors.allow_credentials,
                                 .max_age_s = settings.cors.max_age_s}));
   pipeline.Use(api::AuthenticationStage({.admin_token = settings.auth.admin_token}));
+  if (settings.rate_limit.enabled) {
+    auto limiter = std::make_shared<http::GcraLimiter>(http::GcraOptions{.max_keys = settings.rate_limit.max_keys});
+    pipeline.Use(http::RateLimitStage(std::move(limiter), ToRateLimitOptions(settings.rate_limit)));
+  }
+  pipeline.Use(api::AdminTokenAuditStage(audit_log));
   pipeline.Use(api::IdempotencyStage(db));
 
   http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);

@@ -1,6 +1,7 @@
 #include "app/system_migrations.hpp"
 
 #include "api/idempotency.hpp"
+#include "audit/audit.hpp"
 #include "schema/catalog.hpp"
 
 namespace basalt::app {
@@ -13,6 +14,7 @@ std::vector<store::Migration> SystemMigrations() {
   };
   append(schema::SystemMigrations());     // versions 200..299
   append(api::IdempotencyMigrations());  // version 500
+  append(audit::Migrations());           // versions 700..749
   return all;
 }
 

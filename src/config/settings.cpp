@@ -243,6 +243,22 @@ std::optional<std::string> Origins(const Value& v) {
   return std::nullopt;
 }
 
+std::optional<std::string> RateText(const Value& v) {
+  if (!ParseRate(std::get<std::string>(v))) {
+    return "must be \"<count>/<s|m|h> [<burst>]\", e.g. \"100/s 200\" (count 1-1000000000, burst 1-1000000)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> RouteRates(const Value& v) {
+  for (const auto& item : std::get<std::vector<std::string>>(v)) {
+    if (!ParseRouteRate(item)) {
+      return "\"" + item + "\" is not \"<route> <count>/<s|m|h> [<burst>]\", e.g. \"/api/v1/auth/login 10/m 5\"";
+    }
+  }
+  return std::nullopt;
+}
+
 constexpr std::int64_t kMaxTimeoutMs = 3'600'000;
 
 std::vector<Row> BuildRows() {
@@ -360,6 +376,18 @@ std::vector<Row> BuildRows() {
   rows.push_back(StringRow("secrets", "active_key", &S::secrets, &SecretsSettings::active_key,
                            "Id of the key new secret values are encrypted with; empty: the first key of "
                            "`secrets.keys`. `basalt keys rotate` re-encrypts older values with it."));
+  // rate_limit
+  rows.push_back(BooleanRow("rate_limit", "enabled", &S::rate_limit, &RateLimitSettings::enabled,
+                            "Limit the request rate of every route per identity (probes exempt)."));
+  rows.push_back(StringRow("rate_limit", "default", &S::rate_limit, &RateLimitSettings::default_rate,
+                           "Rate of every route without its own, per identity: \"<count>/<s|m|h> [<burst>]\".",
+                           {}, RateText));
+  rows.push_back(ListRow("rate_limit", "routes", &S::rate_limit, &RateLimitSettings::routes,
+                         "Per-route rates, \"<route template> <count>/<s|m|h> [<burst>]\" each; they "
+                         "replace the built-in rates of the auth routes.",
+                         RouteRates));
+  rows.push_back(IntegerRow("rate_limit", "max_keys", &S::rate_limit, &RateLimitSettings::max_keys, 1024,
+                            100'000'000, "Rate-limit buckets kept in memory; idle ones are evicted first."));
   return rows;
 }
 
@@ -791,6 +819,56 @@ class Loader {
 };
 
 }  // namespace
+
+std::optional<RateSpec> ParseRate(std::string_view text) {
+  text = Trim(text);
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::uint64_t count = 0;
+  const auto [count_end, count_ec] = std::from_chars(text.data(), text.data() + slash, count);
+  if (count_ec != std::errc() || count_end != text.data() + slash || count < 1 || count > 1'000'000'000) {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(slash + 1);
+  const auto space = rest.find(' ');
+  const std::string_view unit = rest.substr(0, space);
+  RateSpec spec;
+  spec.count = static_cast<std::uint32_t>(count);
+  if (unit == "s") spec.period_s = 1;
+  else if (unit == "m") spec.period_s = 60;
+  else if (unit == "h") spec.period_s = 3600;
+  else return std::nullopt;
+  spec.burst = static_cast<std::uint32_t>(std::min<std::uint64_t>(count, 1'000'000));
+  if (space != std::string_view::npos) {
+    const std::string_view burst = Trim(rest.substr(space + 1));
+    std::uint64_t b = 0;
+    const auto [end, ec] = std::from_chars(burst.data(), burst.data() + burst.size(), b);
+    if (burst.empty() || ec != std::errc() || end != burst.data() + burst.size() || b < 1 || b > 1'000'000) {
+      return std::nullopt;
+    }
+    spec.burst = static_cast<std::uint32_t>(b);
+  }
+  return spec;
+}
+
+std::optional<std::pair<std::string, RateSpec>> ParseRouteRate(std::string_view text) {
+  text = Trim(text);
+  const auto space = text.find(' ');
+  if (space == std::string_view::npos || text.empty() || text.front() != '/') return std::nullopt;
+  auto rate = ParseRate(text.substr(space + 1));
+  if (!rate) return std::nullopt;
+  return std::pair<std::string, RateSpec>{std::string(text.substr(0, space)), *rate};
+}
+
+const std::vector<std::string>& BuiltinRouteRates() {
+  // Per client address (or identity): steady rates low enough to slow password guessing and
+  // account creation, bursts high enough for a person retrying a typo.
+  static const std::vector<std::string> rates = {
+      "/api/v1/auth/login 30/m 10",    "/api/v1/auth/register 10/m 5", "/api/v1/auth/password 10/m 5",
+      "/api/v1/auth/refresh 60/m 20",  "/api/v1/oauth2/token 60/m 20",
+  };
+  return rates;
+}
 
 const std::vector<SettingInfo>& SettingsTable() {
   static const std::vector<SettingInfo> table = [] {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -86,6 +87,31 @@ struct SecretsSettings {
   std::string active_key;  ///< Id of the key new values are sealed under; empty = the first entry.
 };
 
+struct RateLimitSettings {
+  bool enabled = true;
+  std::string default_rate = "100/s 200";  ///< Key `default`: "<count>/<s|m|h> [<burst>]".
+  std::vector<std::string> routes;         ///< "<route template> <count>/<s|m|h> [<burst>]" each.
+  unsigned max_keys = 100'000;             ///< Identities x buckets held in memory per instance.
+};
+
+/// A parsed rate: `count` requests per `period_s` seconds, bursts of up to `burst`.
+struct RateSpec {
+  std::uint32_t count = 0;
+  std::uint32_t period_s = 1;
+  std::uint32_t burst = 0;
+};
+
+/// Parses "<count>/<unit> [<burst>]": unit s, m or h; count 1..1000000000; burst 1..1000000,
+/// default count (capped at 1000000). Surrounding spaces allowed. nullopt when malformed.
+std::optional<RateSpec> ParseRate(std::string_view text);
+
+/// Parses "<route> <count>/<unit> [<burst>]" (route starts with '/'); nullopt when malformed.
+std::optional<std::pair<std::string, RateSpec>> ParseRouteRate(std::string_view text);
+
+/// Tighter built-in per-route rates for the authentication routes, in ParseRouteRate's format.
+/// `rate_limit.routes` entries for the same route replace them.
+const std::vector<std::string>& BuiltinRouteRates();
+
 /// Every setting, typed. Defaults here are the documented defaults.
 struct Settings {
   ServerSettings server;
@@ -98,6 +124,7 @@ struct Settings {
   DatabaseSettings database;
   AuthSettings auth;
   SecretsSettings secrets;
+  RateLimitSettings rate_limit;
 
   bool TlsEnabled() const { return !tls.cert_file.empty() && !tls.key_file.empty(); }
 };

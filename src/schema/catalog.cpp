@@ -335,7 +335,17 @@ void Catalog::Publish(std::shared_ptr<const Collection> collection, const std::s
   current_.store(std::move(next), std::memory_order_release);
 }
 
-store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Create(unsigned shard, CollectionSpec spec) {
+namespace {
+// Runs `step`, then `also` (when set) in the same transaction.
+store::Task<core::Result<void>> Then(store::Task<core::Result<void>> step, store::Transaction& tx,
+                                     const store::TransactionWork& also) {
+  auto done = co_await std::move(step);
+  if (!done || !also) co_return done;
+  co_return co_await also(tx);
+}
+}  // namespace
+
+store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Create(unsigned shard, CollectionSpec spec, store::TransactionWork also) {
   auto snap = snapshot();
   if (snap->Find(spec.name))
     co_return core::Fail(core::ErrorCode::kConflict, "A collection named '" + spec.name + "' already exists.");
@@ -348,14 +358,14 @@ store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Create(uns
   const DdlChange ddl = CreateCollectionDdl(spec, DdlDialect::FromName(dialect.Name()));
   const std::string spec_text = json::serialize(ToJson(spec));
   c->spec = std::move(spec);
-  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return CreateInTransaction(tx, dialect, c, spec_text, ddl); });
+  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return Then(CreateInTransaction(tx, dialect, c, spec_text, ddl), tx, also); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   Publish(c);
   co_return std::shared_ptr<const Collection>(c);
 }
 
 store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Update(
-    unsigned shard, CollectionSpec spec, std::optional<std::int64_t> expected_version) {
+    unsigned shard, CollectionSpec spec, std::optional<std::int64_t> expected_version, store::TransactionWork also) {
   auto snap = snapshot();
   const store::Dialect& dialect = database_.dialect();
   if (!snap->Find(spec.name))
@@ -372,16 +382,16 @@ store::Task<core::Result<std::shared_ptr<const Collection>>> Catalog::Update(
   }
   auto c = std::make_shared<Collection>();
   const std::string now = Now();
-  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return UpdateInTransaction(tx, dialect, spec, expected_version, now, c); });
+  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return Then(UpdateInTransaction(tx, dialect, spec, expected_version, now, c), tx, also); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   c->spec = std::move(spec);
   Publish(c);
   co_return std::shared_ptr<const Collection>(c);
 }
 
-store::Task<core::Result<void>> Catalog::Drop(unsigned shard, std::string name) {
+store::Task<core::Result<void>> Catalog::Drop(unsigned shard, std::string name, store::TransactionWork also) {
   const store::Dialect& dialect = database_.dialect();
-  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return DropInTransaction(tx, dialect, name); });
+  auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return Then(DropInTransaction(tx, dialect, name), tx, also); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   Publish(nullptr, name);
   co_return core::Result<void>{};

@@ -105,17 +105,21 @@ class Catalog {
 
   /// Creates a collection: validates, CREATE TABLE, stores the spec and the migration, all in one
   /// transaction. Errors: kValidation, kConflict (name taken).
-  store::Task<core::Result<std::shared_ptr<const Collection>>> Create(unsigned shard, CollectionSpec spec);
+  /// `also` (optional, here and in Update and Drop) runs last in the same transaction, after the
+  /// change succeeded (e.g. an audit entry), so both commit or neither does; its error rolls back.
+  store::Task<core::Result<std::shared_ptr<const Collection>>> Create(unsigned shard, CollectionSpec spec,
+                                                                      store::TransactionWork also = {});
 
   /// Replaces a collection's spec with `spec` (see ChangeCollectionDdl for what may change),
   /// applying and recording the DDL in one transaction. `expected_version` guards lost updates.
   /// Errors: kNotFound, kValidation, kConflict (unsafe change), kPreconditionFailed.
   store::Task<core::Result<std::shared_ptr<const Collection>>> Update(unsigned shard, CollectionSpec spec,
-                                                                      std::optional<std::int64_t> expected_version);
+                                                                      std::optional<std::int64_t> expected_version,
+                                                                      store::TransactionWork also = {});
 
   /// Drops a collection and its records. Errors: kNotFound; kConflict while another collection
   /// has a relation to it.
-  store::Task<core::Result<void>> Drop(unsigned shard, std::string name);
+  store::Task<core::Result<void>> Drop(unsigned shard, std::string name, store::TransactionWork also = {});
 
  private:
   void Publish(std::shared_ptr<const Collection> collection, const std::string& removed = {});

@@ -319,6 +319,18 @@ await call("GET", recordsT, records, { expect: 200 });
 await call("DELETE", "/api/v1/collections/{name}", `/api/v1/collections/${name}`, { headers: ADMIN, expect: 204 });
 await call("DELETE", "/api/v1/collections/{name}", `/api/v1/collections/${name}`, { headers: ADMIN, expect: 404 });
 
+// The audit log: superusers only; the collection changes above are in it; keyset pages.
+await call("GET", "/api/v1/audit-log", "/api/v1/audit-log", { expect: 401 });
+await call("GET", "/api/v1/audit-log", "/api/v1/audit-log", { headers: { Authorization: "Bearer wrong" }, expect: 401 });
+const audit = await call("GET", "/api/v1/audit-log", `/api/v1/audit-log?target=collection:${name}&limit=1`, { headers: ADMIN, expect: 200 });
+if (audit.json?.items?.[0]?.action !== "collection.deleted") fail(`the audit log's newest entry for ${name} is not collection.deleted`);
+if (audit.json?.next_cursor) {
+  await call("GET", "/api/v1/audit-log", `/api/v1/audit-log?target=collection:${name}&limit=1&cursor=${encodeURIComponent(audit.json.next_cursor)}`,
+             { headers: ADMIN, expect: 200 });
+}
+await call("GET", "/api/v1/audit-log", "/api/v1/audit-log?action=collection.*&outcome=success&since=2020-01-01T00:00:00Z", { headers: ADMIN, expect: 200 });
+await call("GET", "/api/v1/audit-log", "/api/v1/audit-log?limit=501", { headers: ADMIN, expect: 400 });
+
 if (failures.length) {
   console.error(`\ncontract: ${failures.length} mismatch(es) in ${checked} responses`);
   process.exit(1);

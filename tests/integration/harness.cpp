@@ -239,6 +239,12 @@ BasaltProcess::BasaltProcess(ProcessOptions options) {
   std::filesystem::create_directories(data_dir);
   std::vector<std::string> argv{BinaryPath(), "serve", "--port", "0", "--data-dir", data_dir};
   for (auto& a : options.args) argv.push_back(std::move(a));
+  // Tests send thousands of requests from 127.0.0.1 as one identity: unless a test sets its own,
+  // the default rate is raised (the limiter still runs and adds its headers; the built-in auth
+  // route rates stay as shipped). rate_limit_test checks real limits.
+  const bool has_rate = std::any_of(options.env.begin(), options.env.end(),
+                                    [](const auto& kv) { return kv.first == "BASALT_RATE_LIMIT__DEFAULT"; });
+  if (!has_rate) options.env.emplace_back("BASALT_RATE_LIMIT__DEFAULT", "100000/s 100000");
   pid_ = Spawn(argv, options.env, log_path_);
   if (pid_ < 0) {
     start_error_ = "posix_spawn failed for " + argv[0];

@@ -1,0 +1,382 @@
+#include "audit/audit.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "core/ids.hpp"
+
+namespace basalt::audit {
+namespace {
+
+using store::Statement;
+using store::Value;
+
+constexpr std::int64_t kVerifyPage = 1000;
+
+/// SHA-256 over length-prefixed parts, as lower-case hex.
+class Hasher {
+ public:
+  Hasher() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  void Add(std::string_view part) {
+    const std::string size = std::to_string(part.size()) + ":";
+    EVP_DigestUpdate(ctx_.get(), size.data(), size.size());
+    EVP_DigestUpdate(ctx_.get(), part.data(), part.size());
+  }
+  void Add(std::int64_t number) { Add(std::to_string(number)); }
+  std::string HexDigest() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(ctx_.get(), digest, &length);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(length * 2);
+    for (unsigned i = 0; i < length; ++i) {
+      out.push_back(kHex[digest[i] >> 4]);
+      out.push_back(kHex[digest[i] & 0xf]);
+    }
+    return out;
+  }
+
+ private:
+  struct Free {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+};
+
+// `changes` is stored as one text column: names joined by '\n' (names never contain one; a
+// name that does is rejected by Append). Portable and trivially canonical.
+std::string JoinChanges(const std::vector<std::string>& changes) {
+  std::string out;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    if (i) out += '\n';
+    out += changes[i];
+  }
+  return out;
+}
+
+std::vector<std::string> SplitChanges(std::string_view text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  std::size_t start = 0;
+  while (true) {
+    const auto nl = text.find('\n', start);
+    out.emplace_back(text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+std::string Text(const Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  return {};
+}
+
+std::int64_t Int(const Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  if (const auto* s = std::get_if<std::string>(&v)) {
+    try {
+      return std::stoll(*s);
+    } catch (...) {
+    }
+  }
+  return 0;
+}
+
+constexpr std::string_view kColumns =
+    "seq, id, at_ms, actor_kind, actor_id, action, target, outcome, ip, user_agent, request_id, changes, "
+    "prev_hash, hash";
+
+/// A row in kColumns order. Unknown kind/outcome names are kept verbatim for hashing through
+/// `raw_kind`/`raw_outcome`, so a tampered name fails verification rather than the read.
+struct RawRow {
+  Record record;
+  std::string raw_kind, raw_outcome, raw_changes;
+};
+
+RawRow ToRaw(const std::vector<Value>& r) {
+  RawRow out;
+  Record& rec = out.record;
+  rec.sequence = Int(r[0]);
+  rec.id = Text(r[1]);
+  rec.time_ms = Int(r[2]);
+  out.raw_kind = Text(r[3]);
+  rec.entry.actor_kind = ParseActorKind(out.raw_kind).value_or(ActorKind::kSystem);
+  rec.entry.actor_id = Text(r[4]);
+  rec.entry.action = Text(r[5]);
+  rec.entry.target = Text(r[6]);
+  out.raw_outcome = Text(r[7]);
+  rec.entry.outcome = ParseOutcome(out.raw_outcome).value_or(Outcome::kFailure);
+  rec.entry.ip = Text(r[8]);
+  rec.entry.user_agent = Text(r[9]);
+  rec.entry.request_id = Text(r[10]);
+  out.raw_changes = Text(r[11]);
+  rec.entry.changes = SplitChanges(out.raw_changes);
+  rec.prev_hash = Text(r[12]);
+  rec.hash = Text(r[13]);
+  return out;
+}
+
+std::string HashOf(const Record& r, std::string_view kind, std::string_view outcome,
+                   const std::vector<std::string>& changes) {
+  Hasher h;
+  h.Add("basalt-audit-v1");
+  h.Add(r.sequence);
+  h.Add(r.id);
+  h.Add(r.time_ms);
+  h.Add(kind);
+  h.Add(r.entry.actor_id);
+  h.Add(r.entry.action);
+  h.Add(r.entry.target);
+  h.Add(outcome);
+  h.Add(r.entry.ip);
+  h.Add(r.entry.user_agent);
+  h.Add(r.entry.request_id);
+  h.Add(static_cast<std::int64_t>(changes.size()));
+  for (const auto& c : changes) h.Add(c);
+  h.Add(r.prev_hash);
+  return h.HexDigest();
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string_view Name(ActorKind kind) {
+  switch (kind) {
+    case ActorKind::kUser: return "user";
+    case ActorKind::kApiKey: return "api_key";
+    case ActorKind::kService: return "service";
+    case ActorKind::kAdminToken: return "admin_token";
+    case ActorKind::kSystem: return "system";
+    case ActorKind::kAnonymous: return "anonymous";
+  }
+  return "system";
+}
+
+std::string_view Name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kSuccess: return "success";
+    case Outcome::kFailure: return "failure";
+    case Outcome::kDenied: return "denied";
+  }
+  return "failure";
+}
+
+std::optional<ActorKind> ParseActorKind(std::string_view name) {
+  for (ActorKind k : {ActorKind::kUser, ActorKind::kApiKey, ActorKind::kService, ActorKind::kAdminToken,
+                      ActorKind::kSystem, ActorKind::kAnonymous}) {
+    if (Name(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
+std::optional<Outcome> ParseOutcome(std::string_view name) {
+  for (Outcome o : {Outcome::kSuccess, Outcome::kFailure, Outcome::kDenied}) {
+    if (Name(o) == name) return o;
+  }
+  return std::nullopt;
+}
+
+std::string EntryHash(const Record& record) {
+  return HashOf(record, Name(record.entry.actor_kind), Name(record.entry.outcome), record.entry.changes);
+}
+
+AuditLog::AuditLog(store::Database& database) : db_(database) {
+  const auto& d = db_.dialect();
+  auto p = [&d](int n) { return d.Placeholder(n); };
+  // The head row's lock serialises appenders until their transactions end (see audit.hpp).
+  bump_ = "UPDATE basalt_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+  insert_ = "INSERT INTO basalt_audit_log (" + std::string(kColumns) + ") VALUES (";
+  for (int i = 1; i <= 14; ++i) insert_ += (i > 1 ? ", " : "") + p(i);
+  insert_ += ")";
+  set_head_ = "UPDATE basalt_audit_head SET hash = " + p(1) + " WHERE id = 1 AND seq = " + p(2);
+  select_page_ = "SELECT " + std::string(kColumns) + " FROM basalt_audit_log WHERE seq > " + p(1) +
+                 " AND seq <= " + p(2) + " ORDER BY seq LIMIT " + std::to_string(kVerifyPage);
+  select_head_ = "SELECT seq, hash FROM basalt_audit_head WHERE id = 1";
+}
+
+store::Task<core::Result<Record>> AuditLog::Append(store::Transaction& tx, Entry entry) {
+  for (const auto& c : entry.changes) {
+    if (c.find('\n') != std::string::npos || c.empty())
+      co_return core::Fail(core::ErrorCode::kInternal, "An audit change name must be non-empty and on one line.");
+  }
+  Statement bump{bump_, {}};
+  auto head = co_await tx.Execute(std::move(bump));
+  if (!head) co_return std::unexpected(std::move(head.error()));
+  if (head->rows.size() != 1)
+    co_return core::Fail(core::ErrorCode::kInternal, "The audit log head row is missing.",
+                         "basalt_audit_head has no row with id 1");
+  Record rec;
+  rec.sequence = Int(head->rows[0][0]);
+  rec.prev_hash = Text(head->rows[0][1]);
+  rec.id = core::FormatUuid(core::NewUuidV7());
+  rec.time_ms = NowMs();
+  rec.entry = std::move(entry);
+  rec.hash = EntryHash(rec);
+  Statement insert{insert_,
+                   {rec.sequence, rec.id, rec.time_ms, std::string(Name(rec.entry.actor_kind)), rec.entry.actor_id,
+                    rec.entry.action, rec.entry.target, std::string(Name(rec.entry.outcome)), rec.entry.ip,
+                    rec.entry.user_agent, rec.entry.request_id, JoinChanges(rec.entry.changes), rec.prev_hash,
+                    rec.hash}};
+  auto inserted = co_await tx.Execute(std::move(insert));
+  if (!inserted) co_return std::unexpected(std::move(inserted.error()));
+  Statement set_head{set_head_, {rec.hash, rec.sequence}};
+  auto moved = co_await tx.Execute(std::move(set_head));
+  if (!moved) co_return std::unexpected(std::move(moved.error()));
+  co_return rec;
+}
+
+store::Task<core::Result<void>> AuditLog::AppendVoid(store::Transaction& tx, Entry entry) {
+  auto r = co_await Append(tx, std::move(entry));
+  if (!r) co_return std::unexpected(std::move(r.error()));
+  co_return core::Result<void>{};
+}
+
+store::TransactionWork AuditLog::AppendStep(Entry entry) {
+  return [this, entry = std::move(entry)](store::Transaction& tx) { return AppendVoid(tx, entry); };
+}
+
+namespace {
+// A transaction body as a free coroutine (GCC 12: no coroutine lambdas inside coroutines).
+store::Task<core::Result<void>> AppendInto(AuditLog& log, store::Transaction& tx, Entry entry,
+                                           std::optional<Record>& out) {
+  auto r = co_await log.Append(tx, std::move(entry));
+  if (!r) co_return std::unexpected(std::move(r.error()));
+  out = std::move(*r);
+  co_return core::Result<void>{};
+}
+}  // namespace
+
+store::Task<core::Result<Record>> AuditLog::Append(unsigned shard, Entry entry) {
+  std::optional<Record> out;
+  auto done = co_await db_.Transact(shard, [this, &entry, &out](store::Transaction& tx) {
+    // Transact may retry work on some backends: copy, never move, the entry in.
+    return AppendInto(*this, tx, entry, out);
+  });
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  co_return std::move(*out);
+}
+
+store::Task<core::Result<std::vector<Record>>> AuditLog::List(unsigned shard, ListQuery query) {
+  const auto& d = db_.dialect();
+  std::string sql = "SELECT " + std::string(kColumns) + " FROM basalt_audit_log";
+  std::vector<Value> params;
+  std::string where;
+  auto add = [&](std::string_view column, Value value) {
+    params.push_back(std::move(value));
+    where += where.empty() ? " WHERE " : " AND ";
+    where += std::string(column) + d.Placeholder(static_cast<int>(params.size()));
+  };
+  if (query.action) {
+    if (query.action->ends_with(".*")) {
+      // Prefix match without LIKE (whose case rules differ by backend): the length is a number
+      // we computed, so it may be written into the SQL text.
+      std::string prefix = query.action->substr(0, query.action->size() - 1);  // keeps the '.'
+      add("substr(action, 1, " + std::to_string(prefix.size()) + ") = ", std::move(prefix));
+    } else {
+      add("action = ", *query.action);
+    }
+  }
+  if (query.actor_kind) add("actor_kind = ", std::string(Name(*query.actor_kind)));
+  if (query.actor_id) add("actor_id = ", *query.actor_id);
+  if (query.target) add("target = ", *query.target);
+  if (query.outcome) add("outcome = ", std::string(Name(*query.outcome)));
+  if (query.since_ms) add("at_ms >= ", *query.since_ms);
+  if (query.until_ms) add("at_ms < ", *query.until_ms);
+  if (query.before_sequence) add("seq < ", *query.before_sequence);
+  const int limit = std::clamp(query.limit, 1, 1000);
+  sql += where + " ORDER BY seq DESC LIMIT " + std::to_string(limit);
+  Statement statement{std::move(sql), std::move(params)};
+  auto rows = co_await db_.Query(shard, std::move(statement));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  std::vector<Record> out;
+  out.reserve(rows->rows.size());
+  for (const auto& r : rows->rows) out.push_back(ToRaw(r).record);
+  co_return out;
+}
+
+store::Task<core::Result<VerifyReport>> AuditLog::Verify(unsigned shard) {
+  VerifyReport report;
+  Statement head_query{select_head_, {}};
+  auto head = co_await db_.Query(shard, std::move(head_query));
+  if (!head) co_return std::unexpected(std::move(head.error()));
+  if (head->rows.size() != 1) {
+    report.ok = false;
+    report.reason = "the audit head row is missing";
+    co_return report;
+  }
+  const std::int64_t head_seq = Int(head->rows[0][0]);
+  const std::string head_hash = Text(head->rows[0][1]);
+
+  std::int64_t expected = 1;
+  std::string prev(kGenesisHash);
+  auto fail = [&report](std::int64_t seq, std::string id, std::string reason) {
+    report.ok = false;
+    report.bad_sequence = seq;
+    report.bad_id = std::move(id);
+    report.reason = std::move(reason);
+  };
+  while (expected <= head_seq) {
+    Statement page{select_page_, {expected - 1, head_seq}};
+    auto rows = co_await db_.Query(shard, std::move(page));
+    if (!rows) co_return std::unexpected(std::move(rows.error()));
+    if (rows->rows.empty()) {
+      fail(expected, "", "entry " + std::to_string(expected) + " is missing (deleted)");
+      co_return report;
+    }
+    for (const auto& row : rows->rows) {
+      const RawRow raw = ToRaw(row);
+      const Record& rec = raw.record;
+      if (rec.sequence != expected) {
+        fail(expected, "", "entry " + std::to_string(expected) + " is missing (deleted)");
+        co_return report;
+      }
+      if (rec.prev_hash != prev) {
+        fail(rec.sequence, rec.id,
+             "entry " + std::to_string(rec.sequence) + " does not link to the entry before it (deleted, inserted or reordered)");
+        co_return report;
+      }
+      if (HashOf(rec, raw.raw_kind, raw.raw_outcome, SplitChanges(raw.raw_changes)) != rec.hash) {
+        fail(rec.sequence, rec.id, "entry " + std::to_string(rec.sequence) + " was edited (its hash does not match)");
+        co_return report;
+      }
+      prev = rec.hash;
+      ++expected;
+      ++report.count;
+    }
+  }
+  if (prev != head_hash) {
+    fail(head_seq, "", "the last entry (" + std::to_string(head_seq) + ") does not match the chain head");
+    co_return report;
+  }
+  co_return report;
+}
+
+std::vector<store::Migration> Migrations() {
+  return {{.version = 700,
+           .name = "audit log",
+           .up = "CREATE TABLE basalt_audit_log ("
+                 " seq BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, at_ms BIGINT NOT NULL,"
+                 " actor_kind TEXT NOT NULL, actor_id TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
+                 " outcome TEXT NOT NULL, ip TEXT NOT NULL, user_agent TEXT NOT NULL, request_id TEXT NOT NULL,"
+                 " changes TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+                 "CREATE INDEX basalt_audit_log_action ON basalt_audit_log (action, seq);"
+                 "CREATE INDEX basalt_audit_log_actor ON basalt_audit_log (actor_id, seq);"
+                 "CREATE INDEX basalt_audit_log_target ON basalt_audit_log (target, seq);"
+                 "CREATE INDEX basalt_audit_log_time ON basalt_audit_log (at_ms);"
+                 "CREATE TABLE basalt_audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);"
+                 "INSERT INTO basalt_audit_head (id, seq, hash) VALUES (1, 0, '" +
+                 std::string(kGenesisHash) + "');",
+           .down = "DROP TABLE basalt_audit_head; DROP TABLE basalt_audit_log;"}};
+}
+
+}  // namespace basalt::audit
