@@ -281,7 +281,8 @@ store::Task<core::Result<std::vector<Record>>> AuditLog::List(unsigned shard, Li
       // Prefix match without LIKE (whose case rules differ by backend): the length is a number
       // we computed, so it may be written into the SQL text.
       std::string prefix = query.action->substr(0, query.action->size() - 1);  // keeps the '.'
-      add("substr(action, 1, " + std::to_string(prefix.size()) + ") = ", std::move(prefix));
+      const std::string column = "substr(action, 1, " + std::to_string(prefix.size()) + ") = ";
+      add(column, std::move(prefix));
     } else {
       add("action = ", *query.action);
     }

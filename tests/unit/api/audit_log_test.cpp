@@ -86,9 +86,9 @@ TEST_F(AuditApi, AdminTokenWritesAreRecordedWithTheirOutcome) {
     co_return http::Response::Json(status, "{}");
   });
   pipeline.Use(AdminTokenAuditStage(*log_));
+  const std::string user_agent(300, 'a');  // Request headers are views: keep the text alive
   auto run = [&](http::Method method, std::string_view name, http::Principal p) {
-    http::Request req(method, name, "/api/v1/collections/x?y=1", 11,
-                      {{"User-Agent", std::string(300, 'a')}}, {}, "10.1.2.3");
+    http::Request req(method, name, "/api/v1/collections/x?y=1", 11, {{"User-Agent", user_agent}}, {}, "10.1.2.3");
     req.set_principal(std::move(p));
     req.set_request_id("rid-" + std::string(name));
     return RunTask(pipeline.Run(req));

@@ -149,7 +149,8 @@ TEST(OpenApi, IsDeterministic) {
 TEST(OpenApi, EmptyCatalog) {
   const json::value doc = OpenApiDocument(schema::Snapshot{}, {});
   EXPECT_TRUE(doc.at("paths").as_object().contains("/api/v1/collections"));
-  EXPECT_EQ(doc.at("components").at("schemas").as_object().size(), 8u);
+  EXPECT_EQ(doc.at("components").at("schemas").as_object().size(), 10u);  // incl. AuditEntry, AuditLog
+  EXPECT_TRUE(doc.at("paths").as_object().contains("/api/v1/audit-log"));
 }
 
 TEST(OpenApi, SchemaBaseNameIsOneToOne) {

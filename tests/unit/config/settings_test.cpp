@@ -76,7 +76,8 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "cors.allow_credentials", "cors.max_age_s", "security.referrer_policy",
       "security.hsts_max_age_s", "log.level", "log.format", "log.access", "metrics.enabled",
       "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "auth.admin_token",
-      "secrets.keys", "secrets.active_key"};
+      "secrets.keys", "secrets.active_key",
+      "rate_limit.enabled", "rate_limit.default", "rate_limit.routes", "rate_limit.max_keys"};
   std::vector<std::string> keys;
   for (const auto& info : SettingsTable()) keys.push_back(info.key);
   EXPECT_EQ(keys, expected);
