@@ -2,8 +2,8 @@
 # make bench: measure Basalt against nginx (the ceiling) and Parse Server (the peer) on loopback,
 # one workload at a time. Prints a table and writes one JSON object per line to
 # bench/results/latest.jsonl.
-#   BENCH_WORKLOADS  "healthz get_by_id list_filtered create" (default: all)
-#   BENCH_SYSTEMS    any of nginx basalt basalt-no-access-log basalt-sqlite basalt-postgres parse
+#   BENCH_WORKLOADS  "healthz get_by_id list_filtered create queue" (default: all)
+#   BENCH_SYSTEMS    any of nginx basalt basalt-no-access-log basalt-sqlite basalt-postgres parse bullmq
 #                    (default: all)
 # See bench/lib.sh for the other tunables (BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
 # BENCH_RECORDS...).
@@ -87,7 +87,79 @@ workload_list_filtered() { data_workload list_filtered; }
 # POST .../records (Parse: POST /parse/classes/Post) with a JSON body.
 workload_create() { data_workload create; }
 
-read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz get_by_id list_filtered create}"
+# Queue throughput (bench/queue/queue_bench.mjs): produce batches, claim + ack batches and end-to-end
+# latency, messages/s in the rps column, on Basalt (SQLite, PostgreSQL) and BullMQ on a throwaway
+# redis-server (the peer). BENCH_QUEUE_MESSAGES (50000), BENCH_QUEUE_BATCH (100),
+# BENCH_QUEUE_PRODUCERS (4), BENCH_QUEUE_CONSUMERS (4).
+BULLMQ_DIR="$BENCH_DIR/peers/bullmq"
+queue_case() {  # SYSTEM
+  local system="$1" rc=0
+  system_selected "$system" || return 0
+  log "queue / $system: starting"
+  local qb_env=("QB_NAME=$system" "QB_MESSAGES=${BENCH_QUEUE_MESSAGES:-50000}" "QB_BATCH=${BENCH_QUEUE_BATCH:-100}"
+    "QB_PRODUCERS=${BENCH_QUEUE_PRODUCERS:-4}" "QB_CONSUMERS=${BENCH_QUEUE_CONSUMERS:-4}")
+  case "$system" in
+    basalt-sqlite | basalt-postgres)
+      local env_args=("BASALT_AUTH__ADMIN_TOKEN=$BENCH_ADMIN_TOKEN" "BASALT_LOG__ACCESS=false")
+      if [ "$system" = basalt-postgres ]; then
+        start_pg_cluster || rc=1
+        env_args+=("BASALT_DATABASE__URL=$PG_URL")
+      fi
+      [ "$rc" -eq 0 ] && start_basalt "${env_args[@]}" || rc=1
+      qb_env+=("QB_SYSTEM=basalt" "QB_URL=http://127.0.0.1:$SERVER_PORT" "QB_TOKEN=$BENCH_ADMIN_TOKEN")
+      ;;
+    bullmq)
+      if [ ! -d "$BULLMQ_DIR/node_modules/bullmq" ]; then
+        (cd "$BULLMQ_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >"$BENCH_TMP/npm-bullmq.log" 2>&1) ||
+          { log "queue / bullmq: npm ci failed"; rc=1; }
+      fi
+      if [ "$rc" -eq 0 ]; then
+        # A throwaway redis-server on a free loopback port, no persistence files left behind.
+        SERVER_PORT="$(free_port)"
+        SERVER_LOG="$BENCH_TMP/redis-$SERVER_PORT.log"
+        redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" --appendonly no \
+          --dir "$BENCH_TMP" >"$SERVER_LOG" 2>&1 &
+        SERVER_PID=$!
+        BENCH_PIDS+=("$SERVER_PID")
+        local i
+        for ((i = 0; i < 100; i++)); do
+          redis-cli -p "$SERVER_PORT" ping >/dev/null 2>&1 && break
+          sleep 0.1
+        done
+        qb_env+=("QB_SYSTEM=bullmq" "QB_REDIS_PORT=$SERVER_PORT")
+      fi
+      ;;
+  esac
+  if [ "$rc" -eq 0 ]; then
+    local pids
+    pids="$(IFS=,; echo "$SERVER_PID${BENCH_EXTRA_PIDS[*]:+,${BENCH_EXTRA_PIDS[*]}}")"
+    if env "${qb_env[@]}" "QB_PIDS=$pids" taskset -c "$BENCH_WRK_CPU" node "$BENCH_DIR/queue/queue_bench.mjs" >"$BENCH_TMP/queue-$system.jsonl"; then
+      cat "$BENCH_TMP/queue-$system.jsonl" >>"$BENCH_RESULTS"
+      "$PYTHON" - "$BENCH_TMP/queue-$system.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print(f"  {r['system']}: {r['workload']}: {r['rps']} msg/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+          f"{r['cpu_us_per_req']} us CPU/msg, {r['rss_mib']} MiB")
+PY
+    else
+      rc=1
+    fi
+  fi
+  if [ "$rc" -ne 0 ]; then
+    log "queue / $system: FAILED"
+    BENCH_FAILURES=$((BENCH_FAILURES + 1))
+  fi
+  stop_server
+}
+workload_queue() {
+  command -v node >/dev/null 2>&1 || { log "SKIPPING the queue workload: node not found"; return 0; }
+  queue_case basalt-sqlite
+  queue_case basalt-postgres
+  queue_case bullmq
+}
+
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz get_by_id list_filtered create queue}"
 
 # Which systems does this run need?
 wants_data() {
@@ -100,7 +172,7 @@ main() {
   bench_init
   local wl
   for wl in "${WORKLOADS[@]}"; do
-    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz get_by_id list_filtered create)"
+    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz get_by_id list_filtered create queue)"
   done
   if system_selected basalt || system_selected basalt-no-access-log ||
     { wants_data && { system_selected basalt-sqlite || system_selected basalt-postgres; }; }; then

@@ -16,7 +16,7 @@ packages=(
   # queue peer for the benchmark (BullMQ on Redis)
   redis-server
   # benchmark and test peers
-  wrk nginx-light openssl procps python3
+  wrk nginx-light openssl procps python3 python3-yaml
 )
 
 # Node.js for the npm-based test validators (tests/contract): Debian's nodejs (18) and npm, unless

@@ -13,10 +13,11 @@ namespace {
 
 }  // namespace
 
-core::Result<void> RegisterMetrics(http::Router& router, const obs::HttpMetrics& metrics, std::string token) {
+core::Result<void> RegisterMetrics(http::Router& router, const obs::HttpMetrics& metrics, std::string token,
+                                   std::vector<MetricsSource> sources) {
   return router.Add(
       http::Method::kGet, "/metrics",
-      [&metrics, token = std::move(token)](http::Request& req) -> http::Task<http::Response> {
+      [&metrics, token = std::move(token), sources = std::move(sources)](http::Request& req) -> http::Task<http::Response> {
         if (!token.empty()) {
           const auto auth = req.Header("Authorization");
           const bool ok = auth && detail::BearerMatches(*auth, token);
@@ -32,6 +33,7 @@ core::Result<void> RegisterMetrics(http::Router& router, const obs::HttpMetrics&
         out.reserve(16 * 1024);
         metrics.Render(out);
         obs::RenderProcessMetrics(out, BuildVersion(), BuildCommit());
+        for (const auto& source : sources) co_await source(req.shard(), out);
         co_return http::Response::Text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
       });
 }

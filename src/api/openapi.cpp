@@ -843,6 +843,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
     tags.emplace_back(json::object{{"name", name + " records"}, {"description", "Records of `" + name + "`."}});
   if (options.batch) tags.emplace_back(json::object{{"name", "batch"}});
   tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (superusers)."}});
+  if (options.queues) tags.emplace_back(json::object{{"name", "queues"}, {"description", "The durable queue."}});
   tags.emplace_back(json::object{{"name", "meta"}});
   tags.emplace_back(json::object{{"name", "operations"}, {"description", "Health and metrics."}});
   doc["tags"] = std::move(tags);
@@ -854,8 +855,10 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   if (options.batch) paths["/api/v1/batch"] = BatchPath();
   CollectionPaths(paths);
   for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);
+  json::object components = Components(snapshot);
+  if (options.queues) AddQueueDocs(paths, components["schemas"].as_object());
   doc["paths"] = std::move(paths);
-  doc["components"] = Components(snapshot);
+  doc["components"] = std::move(components);
   return doc;
 }
 
@@ -881,6 +884,7 @@ core::Result<void> RegisterOpenApi(http::Router& router, const DataServices& ser
                         options.version = std::string(BuildVersion());
                         options.metrics = r->Find(http::Method::kGet, "/metrics").kind == http::RouteMatch::Kind::kFound;
                         options.batch = r->Find(http::Method::kPost, "/api/v1/batch").kind == http::RouteMatch::Kind::kFound;
+                        options.queues = r->Find(http::Method::kGet, "/api/v1/queues").kind == http::RouteMatch::Kind::kFound;
                         auto fresh = std::make_shared<Cached>();
                         fresh->snapshot = snap;
                         fresh->body = json::serialize(OpenApiDocument(*snap, options));

@@ -18,6 +18,7 @@ struct OpenApiOptions {
   std::string version = "0.0.0";  ///< info.version (the build version).
   bool metrics = true;            ///< GET /metrics is served.
   bool batch = false;             ///< POST /api/v1/batch is served.
+  bool queues = false;            ///< /api/v1/queues/... is served.
 };
 
 /// The OpenAPI 3.1.0 document for `snapshot`. Deterministic: the same snapshot and options give
@@ -33,6 +34,9 @@ std::string SchemaBaseName(std::string_view collection);
 /// Translates an RE2 pattern (full match) into an ECMA-262 `pattern` ("^(?:p)$") when it uses only
 /// syntax both engines read alike; empty when it cannot be carried over safely.
 std::string EcmaPattern(std::string_view re2);
+
+/// Adds the queue paths (/api/v1/queues/...) and their component schemas (openapi_queues.cpp).
+void AddQueueDocs(boost::json::object& paths, boost::json::object& schemas);
 
 /// GET /api/v1/openapi.json (public). The document is rebuilt when the catalog snapshot changes.
 /// `router` must be the router the route is added to; it tells which optional routes exist.

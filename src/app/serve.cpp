@@ -11,14 +11,17 @@
 #include "api/authn.hpp"
 #include "api/idempotency.hpp"
 #include "api/openapi.hpp"
+#include "api/queues.hpp"
 #include "api/data_routes.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
 #include "http/rate_limit.hpp"
+#include "app/queue_purger.hpp"
 #include "http/server.hpp"
 #include "http/stages.hpp"
 #include "obs/log.hpp"
 #include "obs/metrics.hpp"
+#include "queue/engine.hpp"
 #include "schema/catalog.hpp"
 
 namespace basalt::app {
@@ -94,7 +97,9 @@ int Serve(const config::Settings& settings) {
 
   const unsigned threads =
       settings.server.threads ? settings.server.threads : std::max(1u, std::thread::hardware_concurrency());
-  auto database = OpenDatabase(settings, threads);
+  // One shard per I/O thread, plus one for background work (the queue purger).
+  const unsigned background_shard = threads;
+  auto database = OpenDatabase(settings, threads + 1);
   if (!database) {
     obs::Log(obs::LogLevel::kError, "cannot open the database",
              {{"error", database.error().message}, {"cause", database.error().cause}});
@@ -131,11 +136,16 @@ int Serve(const config::Settings& settings) {
              {{"active_key", keys->active_id()}, {"keys", static_cast<std::int64_t>(keys->ids().size())}});
   audit::AuditLog audit_log(db);
   const api::DataServices data{db, catalog, *keys, &audit_log};
+  queue::Engine queues(db);
+  std::vector<api::MetricsSource> metric_sources;
+  metric_sources.push_back([&queues](unsigned shard, std::string& out) { return api::RenderQueueMetrics(queues, shard, out); });
 
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),
-                 settings.metrics.enabled ? api::RegisterMetrics(router, metrics, settings.metrics.token)
-                                          : core::Result<void>{},
+                 settings.metrics.enabled
+                     ? api::RegisterMetrics(router, metrics, settings.metrics.token, std::move(metric_sources))
+                     : core::Result<void>{},
+                 api::RegisterQueues(router, queues),
                  api::RegisterCollections(router, data), api::RegisterRecords(router, data),
                  api::RegisterOpenApi(router, data), api::RegisterAuditLog(router, audit_log)}) {
     if (!r) {
@@ -172,6 +182,7 @@ int Serve(const config::Settings& settings) {
     db.Close();
     return 1;
   }
+  QueuePurger purger(queues, background_shard, milliseconds(settings.queue.purge_interval_ms));
   readiness.set(true);
   obs::Log(obs::LogLevel::kInfo, "listening",
            {{"host", settings.server.host},
@@ -187,8 +198,10 @@ int Serve(const config::Settings& settings) {
            {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
             {"drain_delay_ms", static_cast<std::int64_t>(settings.server.drain_delay_ms)},
             {"shutdown_timeout_ms", static_cast<std::int64_t>(settings.server.shutdown_timeout_ms)}});
+  queues.Shutdown();  // Long-polling claims answer now instead of holding the drain.
   server.Shutdown();
   server.Wait();
+  purger.Stop();
   db.Close();  // after the I/O threads: flushes the writer queue
   obs::Log(obs::LogLevel::kInfo, "stopped");
   obs::FlushLogs();

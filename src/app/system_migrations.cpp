@@ -2,6 +2,7 @@
 
 #include "api/idempotency.hpp"
 #include "audit/audit.hpp"
+#include "queue/migrations.hpp"
 #include "schema/catalog.hpp"
 
 namespace basalt::app {
@@ -15,6 +16,7 @@ std::vector<store::Migration> SystemMigrations() {
   append(schema::SystemMigrations());     // versions 200..299
   append(api::IdempotencyMigrations());  // version 500
   append(audit::Migrations());           // versions 700..749
+  append(queue::SystemMigrations());     // versions 900..949
   return all;
 }
 

@@ -357,6 +357,9 @@ std::vector<Row> BuildRows() {
   rows.push_back(std::move(url));
   rows.push_back(IntegerRow("database", "pool_size", &S::database, &DatabaseSettings::pool_size, 1, 64,
                             "PostgreSQL connections per I/O thread."));
+  // queue
+  rows.push_back(IntegerRow("queue", "purge_interval_ms", &S::queue, &QueueSettings::purge_interval_ms, 100,
+                            86'400'000, "How often completed queue messages past their queue's retention are deleted."));
   // auth
   Row admin = StringRow("auth", "admin_token", &S::auth, &AuthSettings::admin_token,
                         "When set (32 characters or more), `Authorization: Bearer <token>` acts as a "

@@ -76,6 +76,10 @@ struct DatabaseSettings {
   unsigned pool_size = 4;    ///< PostgreSQL connections per I/O thread.
 };
 
+struct QueueSettings {
+  unsigned purge_interval_ms = 60'000;  ///< How often completed messages past retention are deleted.
+};
+
 struct AuthSettings {
   std::string admin_token;  ///< Secret. When set (32+ chars), `Bearer <it>` acts as a superuser.
 };
@@ -122,6 +126,7 @@ struct Settings {
   MetricsSettings metrics;
   StorageSettings storage;
   DatabaseSettings database;
+  QueueSettings queue;
   AuthSettings auth;
   SecretsSettings secrets;
   RateLimitSettings rate_limit;

@@ -62,6 +62,10 @@ class Dialect {
   /// SQLite returns "" (BEGIN IMMEDIATE on the single writer already serialises writers, also
   /// across processes). PostgreSQL should return "SELECT pg_advisory_xact_lock(<fixed key>)".
   virtual std::string MigrationLockStatement() const { return {}; }
+  /// Row-locking suffix for a `SELECT ... LIMIT n` whose rows the same statement (or transaction)
+  /// then updates, so that concurrent claimers skip each other's rows instead of waiting: ""
+  /// on SQLite (one writer: nothing to skip), " FOR UPDATE SKIP LOCKED" on PostgreSQL.
+  virtual std::string_view SkipLockedClause() const { return {}; }
 };
 
 /// A statement with its bound parameters.
@@ -88,7 +92,25 @@ class Transaction {
   /// this transaction. The script must not contain transaction control (BEGIN, COMMIT, ROLLBACK,
   /// SAVEPOINT, RELEASE); SQLite rejects it. Errors map as for Execute.
   virtual Task<core::Result<void>> ExecuteScript(std::string script) = 0;
+  /// Queues a notification on `channel` carrying `payload` that listeners (Database::Listen, in
+  /// this process and, on PostgreSQL, in every process on the same database) receive only if and
+  /// after this transaction commits; a rollback drops it. Identical (channel, payload) pairs of
+  /// one transaction may be delivered once. `channel` is a short lowercase identifier
+  /// ([a-z_][a-z0-9_]*, at most 63 characters); `payload` at most 7,000 bytes.
+  virtual Task<core::Result<void>> Notify(std::string channel, std::string payload) = 0;
 };
+
+/// An active Database::Listen registration; destroying it stops the callbacks (after the one in
+/// progress, if any, has returned).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+/// Called with a notification's payload. An empty payload with `lost == true` says that
+/// notifications may have been missed (the PostgreSQL listening connection was re-established):
+/// listeners should re-check whatever they were waiting for.
+using NotificationCallback = std::function<void(std::string_view payload, bool lost)>;
 
 /// The body of a transaction: it runs statements through the Transaction and returns success or
 /// the error that rolls everything back.
@@ -111,6 +133,13 @@ class Database {
   /// transactions share one commit (group commit), each isolated by a savepoint; `work` must
   /// only await Transaction::Execute.
   virtual Task<core::Result<void>> Transact(unsigned shard, TransactionWork work) = 0;
+
+  /// Calls `on_notify` for every notification on `channel` committed after this returns (see
+  /// Transaction::Notify). The callback runs on a thread of the backend (SQLite: the writer
+  /// thread right after the COMMIT; PostgreSQL: a dedicated listening connection's thread): it
+  /// must be quick, thread-safe and must not throw (post work elsewhere). Delivery is
+  /// best-effort: waiters must still bound their waits.
+  virtual std::unique_ptr<Subscription> Listen(std::string channel, NotificationCallback on_notify) = 0;
 
   /// Closes connections after flushing pending writes.
   virtual void Close() = 0;

@@ -330,6 +330,45 @@ if (audit.json?.next_cursor) {
 }
 await call("GET", "/api/v1/audit-log", "/api/v1/audit-log?action=collection.*&outcome=success&since=2020-01-01T00:00:00Z", { headers: ADMIN, expect: 200 });
 await call("GET", "/api/v1/audit-log", "/api/v1/audit-log?limit=501", { headers: ADMIN, expect: 400 });
+// Queues, when the server has them.
+if (doc.paths["/api/v1/queues"]) {
+  const q = `q_${Date.now().toString(36)}`;
+  const Q = "/api/v1/queues/{queue}";
+  const qp = `/api/v1/queues/${q}`;
+  await call("GET", "/api/v1/queues", "/api/v1/queues", { expect: 401 });
+  await call("PUT", Q, qp, { body: { max_attempts: 1, backoff_min_ms: 0, backoff_max_ms: 0 }, headers: ADMIN, expect: 201 });
+  await call("PUT", Q, qp, { body: { max_attempts: 1, lease_ms: 60000 }, headers: ADMIN, expect: 200 });
+  await call("PUT", Q, qp, { body: { max_attempts: 0 }, headers: ADMIN, expect: 422 });
+  await call("GET", "/api/v1/queues", "/api/v1/queues", { headers: ADMIN, expect: 200 });
+  const produced = await call("POST", `${Q}/messages`, `${qp}/messages`, {
+    body: { messages: [{ payload: { a: 1 }, priority: 3, headers: { h: "v" }, idempotency_key: "k1" },
+                       { payload: "two", delay_ms: 0 }, { payload: null, available_at: "2000-01-01T00:00:00Z" }] },
+    headers: ADMIN, expect: 201,
+  });
+  await call("POST", `${Q}/messages`, `${qp}/messages`, { body: { messages: [{ payload: 1, priority: 11 }] }, headers: ADMIN, expect: 422 });
+  await call("POST", `${Q}/messages`, `${qp}/messages`, { raw: "x", headers: { ...ADMIN, "Content-Type": "text/plain" }, expect: 415 });
+  const claimed = await call("POST", `${Q}/claims`, `${qp}/claims`, { body: { max: 2, lease_ms: 60000 }, headers: ADMIN, expect: 200 });
+  const [m1, m2] = claimed.json?.messages ?? [];
+  await call("POST", `${Q}/claims`, `${qp}/claims`, { body: { max: 0 }, headers: ADMIN, expect: 422 });
+  await call("GET", `${Q}/messages/{id}`, `${qp}/messages/${m1?.id}`, { headers: ADMIN, expect: 200 });
+  await call("GET", `${Q}/messages/{id}`, `${qp}/messages/nope`, { headers: ADMIN, expect: 404 });
+  await call("POST", `${Q}/messages/{id}/extend`, `${qp}/messages/${m1?.id}/extend`, { body: { lease_token: m1?.lease_token, lease_ms: 1000 }, headers: ADMIN, expect: 200 });
+  await call("POST", `${Q}/messages/{id}/ack`, `${qp}/messages/${m1?.id}/ack`, { body: { lease_token: m1?.lease_token }, headers: ADMIN, expect: 204 });
+  await call("POST", `${Q}/messages/{id}/ack`, `${qp}/messages/${m1?.id}/ack`, { body: { lease_token: m1?.lease_token }, headers: ADMIN, expect: 409 });
+  await call("POST", `${Q}/messages/{id}/nack`, `${qp}/messages/${m2?.id}/nack`, { body: { lease_token: m2?.lease_token, error: "boom" }, headers: ADMIN, expect: 200 });
+  await call("GET", `${Q}/dead-letters`, `${qp}/dead-letters?limit=1`, { headers: ADMIN, expect: 200 });
+  await call("POST", `${Q}/dead-letters/replay`, `${qp}/dead-letters/replay`, { body: { all: true }, headers: ADMIN, expect: 200 });
+  const more = await call("POST", `${Q}/claims`, `${qp}/claims`, { body: { max: 5 }, headers: ADMIN, expect: 200 });
+  await call("POST", `${Q}/acks`, `${qp}/acks`, {
+    body: { messages: (more.json?.messages ?? []).map((m) => ({ id: m.id, lease_token: m.lease_token })).concat([{ id: "nope", lease_token: "t" }]) },
+    headers: ADMIN, expect: 200,
+  });
+  await call("POST", `${Q}/completed/replay`, `${qp}/completed/replay`, { body: { ids: [m1?.id ?? "x"] }, headers: ADMIN, expect: 200 });
+  await call("POST", `${Q}/completed/replay`, `${qp}/completed/replay`, { body: {}, headers: ADMIN, expect: 422 });
+  await call("GET", Q, qp, { headers: ADMIN, expect: 200 });
+  await call("GET", Q, "/api/v1/queues/nosuchqueue", { headers: ADMIN, expect: 404 });
+  if (!produced.json?.messages?.length) fail("queue produce returned no ids");
+}
 
 if (failures.length) {
   console.error(`\ncontract: ${failures.length} mismatch(es) in ${checked} responses`);

@@ -42,6 +42,7 @@
 #include "obs/log.hpp"
 #include "store/postgres.hpp"
 #include "store/postgres/connection.hpp"
+#include "store/postgres/listener.hpp"
 
 namespace basalt::store {
 namespace postgres {
@@ -62,6 +63,7 @@ class PostgresDialect final : public Dialect {
   std::string MigrationLockStatement() const override {
     return "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")";
   }
+  std::string_view SkipLockedClause() const override { return " FOR UPDATE SKIP LOCKED"; }
 };
 
 /// The connections of one shard.
@@ -239,6 +241,15 @@ class PgTransaction final : public Transaction {
     co_return result;
   }
 
+  /// NOTIFY through pg_notify (bound parameters), delivered by the server at COMMIT.
+  Task<core::Result<void>> Notify(std::string channel, std::string payload) override {
+    if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
+    Statement statement{"SELECT pg_notify($1, $2)", {std::move(channel), std::move(payload)}};
+    auto result = co_await Execute(std::move(statement));
+    if (!result) co_return std::unexpected(std::move(result.error()));
+    co_return core::Result<void>{};
+  }
+
   /// Called when `work` has finished: later calls (a leaked reference) fail instead of writing.
   void End() { active_ = false; }
   /// True once BEGIN has been sent.
@@ -259,7 +270,8 @@ class PgTransaction final : public Transaction {
 
 class PostgresDatabase final : public Database {
  public:
-  explicit PostgresDatabase(PostgresOptions options) : options_(std::move(options)) {
+  explicit PostgresDatabase(PostgresOptions options)
+      : options_(std::move(options)), listener_(options_.url, hub_) {
     pools_.reserve(options_.shards);
     for (unsigned i = 0; i < options_.shards; ++i) pools_.push_back(std::make_unique<Pool>(options_));
   }
@@ -267,6 +279,12 @@ class PostgresDatabase final : public Database {
   ~PostgresDatabase() override { Close(); }
 
   const Dialect& dialect() const override { return dialect_; }
+
+  std::unique_ptr<Subscription> Listen(std::string channel, NotificationCallback on_notify) override {
+    auto subscription = hub_.Add(std::move(channel), std::move(on_notify));
+    listener_.Refresh();
+    return subscription;
+  }
 
   Task<core::Result<ResultSet>> Query(unsigned shard, Statement statement) override {
     InFlight in_flight(*this);
@@ -340,6 +358,7 @@ class PostgresDatabase final : public Database {
     if (closed_) return;
     closed_ = true;
     lock.unlock();
+    listener_.Stop();
     for (auto& pool : pools_) pool->CloseAll();
     obs::Log(obs::LogLevel::kInfo, "store closed", {{"backend", std::string_view("postgres")}});
   }
@@ -377,6 +396,8 @@ class PostgresDatabase final : public Database {
   PostgresOptions options_;
   PostgresDialect dialect_;
   std::vector<std::unique_ptr<Pool>> pools_;  ///< pools_[shard]; each refers to options_.
+  NotifyHub hub_;
+  Listener listener_;  ///< After hub_ and options_: it refers to both.
 
   std::mutex mutex_;
   std::condition_variable idle_;  ///< Signalled when in_flight_ drops to 0.

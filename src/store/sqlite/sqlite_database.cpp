@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "obs/log.hpp"
+#include "store/notify_hub.hpp"
 #include "store/sqlite.hpp"
 #include "store/sqlite/connection.hpp"
 
@@ -54,10 +55,23 @@ class SqliteDialect final : public Dialect {
   std::string_view Name() const override { return "sqlite"; }
 };
 
+/// A notification queued by Transaction::Notify, delivered after its group's COMMIT.
+struct Note {
+  std::string channel;
+  std::string payload;
+};
+
 /// The Transaction handed to one `work`: runs statements on the writer connection, synchronously.
 class WriterTransaction final : public Transaction {
  public:
-  explicit WriterTransaction(Connection& connection) : connection_(connection) {}
+  WriterTransaction(Connection& connection, std::vector<Note>& notes) : connection_(connection), notes_(notes) {}
+
+  Task<core::Result<void>> Notify(std::string channel, std::string payload) override {
+    if (!active_) co_return NotActive();
+    if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
+    notes_.push_back(Note{std::move(channel), std::move(payload)});
+    co_return core::Result<void>{};
+  }
 
   Task<core::Result<ResultSet>> Execute(Statement statement) override {
     if (!active_) co_return NotActive();
@@ -78,6 +92,7 @@ class WriterTransaction final : public Transaction {
                       "Transaction used outside its Transact callback");
   }
   Connection& connection_;
+  std::vector<Note>& notes_;
   bool active_ = true;
 };
 
@@ -87,6 +102,7 @@ struct PendingWrite {
   /// Delivers the result on the caller's executor (posts; never runs the caller inline).
   std::move_only_function<void(core::Result<void>)> resume;
   core::Result<void> result;
+  std::vector<Note> notes;  ///< Queued by Notify; delivered only once the group has committed.
 };
 
 class SqliteDatabase final : public Database {
@@ -137,6 +153,10 @@ class SqliteDatabase final : public Database {
           Enqueue(std::move(pending));
         },
         asio::use_awaitable, std::move(work));
+  }
+
+  std::unique_ptr<Subscription> Listen(std::string channel, NotificationCallback on_notify) override {
+    return hub_.Add(std::move(channel), std::move(on_notify));
   }
 
   void Close() override {
@@ -231,6 +251,10 @@ class SqliteDatabase final : public Database {
         } else {
           commits_since_checkpoint_.fetch_add(1, std::memory_order_relaxed);
           if (options_.on_group_commit) options_.on_group_commit(next - first);
+          for (std::size_t i = first; i < next; ++i) {
+            if (!group[i].result) continue;
+            for (const Note& note : group[i].notes) hub_.Deliver(note.channel, note.payload);
+          }
         }
       }
       Deliver(group, first, next);
@@ -243,7 +267,7 @@ class SqliteDatabase final : public Database {
       pending.result = std::unexpected(savepoint.error());
       return;
     }
-    WriterTransaction transaction(*writer_);
+    WriterTransaction transaction(*writer_, pending.notes);
     core::Result<void> result = RunWork(pending.work, transaction);
     transaction.End();
     if (result && writer_->DeferredForeignKeyViolations() > 0) {
@@ -256,6 +280,7 @@ class SqliteDatabase final : public Database {
       if (auto release = writer_->Control("RELEASE s"); !release) result = std::unexpected(release.error());
     }
     if (!result) {
+      pending.notes.clear();
       (void)writer_->Control("ROLLBACK TO s");
       (void)writer_->Control("RELEASE s");
     }
@@ -307,6 +332,7 @@ class SqliteDatabase final : public Database {
 
   SqliteOptions options_;
   SqliteDialect dialect_;
+  NotifyHub hub_;
   std::unique_ptr<Connection> writer_;                 ///< Writer thread only (after start).
   std::vector<std::unique_ptr<Connection>> readers_;  ///< readers_[shard]: that I/O thread only.
   asio::io_context io_{1};                             ///< Writer thread only: drives `work`.

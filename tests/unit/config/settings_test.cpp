@@ -75,8 +75,8 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "cors.allowed_origins", "cors.allowed_methods", "cors.allowed_headers", "cors.exposed_headers",
       "cors.allow_credentials", "cors.max_age_s", "security.referrer_policy",
       "security.hsts_max_age_s", "log.level", "log.format", "log.access", "metrics.enabled",
-      "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "auth.admin_token",
-      "secrets.keys", "secrets.active_key",
+      "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "queue.purge_interval_ms",
+      "auth.admin_token", "secrets.keys", "secrets.active_key",
       "rate_limit.enabled", "rate_limit.default", "rate_limit.routes", "rate_limit.max_keys"};
   std::vector<std::string> keys;
   for (const auto& info : SettingsTable()) keys.push_back(info.key);

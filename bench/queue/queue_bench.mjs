@@ -1,0 +1,211 @@
+// Queue throughput benchmark: the same work against Basalt's queue API (HTTP, batches) or BullMQ
+// (bench/peers/bullmq, on a local redis-server). Three phases, one JSON line each on stdout:
+//   queue_produce_batch    QB_MESSAGES messages produced by QB_PRODUCERS clients in batches of QB_BATCH
+//   queue_claim_ack_batch  the same messages drained by QB_CONSUMERS clients (claim a batch, ack it)
+//   queue_end_to_end       producers and consumers at once; latency = produce call start -> claimed
+// Fields: {"workload", "system", "rps" (messages/s), "p50_ms", "p99_ms", "cpu_us_per_req" (server
+// + database CPU per message), "rss_mib"}; p50/p99 are per request for the first two phases and per
+// message for end_to_end. CPU is read from /proc for the process trees in QB_PIDS.
+//
+//   QB_SYSTEM=basalt QB_URL=http://127.0.0.1:8090 QB_TOKEN=... QB_NAME=basalt-sqlite QB_PIDS=1234 node queue_bench.mjs
+//   QB_SYSTEM=bullmq QB_REDIS_PORT=6390 QB_PIDS=5678 node queue_bench.mjs
+import { readFileSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const env = process.env;
+const SYSTEM = env.QB_SYSTEM || "basalt";
+const NAME = env.QB_NAME || SYSTEM;
+const N = Number(env.QB_MESSAGES || 50000);
+const BATCH = Number(env.QB_BATCH || 100);
+const PRODUCERS = Number(env.QB_PRODUCERS || 4);
+const CONSUMERS = Number(env.QB_CONSUMERS || 4);
+const PIDS = (env.QB_PIDS || "").split(",").filter(Boolean).map(Number);
+const CLK_TCK = 100;
+const PAGE = 4096;
+
+// ---- /proc CPU and RSS of process trees -------------------------------------------------------
+function stat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { ppid: +f[1], utime: +f[11], stime: +f[12], cutime: +f[13], cstime: +f[14], rss: +f[21] };
+  } catch {
+    return null;
+  }
+}
+function trees() {
+  const kids = new Map();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = stat(d);
+    if (!s) continue;
+    if (!kids.has(s.ppid)) kids.set(s.ppid, []);
+    kids.get(s.ppid).push(+d);
+  }
+  const out = [];
+  const queue = [...PIDS];
+  while (queue.length) {
+    const p = queue.shift();
+    out.push(p);
+    for (const k of kids.get(p) || []) queue.push(k);
+  }
+  return out;
+}
+function cpuTicks() {
+  let total = 0;
+  for (const p of trees()) {
+    const s = stat(p);
+    if (s) total += s.utime + s.stime;
+  }
+  for (const p of PIDS) {
+    const s = stat(p);
+    if (s) total += s.cutime + s.cstime;
+  }
+  return total;
+}
+function rssMib() {
+  let pages = 0;
+  for (const p of trees()) pages += stat(p)?.rss || 0;
+  return (pages * PAGE) / (1024 * 1024);
+}
+const pct = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0);
+
+async function phase(workload, fn) {
+  const cpu0 = cpuTicks();
+  const t0 = performance.now();
+  const latencies = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = (cpuTicks() - cpu0) / CLK_TCK;
+  latencies.sort((a, b) => a - b);
+  const row = {
+    workload, system: NAME, rps: Math.round(N / seconds), p50_ms: +pct(latencies, 0.5).toFixed(2),
+    p99_ms: +pct(latencies, 0.99).toFixed(2), cpu_us_per_req: +((cpu * 1e6) / N).toFixed(1), rss_mib: +rssMib().toFixed(1),
+  };
+  console.log(JSON.stringify(row));
+}
+
+// ---- Basalt ------------------------------------------------------------------------------------
+async function basalt() {
+  const base = (env.QB_URL || "").replace(/\/$/, "");
+  const headers = { Authorization: `Bearer ${env.QB_TOKEN}`, "Content-Type": "application/json" };
+  const post = async (p, body) => {
+    const res = await fetch(base + p, { method: "POST", headers, body: JSON.stringify(body) });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`${p}: ${res.status} ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const put = await fetch(`${base}/api/v1/queues/bench`, { method: "PUT", headers, body: JSON.stringify({}) });
+  if (put.status >= 300) throw new Error(`PUT queue: ${put.status}`);
+
+  const produce = async (count, stamp) => {
+    const lat = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const n = Math.min(BATCH, count - next);
+        next += n;
+        const t = performance.now();
+        const messages = [];
+        for (let i = 0; i < n; i++) messages.push({ payload: stamp ? { t } : { i } });
+        await post("/api/v1/queues/bench/messages", { messages });
+        lat.push(performance.now() - t);
+      }
+    };
+    await Promise.all(Array.from({ length: PRODUCERS }, worker));
+    return lat;
+  };
+  const consume = async (count, e2e) => {
+    const lat = [];
+    let done = 0;
+    const worker = async () => {
+      while (done < count) {
+        const t = performance.now();
+        const got = await post("/api/v1/queues/bench/claims", { max: BATCH, wait_ms: 200 });
+        const now = performance.now();
+        if (!got.messages.length) continue;
+        if (e2e) for (const m of got.messages) lat.push(now - m.payload.t);
+        await post("/api/v1/queues/bench/acks", { messages: got.messages.map((m) => ({ id: m.id, lease_token: m.lease_token })) });
+        if (!e2e) lat.push(performance.now() - t);
+        done += got.messages.length;
+      }
+    };
+    await Promise.all(Array.from({ length: CONSUMERS }, worker));
+    return lat;
+  };
+  await phase("queue_produce_batch", () => produce(N, false));
+  await phase("queue_claim_ack_batch", () => consume(N, false));
+  await phase("queue_end_to_end", async () => {
+    const [, lat] = await Promise.all([produce(N, true), consume(N, true)]);
+    return lat;
+  });
+}
+
+// ---- BullMQ ------------------------------------------------------------------------------------
+async function bullmq() {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const require = createRequire(path.join(here, "../peers/bullmq/package.json"));
+  const { Queue, Worker } = require("bullmq");
+  const connection = { host: "127.0.0.1", port: Number(env.QB_REDIS_PORT || 6379), maxRetriesPerRequest: null };
+  const queue = new Queue("bench", { connection });
+  await queue.obliterate({ force: true }).catch(() => {});
+  const produce = async (count, stamp) => {
+    const lat = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const n = Math.min(BATCH, count - next);
+        next += n;
+        const t = performance.now();
+        const jobs = [];
+        for (let i = 0; i < n; i++) jobs.push({ name: "j", data: stamp ? { t } : { i } });
+        await queue.addBulk(jobs);
+        lat.push(performance.now() - t);
+      }
+    };
+    await Promise.all(Array.from({ length: PRODUCERS }, worker));
+    return lat;
+  };
+  // BullMQ (open source) has no batch claim: a Worker takes jobs one by one with `concurrency` in
+  // flight; CONSUMERS workers x BATCH concurrency is the same number of messages in flight.
+  const consume = (count, e2e) =>
+    new Promise((resolve, reject) => {
+      const lat = [];
+      let done = 0;
+      const workers = [];
+      for (let w = 0; w < CONSUMERS; w++) {
+        const worker = new Worker(
+          "bench",
+          async (job) => {
+            if (e2e) lat.push(performance.now() - job.data.t);
+          },
+          { connection, concurrency: BATCH },
+        );
+        worker.on("completed", async () => {
+          if (++done === count) {
+            await Promise.all(workers.map((x) => x.close()));
+            resolve(lat);
+          }
+        });
+        worker.on("error", reject);
+        workers.push(worker);
+      }
+    });
+  await phase("queue_produce_batch", () => produce(N, false));
+  await phase("queue_claim_ack_batch", () => consume(N, false));
+  await phase("queue_end_to_end", async () => {
+    const [, lat] = await Promise.all([produce(N, true), consume(N, true)]);
+    return lat;
+  });
+  await queue.close();
+}
+
+try {
+  if (SYSTEM === "bullmq") await bullmq();
+  else await basalt();
+  process.exit(0);
+} catch (e) {
+  console.error(`queue_bench: ${e.stack || e}`);
+  process.exit(1);
+}
