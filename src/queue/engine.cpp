@@ -356,9 +356,6 @@ class Engine::Impl {
     next_visible_ = A(
         "SELECT (SELECT MIN(visible_at) FROM basalt_queue_messages WHERE queue = ?1 AND state = 0 AND visible_at > ?2), "
         "(SELECT MIN(visible_at) FROM basalt_queue_messages WHERE queue = ?1 AND state = 1 AND visible_at > ?2)");
-    ack_one_ = A(
-        "UPDATE basalt_queue_messages SET state = 2, visible_at = ?4, lease_token = NULL WHERE id = ?1 AND queue = ?2 "
-        "AND state = 1 AND lease_token = ?3");
     delete_one_ = A(
         "DELETE FROM basalt_queue_messages WHERE id = ?1 AND queue = ?2 AND state = 1 AND lease_token = ?3");
     message_state_ = A("SELECT state FROM basalt_queue_messages WHERE id = ?1 AND queue = ?2");
@@ -788,7 +785,7 @@ class Engine::Impl {
   std::unordered_map<std::string, CacheEntry> cache_;
 
   std::string select_queue_, list_queues_, create_queue_, update_queue_, insert_keyed_, find_key_, counters_,
-      expire_dead_, expire_drop_, claim_, next_visible_, ack_one_, delete_one_, message_state_, leased_attempt_, retry_,
+      expire_dead_, expire_drop_, claim_, next_visible_, delete_one_, message_state_, leased_attempt_, retry_,
       kill_, extend_, dead_page_, replay_dead_one_, replay_dead_all_, replay_done_one_, replay_done_range_, stats_,
       stats_counters_, purge_, peek_;
   std::map<std::size_t, std::string> insert_chunk_, ack_chunk_, delete_chunk_;
