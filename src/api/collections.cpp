@@ -34,7 +34,7 @@ http::Response CollectionResponse(int status, const schema::Collection& c) {
 // Admin gate for every collection route: 401 (with WWW-Authenticate) for an anonymous caller, 403
 // for an authenticated one without the right.
 std::optional<http::Response> RequireAdmin(const http::Request& req, const DataServices&) {
-  if (detail::Identify(req) == Caller::kAdmin) return std::nullopt;
+  if (detail::Identify(req).admin) return std::nullopt;
   if (req.principal().anonymous()) return detail::Unauthorized(req, "A valid admin bearer token is required.");
   return http::Problem(core::Error::Make(core::ErrorCode::kForbidden, "Only admins may manage collections."),
                        req.request_id());
@@ -236,6 +236,10 @@ core::Result<void> RegisterCollections(http::Router& router, const DataServices&
     if (auto denied = RequireAdmin(req, *s)) co_return *denied;
     if (!co_await FindCollection(*s, req))
       co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
+    // Users' credentials and sessions hang off this collection's records (auth/users.hpp).
+    if (req.Param("name") == "users")
+      co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kConflict,
+                                                    "The built-in users collection cannot be dropped."));
     std::string dropped_name(req.Param("name"));
     store::TransactionWork step = AuditStep(*s, req, "collection.deleted", dropped_name, {});
     auto dropped = co_await s->catalog.Drop(req.shard(), std::move(dropped_name), std::move(step));

@@ -17,10 +17,14 @@
 
 namespace basalt::api::detail {
 
-/// Who is calling, as far as the record rules know today.
-enum class Caller {
-  kAnonymous,  ///< Not a superuser: the collection's rules decide.
-  kAdmin,      ///< A superuser (the admin token, or the `admin` role): rules do not apply.
+/// Who is calling, as far as the record rules know.
+struct Caller {
+  /// A superuser (the admin token, or the `admin` role): rules do not apply. Otherwise the
+  /// collection's rules decide, with the variables below.
+  bool admin = false;
+  bool authenticated = false;  ///< Any valid credentials (an admin-only rule then answers 403, not 401).
+  std::string user_id;  ///< `@request.auth.id`: the user the caller acts for; "" (null) when none.
+  std::string role;     ///< `@request.auth.role`: its first role; "" (null) when none.
 };
 
 /// True when `authorization` is `Bearer <token>` for this non-empty token. The scheme is
@@ -36,7 +40,13 @@ inline bool BearerMatches(std::string_view authorization, const std::string& tok
 
 /// The caller as set by the authentication stage (api/authn.hpp).
 inline Caller Identify(const http::Request& req) {
-  return req.principal().superuser() ? Caller::kAdmin : Caller::kAnonymous;
+  const http::Principal& p = req.principal();
+  Caller c;
+  c.admin = p.superuser();
+  c.authenticated = !p.anonymous();
+  c.user_id = p.user_id;
+  if (!p.roles.empty()) c.role = p.roles.front();
+  return c;
 }
 
 /// 401 problem with `WWW-Authenticate: Bearer`.

@@ -117,6 +117,7 @@ json::array Security(bool public_allowed) {
   json::array a;
   if (public_allowed) a.emplace_back(json::object{});
   a.emplace_back(json::object{{"admin_token", json::array{}}});
+  a.emplace_back(json::object{{"user_token", json::array{}}});
   return a;
 }
 
@@ -663,9 +664,111 @@ json::object BatchPath() {
   return json::object{{"post", std::move(op)}};
 }
 
+// ---- users and sessions -------------------------------------------------------------------------
+
+json::object ObjectOf(json::object properties, json::array required, bool additional = false) {
+  return json::object{{"type", "object"},
+                      {"properties", std::move(properties)},
+                      {"required", std::move(required)},
+                      {"additionalProperties", additional}};
+}
+
+json::object PasswordSchema() {
+  return json::object{{"type", "string"}, {"minLength", 1}, {"description", "8+ characters (auth.password_min_length), at most 1024 bytes."}};
+}
+
+void AuthPaths(json::object& paths) {
+  auto post = [](std::string id, std::string summary, json::value request, json::object responses, bool user) {
+    json::object op = Operation(std::move(id), "auth", std::move(summary));
+    op["security"] = user ? json::array{json::object{{"user_token", json::array{}}}} : json::array{json::object{}};
+    if (!request.is_null())
+      op["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", std::move(request)}}}});
+    op["responses"] = std::move(responses);
+    return json::object{{"post", std::move(op)}};
+  };
+  json::object user_created{{"Location", HeaderRef("Location")}};
+  paths["/api/v1/auth/register"] = post(
+      "register", "Register a user (auth.registration: open, or invite with `invite`)",
+      json::object{{"type", "object"},
+                   {"properties", json::object{{"email", Str()}, {"password", PasswordSchema()}, {"invite", Str()}}},
+                   {"required", json::array{"email", "password"}},
+                   {"description", "Plus any fields of the `users` collection; never roles or system fields."}},
+      Responses().Add(201, JsonResponse("The user.", SchemaRef("AuthUser"), user_created)).Problems({400, 403, 409, 415, 422}).Build(),
+      false);
+  paths["/api/v1/auth/login"] = post(
+      "login", "Log in with email and password",
+      ObjectOf(json::object{{"email", Str()}, {"password", Str()}}, json::array{"email", "password"}),
+      Responses()
+          .Add(200, JsonResponse("Tokens.", SchemaRef("TokenPair")))
+          .Problems({400, 401, 415, 422, 429})
+          .Build(),
+      false);
+  json::object refresh_body = ObjectOf(json::object{{"refresh_token", Str()}}, json::array{"refresh_token"});
+  paths["/api/v1/auth/refresh"] = post("refresh", "Rotate a refresh token for a new token pair", refresh_body,
+                                       Responses().Add(200, JsonResponse("Tokens.", SchemaRef("TokenPair"))).Problems({400, 401, 415, 422}).Build(),
+                                       false);
+  paths["/api/v1/auth/logout"] = post("logout", "Revoke the session (refresh-token family)", refresh_body,
+                                      Responses().Add(204, json::object{{"description", "Logged out."}}).Problems({400, 401, 415, 422}).Build(),
+                                      false);
+  paths["/api/v1/auth/password"] = post(
+      "change_password", "Change the password; revokes every other session",
+      ObjectOf(json::object{{"current_password", Str()}, {"new_password", PasswordSchema()}},
+               json::array{"current_password", "new_password"}),
+      Responses().Add(204, json::object{{"description", "Changed."}}).Problems({400, 401, 403, 415, 422, 429}).Build(),
+      true);
+  json::object invites = post(
+      "create_invite", "Create a single-use invite token (admins)",
+      ObjectOf(json::object{{"ttl_s", json::object{{"type", "integer"}, {"minimum", 60}, {"maximum", 7776000}}}}, json::array{}),
+      Responses()
+          .Add(201, JsonResponse("The invite, shown once.",
+                                 ObjectOf(json::object{{"token", Str()}, {"expires_at", json::object{{"type", "string"}, {"format", "date-time"}}}},
+                                          json::array{"token", "expires_at"})))
+          .Problems({400, 401, 403, 415, 422})
+          .Build(),
+      false);
+  invites["post"].as_object()["security"] = Security(false);
+  invites["post"].as_object()["requestBody"].as_object()["required"] = false;
+  paths["/api/v1/auth/invites"] = std::move(invites);
+  paths["/api/v1/auth/setup"] = post(
+      "setup", "Create the first admin with the one-time setup token from the log",
+      ObjectOf(json::object{{"token", Str()}, {"email", Str()}, {"password", PasswordSchema()}}, json::array{"token", "email", "password"}),
+      Responses().Add(201, JsonResponse("The admin.", SchemaRef("AuthUser"), user_created)).Problems({400, 403, 409, 415, 422}).Build(),
+      false);
+  json::object me = Operation("me", "auth", "The calling user");
+  me["security"] = json::array{json::object{{"user_token", json::array{}}}};
+  me["responses"] = Responses().Add(200, JsonResponse("The user.", SchemaRef("AuthUser"))).Problems({401, 403}).Build();
+  paths["/api/v1/auth/me"] = json::object{{"get", std::move(me)}};
+  json::object jwk = ObjectOf(json::object{{"kty", json::object{{"const", "OKP"}}},
+                                           {"crv", json::object{{"const", "Ed25519"}}},
+                                           {"x", Str()},
+                                           {"kid", Str()},
+                                           {"use", json::object{{"const", "sig"}}},
+                                           {"alg", json::object{{"const", "EdDSA"}}}},
+                              json::array{"kty", "crv", "x", "kid", "use", "alg"});
+  json::object jwks = Operation("jwks", "auth", "Public keys that verify access tokens (RFC 7517)");
+  jwks["security"] = json::array{json::object{}};
+  jwks["responses"] = Responses()
+                          .Add(200, JsonResponse("The key set.",
+                                                 ObjectOf(json::object{{"keys", json::object{{"type", "array"}, {"items", std::move(jwk)}}}},
+                                                          json::array{"keys"}),
+                                                 {}, "application/jwk-set+json"))
+                          .Build();
+  paths["/.well-known/jwks.json"] = json::object{{"get", std::move(jwks)}};
+}
+
 json::object Components(const schema::Snapshot& snapshot) {
   json::object schemas;
   schemas["Problem"] = ProblemSchema();
+  schemas["TokenPair"] = ObjectOf(json::object{{"access_token", Str("JWT (EdDSA).")},
+                                               {"refresh_token", Str("Opaque; rotated on every use.")},
+                                               {"token_type", json::object{{"const", "Bearer"}}},
+                                               {"expires_in", json::object{{"type", "integer"}}}},
+                                  json::array{"access_token", "refresh_token", "token_type", "expires_in"});
+  schemas["AuthUser"] = json::object{
+      {"type", "object"},
+      {"description", "The `users` record plus its email and roles."},
+      {"properties", json::object{{"id", Str()}, {"email", Str()}, {"roles", json::object{{"type", "array"}, {"items", Str()}}}}},
+      {"required", json::array{"id", "email", "roles"}}};
   schemas["Collection"] = CollectionSchema();
   schemas["CollectionDefinition"] = DefinitionSchema(false);
   schemas["CollectionChange"] = DefinitionSchema(true);
@@ -739,7 +842,9 @@ json::object Components(const schema::Snapshot& snapshot) {
       {"admin_token", json::object{{"type", "http"}, {"scheme", "bearer"},
                                    {"description", "`auth.admin_token`: a superuser for automation."}}},
       {"metrics_token", json::object{{"type", "http"}, {"scheme", "bearer"},
-                                     {"description", "`metrics.token`, when configured."}}}};
+                                     {"description", "`metrics.token`, when configured."}}},
+      {"user_token", json::object{{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"},
+                                  {"description", "A user's access token from POST /api/v1/auth/login."}}}};
   return json::object{{"schemas", std::move(schemas)},
                       {"responses", std::move(responses)},
                       {"parameters", std::move(parameters)},
@@ -844,6 +949,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   if (options.batch) tags.emplace_back(json::object{{"name", "batch"}});
   tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (superusers)."}});
   if (options.queues) tags.emplace_back(json::object{{"name", "queues"}, {"description", "The durable queue."}});
+  if (options.auth) tags.emplace_back(json::object{{"name", "auth"}, {"description", "Users and sessions."}});
   tags.emplace_back(json::object{{"name", "meta"}});
   tags.emplace_back(json::object{{"name", "operations"}, {"description", "Health and metrics."}});
   doc["tags"] = std::move(tags);
@@ -853,6 +959,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   paths["/api/v1/openapi.json"] = OpenApiPath();
   paths["/api/v1/audit-log"] = AuditLogPath();
   if (options.batch) paths["/api/v1/batch"] = BatchPath();
+  if (options.auth) AuthPaths(paths);
   CollectionPaths(paths);
   for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);
   json::object components = Components(snapshot);
@@ -885,6 +992,7 @@ core::Result<void> RegisterOpenApi(http::Router& router, const DataServices& ser
                         options.metrics = r->Find(http::Method::kGet, "/metrics").kind == http::RouteMatch::Kind::kFound;
                         options.batch = r->Find(http::Method::kPost, "/api/v1/batch").kind == http::RouteMatch::Kind::kFound;
                         options.queues = r->Find(http::Method::kGet, "/api/v1/queues").kind == http::RouteMatch::Kind::kFound;
+                        options.auth = r->Find(http::Method::kPost, "/api/v1/auth/login").kind == http::RouteMatch::Kind::kFound;
                         auto fresh = std::make_shared<Cached>();
                         fresh->snapshot = snap;
                         fresh->body = json::serialize(OpenApiDocument(*snap, options));

@@ -84,12 +84,14 @@ query::SqlSyntax SyntaxFor(const store::Dialect& d) {
 
 /// Compiles `text` for `collection`, numbering its placeholders after `sql`'s; appends params.
 core::Result<std::string> CompileInto(Sql& sql, std::string_view text, const schema::Snapshot& snap,
-                                      const schema::CollectionSpec& spec, const core::KeyRing* keys) {
+                                      const schema::CollectionSpec& spec, const core::KeyRing* keys,
+                                      const Caller& caller) {
   auto expr = query::Parse(text);
   if (!expr) return std::unexpected(std::move(expr.error()));
   const schema::DdlDialect ddl = schema::DdlDialect::FromName(sql.dialect.Name());
   schema::CollectionResolver resolver(snap, spec, ddl, "t", keys);
-  schema::AnonymousVariables variables;
+  // The caller's identity is bound as parameters (@request.auth.id, @request.auth.role).
+  schema::RequestVariables variables(caller.user_id, caller.role);
   query::SqlSyntax syntax = SyntaxFor(sql.dialect);
   syntax.first_param_index = static_cast<int>(sql.params.size()) + 1;
   auto compiled = query::Compile(*expr, resolver, variables, syntax);
@@ -99,13 +101,15 @@ core::Result<std::string> CompileInto(Sql& sql, std::string_view text, const sch
 }
 
 /// The access predicate for an action, or an error (401/403) when the caller may not act at all.
-core::Result<std::string> RulePredicate(Sql& sql, const std::optional<std::string>& rule, Caller caller,
+core::Result<std::string> RulePredicate(Sql& sql, const std::optional<std::string>& rule, const Caller& caller,
                                         const schema::Snapshot& snap, const schema::CollectionSpec& spec,
                                         const core::KeyRing* keys) {
-  if (caller == Caller::kAdmin) return std::string("1 = 1");
-  if (!rule) return core::Fail(core::ErrorCode::kUnauthorized, "Only admins may do this.");
+  if (caller.admin) return std::string("1 = 1");
+  if (!rule)
+    return core::Fail(caller.authenticated ? core::ErrorCode::kForbidden : core::ErrorCode::kUnauthorized,
+                      "Only admins may do this.");
   if (rule->empty()) return std::string("1 = 1");
-  auto compiled = CompileInto(sql, *rule, snap, spec, keys);
+  auto compiled = CompileInto(sql, *rule, snap, spec, keys, caller);
   if (!compiled) {
     // Stored rules compiled when saved; a failure here is a schema drift, not the client's fault.
     return core::Fail(core::ErrorCode::kInternal, "The collection's rule cannot be evaluated.", compiled.error().message);
@@ -404,7 +408,7 @@ core::Result<std::vector<std::size_t>> ParseExpand(std::string_view text, const 
 /// rule compiled into the WHERE. `expands[i]` receives {field: record} for row i; a target the
 /// caller may not view, or that no longer exists, is absent.
 store::Task<core::Result<void>> LoadExpands(const DataServices& s, unsigned shard, const schema::Snapshot& snap,
-                                            const schema::CollectionSpec& spec, Caller caller,
+                                            const schema::CollectionSpec& spec, const Caller& caller,
                                             const std::vector<std::size_t>& fields,
                                             const std::vector<std::vector<store::Value>>& rows,
                                             std::vector<json::object>& expands) {
@@ -424,7 +428,8 @@ store::Task<core::Result<void>> LoadExpands(const DataServices& s, unsigned shar
       Sql sql{s.database.dialect(), {}, {}};
       auto rule = RulePredicate(sql, target->spec.rules.view, caller, snap, target->spec, &s.keys);
       if (!rule) {
-        if (rule.error().code == core::ErrorCode::kUnauthorized) break;  // not viewable: absent
+        if (rule.error().code == core::ErrorCode::kUnauthorized || rule.error().code == core::ErrorCode::kForbidden)
+          break;  // not viewable: absent
         co_return std::unexpected(std::move(rule.error()));
       }
       std::string in;
@@ -546,7 +551,7 @@ http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req
   if (!rule) co_return detail::Fail(req, rule.error());
   std::string conditions = *rule;
   if (!params->filter.empty()) {
-    auto filter = CompileInto(where, params->filter, *ctx->snap, spec, ctx->keys);
+    auto filter = CompileInto(where, params->filter, *ctx->snap, spec, ctx->keys, caller);
     if (!filter) co_return detail::Fail(req, filter.error());
     conditions += " AND " + *filter;
   }
@@ -686,7 +691,7 @@ struct PreparedWrite {
 /// Checks the caller against the action's rule (401 first), then the body (`body` carries the
 /// parse error of a single request, if any), and compiles the statements. `id` is ignored for
 /// kCreate; `body` is ignored for kDelete.
-core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Context& ctx, Caller caller, Write write,
+core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Context& ctx, const Caller& caller, Write write,
                                          std::string id, core::Result<json::value> body,
                                          std::optional<std::string> if_match) {
   const schema::CollectionSpec& spec = ctx.collection->spec;

@@ -37,6 +37,8 @@ T RunBlocking(store::Task<T> task) {
 }
 
 template core::Result<int> RunBlocking(store::Task<core::Result<int>>);
+template core::Result<std::int64_t> RunBlocking(store::Task<core::Result<std::int64_t>>);
+template core::Result<std::string> RunBlocking(store::Task<core::Result<std::string>>);
 template core::Result<void> RunBlocking(store::Task<core::Result<void>>);
 template core::Result<schema::RotationReport> RunBlocking(store::Task<core::Result<schema::RotationReport>>);
 template core::Result<audit::VerifyReport> RunBlocking(store::Task<core::Result<audit::VerifyReport>>);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "api/routes.hpp"
+#include "app/admin.hpp"
 #include "app/database.hpp"
 #include "app/serve.hpp"
 #include "app/system_migrations.hpp"
@@ -351,6 +352,19 @@ int main(int argc, char** argv) {
   auto* audit_verify = audit_cmd->add_subcommand(
       "verify", "Walk the hash chain; exit 1 naming the first edited, deleted or reordered entry");
   AddCommon(audit_verify, flags, false);
+  auto* admin_cmd = app.add_subcommand("admin", "Manage users from the command line");
+  admin_cmd->require_subcommand(1);
+  auto* admin_create = admin_cmd->add_subcommand("create", "Create an admin user");
+  AddCommon(admin_create, flags, false);
+  std::string admin_email, admin_password_file;
+  admin_create->add_option("--email", admin_email, "The admin's email address")->required();
+  admin_create->add_option("--password-file", admin_password_file,
+                           "File holding the password (one trailing newline is ignored)")->required();
+  auto* auth_cmd = app.add_subcommand("auth", "Token signing keys");
+  auth_cmd->require_subcommand(1);
+  auto* rotate_keys = auth_cmd->add_subcommand(
+      "rotate-keys", "Add a new signing key; previous keys stay valid until their tokens expire");
+  AddCommon(rotate_keys, flags, false);
 
   try {
     app.parse(argc, argv);
@@ -382,6 +396,8 @@ int main(int argc, char** argv) {
   if (*keys_cmd) return RunKeysRotate(*settings);
   if (*audit_verify) return RunAuditVerify(*settings);
   if (*schema_cmd) return RunSchema(*settings, static_cast<bool>(*schema_export), schema_flags);
+  if (*admin_cmd) return basalt::app::AdminCreate(*settings, admin_email, admin_password_file);
+  if (*auth_cmd) return basalt::app::RotateKeys(*settings);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load
   basalt::obs::InitLogging({.level = level, .json = settings->log.format == basalt::config::LogFormat::kJson});

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/audit_log.hpp"
+#include "api/auth.hpp"
 #include "api/authn.hpp"
 #include "api/idempotency.hpp"
 #include "api/openapi.hpp"
@@ -82,6 +83,58 @@ void RaiseFileLimit() {
   }
 }
 
+/// The identity components, built from the settings; they outlive the server.
+struct Identity {
+  Identity(const config::Settings& s, store::Database& db, schema::Catalog& catalog)
+      : passwords({.memory_kib = s.auth.argon2_memory_kib,
+                   .iterations = s.auth.argon2_iterations,
+                   .threads = s.auth.hash_threads}),
+        tokens(db, {.issuer = s.auth.issuer,
+                    .audience = s.auth.audience,
+                    .ttl_s = s.auth.access_token_ttl_s,
+                    .leeway_s = s.auth.clock_skew_s,
+                    .key_max_age_s = s.auth.key_rotation_s}),
+        users(db),
+        sessions(db, s.auth.refresh_token_ttl_s),
+        throttle({.account_threshold = s.auth.lockout_threshold,
+                  .ip_threshold = s.auth.ip_lockout_threshold,
+                  .base_lock_s = s.auth.lockout_base_s,
+                  .max_lock_s = s.auth.lockout_max_s}),
+        services{db,       catalog,  passwords, tokens, users, sessions, throttle, setup,
+                 {.registration = s.auth.registration == "closed"   ? api::Registration::kClosed
+                                  : s.auth.registration == "invite" ? api::Registration::kInvite
+                                                                    : api::Registration::kOpen,
+                  .password_min_length = s.auth.password_min_length,
+                  .invite_ttl_s = s.auth.invite_ttl_s}} {}
+  auth::PasswordHasher passwords;
+  auth::TokenService tokens;
+  auth::UserStore users;
+  auth::SessionStore sessions;
+  auth::LoginThrottle throttle;
+  api::SetupToken setup;
+  api::AuthServices services;
+};
+
+core::Result<std::unique_ptr<Identity>> StartIdentity(const config::Settings& settings, store::Database& db,
+                                                      schema::Catalog& catalog) {
+  if (auto ensured = RunBlocking(api::EnsureUsersCollection(catalog, 0)); !ensured)
+    return std::unexpected(std::move(ensured.error()));
+  auto identity = std::make_unique<Identity>(settings, db, catalog);
+  if (auto loaded = RunBlocking(identity->tokens.Load(0)); !loaded) return std::unexpected(std::move(loaded.error()));
+  auto count = RunBlocking(identity->users.Count(0));
+  if (!count) return std::unexpected(std::move(count.error()));
+  if (*count == 0) {
+    // A fresh instance: a one-time token to create the first admin (dead once any user exists).
+    const std::string token = "setup_" + auth::RandomToken();
+    identity->setup.Arm(token);
+    obs::Log(obs::LogLevel::kWarn,
+             "no users yet: create the first admin with POST /api/v1/auth/setup {token, email, password} "
+             "or basalt admin create",
+             {{"setup_token", token}});
+  }
+  return identity;
+}
+
 }  // namespace
 
 int Serve(const config::Settings& settings) {
@@ -140,6 +193,16 @@ int Serve(const config::Settings& settings) {
   std::vector<api::MetricsSource> metric_sources;
   metric_sources.push_back([&queues](unsigned shard, std::string& out) { return api::RenderQueueMetrics(queues, shard, out); });
 
+  // Identity: the users collection, password hashing workers, signing keys, sessions.
+  auto identity = StartIdentity(settings, db, catalog);
+  if (!identity) {
+    obs::Log(obs::LogLevel::kError, "cannot start identity",
+             {{"error", identity.error().message}, {"cause", identity.error().cause}});
+    db.Close();
+    return 1;
+  }
+  Identity& id = **identity;
+
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),
                  settings.metrics.enabled
@@ -147,7 +210,8 @@ int Serve(const config::Settings& settings) {
                      : core::Result<void>{},
                  api::RegisterQueues(router, queues),
                  api::RegisterCollections(router, data), api::RegisterRecords(router, data),
-                 api::RegisterOpenApi(router, data), api::RegisterAuditLog(router, audit_log)}) {
+                 api::RegisterOpenApi(router, data), api::RegisterAuditLog(router, audit_log),
+                 api::RegisterAuth(router, id.services)}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
       db.Close();
@@ -168,7 +232,7 @@ int Serve(const config::Settings& settings) {
                                 .exposed_headers = settings.cors.exposed_headers,
                                 .allow_credentials = settings.cors.allow_credentials,
                                 .max_age_s = settings.cors.max_age_s}));
-  pipeline.Use(api::AuthenticationStage({.admin_token = settings.auth.admin_token}));
+  pipeline.Use(api::AuthenticationStage({.admin_token = settings.auth.admin_token, .tokens = &id.tokens}));
   if (settings.rate_limit.enabled) {
     auto limiter = std::make_shared<http::GcraLimiter>(http::GcraOptions{.max_keys = settings.rate_limit.max_keys});
     pipeline.Use(http::RateLimitStage(std::move(limiter), ToRateLimitOptions(settings.rate_limit)));

@@ -1,6 +1,7 @@
 #include "app/system_migrations.hpp"
 
 #include "api/idempotency.hpp"
+#include "auth/migrations.hpp"
 #include "audit/audit.hpp"
 #include "queue/migrations.hpp"
 #include "schema/catalog.hpp"
@@ -15,6 +16,7 @@ std::vector<store::Migration> SystemMigrations() {
   };
   append(schema::SystemMigrations());     // versions 200..299
   append(api::IdempotencyMigrations());  // version 500
+  append(auth::IdentityMigrations());    // versions 600..649
   append(audit::Migrations());           // versions 700..749
   append(queue::SystemMigrations());     // versions 900..949
   return all;

@@ -379,6 +379,40 @@ std::vector<Row> BuildRows() {
   rows.push_back(StringRow("secrets", "active_key", &S::secrets, &SecretsSettings::active_key,
                            "Id of the key new secret values are encrypted with; empty: the first key of "
                            "`secrets.keys`. `basalt keys rotate` re-encrypts older values with it."));
+  rows.push_back(StringRow("auth", "registration", &S::auth, &AuthSettings::registration,
+                           "Who may register: open (anyone), closed (admins create users), invite "
+                           "(single-use invite tokens from POST /api/v1/auth/invites).",
+                           {"open", "closed", "invite"}));
+  rows.push_back(IntegerRow("auth", "password_min_length", &S::auth, &AuthSettings::password_min_length, 8, 1024,
+                            "Shortest password accepted, in characters (passwords are at most 1024 bytes)."));
+  rows.push_back(IntegerRow("auth", "argon2_memory_kib", &S::auth, &AuthSettings::argon2_memory_kib, 19456,
+                            4'194'304, "argon2id memory per hash in KiB; at least OWASP's 19 MiB."));
+  rows.push_back(IntegerRow("auth", "argon2_iterations", &S::auth, &AuthSettings::argon2_iterations, 2, 64,
+                            "argon2id passes; at least OWASP's 2."));
+  rows.push_back(IntegerRow("auth", "hash_threads", &S::auth, &AuthSettings::hash_threads, 1, 64,
+                            "Worker threads hashing passwords (never the I/O threads)."));
+  rows.push_back(IntegerRow("auth", "access_token_ttl_s", &S::auth, &AuthSettings::access_token_ttl_s, 5, 86'400,
+                            "Lifetime of access tokens (JWT), in seconds."));
+  rows.push_back(IntegerRow("auth", "refresh_token_ttl_s", &S::auth, &AuthSettings::refresh_token_ttl_s, 60,
+                            31'536'000, "Lifetime of refresh tokens, in seconds."));
+  rows.push_back(IntegerRow("auth", "clock_skew_s", &S::auth, &AuthSettings::clock_skew_s, 0, 300,
+                            "Clock skew tolerated when checking a token's exp, iat and nbf, in seconds."));
+  rows.push_back(StringRow("auth", "issuer", &S::auth, &AuthSettings::issuer,
+                           "The `iss` claim written into and required from access tokens.", {}, NotEmpty));
+  rows.push_back(StringRow("auth", "audience", &S::auth, &AuthSettings::audience,
+                           "The `aud` claim written into and required from access tokens.", {}, NotEmpty));
+  rows.push_back(IntegerRow("auth", "key_rotation_s", &S::auth, &AuthSettings::key_rotation_s, 0, 31'536'000,
+                            "Rotate the token signing key once it is this old; 0: only `basalt auth rotate-keys`."));
+  rows.push_back(IntegerRow("auth", "lockout_threshold", &S::auth, &AuthSettings::lockout_threshold, 1, 1000,
+                            "Failed logins for one account before it is locked."));
+  rows.push_back(IntegerRow("auth", "ip_lockout_threshold", &S::auth, &AuthSettings::ip_lockout_threshold, 1,
+                            100'000, "Failed logins from one IP address before it is locked."));
+  rows.push_back(IntegerRow("auth", "lockout_base_s", &S::auth, &AuthSettings::lockout_base_s, 1, 86'400,
+                            "First lock, in seconds; doubles with each further failure."));
+  rows.push_back(IntegerRow("auth", "lockout_max_s", &S::auth, &AuthSettings::lockout_max_s, 1, 86'400,
+                            "Longest lock, in seconds."));
+  rows.push_back(IntegerRow("auth", "invite_ttl_s", &S::auth, &AuthSettings::invite_ttl_s, 60, 7'776'000,
+                            "Default lifetime of an invite token, in seconds."));
   // rate_limit
   rows.push_back(BooleanRow("rate_limit", "enabled", &S::rate_limit, &RateLimitSettings::enabled,
                             "Limit the request rate of every route per identity (probes exempt)."));

@@ -82,6 +82,22 @@ struct QueueSettings {
 
 struct AuthSettings {
   std::string admin_token;  ///< Secret. When set (32+ chars), `Bearer <it>` acts as a superuser.
+  std::string registration = "open";          ///< open, closed, invite.
+  unsigned password_min_length = 8;            ///< Code points.
+  unsigned argon2_memory_kib = 19456;          ///< argon2id m (OWASP minimum 19 MiB).
+  unsigned argon2_iterations = 2;              ///< argon2id t (OWASP minimum 2).
+  unsigned hash_threads = 2;                   ///< Password-hashing worker threads.
+  unsigned access_token_ttl_s = 900;           ///< JWT lifetime.
+  unsigned refresh_token_ttl_s = 2'592'000;    ///< Refresh-token lifetime (30 days).
+  unsigned clock_skew_s = 30;                  ///< Leeway on exp / iat / nbf.
+  std::string issuer = "basalt";               ///< JWT `iss`.
+  std::string audience = "basalt";             ///< JWT `aud`.
+  unsigned key_rotation_s = 0;                 ///< Rotate the signing key after this age; 0: by command only.
+  unsigned lockout_threshold = 5;              ///< Failed logins per account before a lock.
+  unsigned ip_lockout_threshold = 20;          ///< Failed logins per IP before a lock.
+  unsigned lockout_base_s = 30;                ///< First lock; doubles per further failure.
+  unsigned lockout_max_s = 900;                ///< Longest lock.
+  unsigned invite_ttl_s = 604'800;             ///< Default invite lifetime (7 days).
 };
 
 struct SecretsSettings {

@@ -57,6 +57,7 @@ struct Principal {
   std::string user_id;              ///< The user this acts for (a user, an API key's owner); "" when none.
   std::vector<std::string> roles;   ///< "admin", "user", custom roles.
   std::vector<std::string> scopes;  ///< API keys and service tokens act only within these.
+  std::string session_id;           ///< kUser: the login (refresh-token family) the token came from.
 
   bool anonymous() const { return kind == Kind::kAnonymous; }
   bool HasRole(std::string_view role) const {

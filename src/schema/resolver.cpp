@@ -90,4 +90,12 @@ core::Result<query::Value> AnonymousVariables::Variable(const std::vector<std::s
   return query::Value{};
 }
 
+core::Result<query::Value> RequestVariables::Variable(const std::vector<std::string>& path) const {
+  if (path.size() == 3 && path[0] == "request" && path[1] == "auth") {
+    if (path[2] == "id") return auth_id_.empty() ? query::Value{} : query::Value{auth_id_};
+    if (path[2] == "role") return auth_role_.empty() ? query::Value{} : query::Value{auth_role_};
+  }
+  return AnonymousVariables().Variable(path);
+}
+
 }  // namespace basalt::schema

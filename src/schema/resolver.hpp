@@ -36,11 +36,26 @@ class CollectionResolver final : public query::FieldResolver {
   const core::KeyRing* keys_;
 };
 
-/// Variables for rules and filters in this slice: `@now` is the current time (RFC 3339 UTC,
-/// milliseconds); every `@request.*` is null (there are no users yet).
+/// Variables with no caller: `@now` is the current time (RFC 3339 UTC, milliseconds); every
+/// `@request.*` is null. Used to check that a rule compiles.
 class AnonymousVariables final : public query::VariableResolver {
  public:
   core::Result<query::Value> Variable(const std::vector<std::string>& path) const override;
+};
+
+/// Variables of one request: `@now`; `@request.auth.id` is the caller's user id (null when
+/// anonymous or not acting for a user); `@request.auth.role` is "admin" when the caller holds the
+/// admin role, else its first role (null when none). Every other `@request.*` is null. Values
+/// are bound as parameters, never spliced into SQL.
+class RequestVariables final : public query::VariableResolver {
+ public:
+  RequestVariables(std::string auth_id, std::string auth_role)
+      : auth_id_(std::move(auth_id)), auth_role_(std::move(auth_role)) {}
+  core::Result<query::Value> Variable(const std::vector<std::string>& path) const override;
+
+ private:
+  std::string auth_id_;
+  std::string auth_role_;
 };
 
 }  // namespace basalt::schema

@@ -86,7 +86,7 @@ std::set<std::pair<std::string, std::string>> FieldErrors(const HttpResponse& r)
 
 ProcessOptions WithToken() { return ProcessOptions{{}, {{"BASALT_AUTH__ADMIN_TOKEN", kToken}}, true}; }
 
-constexpr const char* kUsers = R"({"name": "users", "fields": [{"name": "name", "type": "text", "required": true}],
+constexpr const char* kUsers = R"({"name": "members", "fields": [{"name": "name", "type": "text", "required": true}],
   "rules": {"list": "", "view": "", "create": "", "update": "", "delete": ""}})";
 constexpr const char* kPosts = R"({
   "name": "posts",
@@ -95,7 +95,7 @@ constexpr const char* kPosts = R"({
     {"name": "body",   "type": "text"},
     {"name": "views",  "type": "integer", "min": 0, "default": 0},
     {"name": "status", "type": "select", "values": ["draft", "live"]},
-    {"name": "author", "type": "relation", "collection": "users", "on_delete": "cascade"}
+    {"name": "author", "type": "relation", "collection": "members", "on_delete": "cascade"}
   ],
   "indexes": [{"fields": ["views"]}, {"fields": ["author", "created_at"]}, {"fields": ["title"], "unique": true}],
   "rules": {"list": "status = 'live'", "view": "status = 'live'", "create": "@request.auth.id != null",
@@ -111,7 +111,7 @@ void CreateCollections(const Api& api) {
 }
 
 std::string CreateUser(const Api& api, const std::string& name) {
-  auto r = api.Call("POST", "/api/v1/collections/users/records", R"({"name": ")" + name + "\"}");
+  auto r = api.Call("POST", "/api/v1/collections/members/records", R"({"name": ")" + name + "\"}");
   EXPECT_EQ(r.status, 201) << r.body;
   return std::string(Parse(r.body).as_object().at("id").as_string());
 }
@@ -213,7 +213,7 @@ TEST(DataApi, CrudAndConditionalRequests) {
   // on_delete cascade.
   auto child = api.Call("POST", "/api/v1/collections/posts/records", R"({"title": "Child", "author": ")" + ann + "\"}");
   ASSERT_EQ(child.status, 201);
-  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/users/records/" + ann).status, 204);
+  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/members/records/" + ann).status, 204);
   EXPECT_EQ(api.Call("GET", "/api/v1/collections/posts/records/" +
                                 std::string(Parse(child.body).as_object().at("id").as_string())).status,
             404);
@@ -469,7 +469,7 @@ TEST(DataApi, SchemaChangesKeepData) {
       {"name": "headline", "type": "text", "required": true, "previous_name": "title"},
       {"name": "views", "type": "number", "min": 0},
       {"name": "status", "type": "select", "values": ["draft", "live"]},
-      {"name": "author", "type": "relation", "collection": "users", "on_delete": "cascade"},
+      {"name": "author", "type": "relation", "collection": "members", "on_delete": "cascade"},
       {"name": "featured", "type": "bool", "default": false}],
       "indexes": [{"fields": ["views"]}, {"fields": ["headline"], "unique": true}],
       "rules": {"list": ""}})", {{"If-Match", "\"1\""}});
@@ -487,16 +487,16 @@ TEST(DataApi, SchemaChangesKeepData) {
   auto unsafe = api.Call("PATCH", "/api/v1/collections/posts", R"({"fields": [
       {"name": "headline", "type": "integer"}, {"name": "views", "type": "number"},
       {"name": "status", "type": "select", "values": ["draft", "live"]},
-      {"name": "author", "type": "relation", "collection": "users", "on_delete": "cascade"},
+      {"name": "author", "type": "relation", "collection": "members", "on_delete": "cascade"},
       {"name": "featured", "type": "bool"}], "indexes": []})");
   EXPECT_EQ(unsafe.status, 409) << unsafe.body;
   EXPECT_EQ(api.Call("PATCH", "/api/v1/collections/posts", R"({"rules": {}})", {{"If-Match", "\"1\""}}).status, 412);
   EXPECT_EQ(api.Call("PATCH", "/api/v1/collections/posts", R"({"name": "other"})").status, 409);
-  // The users collection is still referenced.
-  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/users").status, 409);
+  // The members collection is still referenced.
+  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/members").status, 409);
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/posts").status, 204);
   EXPECT_EQ(api.Call("GET", path).status, 404);
-  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/users").status, 204);
+  EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/members").status, 204);
 }
 
 TEST(DataApi, InjectionAttemptsAreRefusedOrLiteral) {
