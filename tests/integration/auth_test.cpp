@@ -558,7 +558,7 @@ TEST(AuthSetup, SetupTokenCreatesTheFirstAdminOnce) {
     ASSERT_TRUE(server.WaitForLog("setup_token"));
     std::smatch m;
     const std::string log = server.LogText();
-    ASSERT_TRUE(std::regex_search(log, m, std::regex(R"("setup_token":"(setup_[A-Za-z0-9_-]+)")"))) << log;
+    ASSERT_TRUE(std::regex_search(log, m, std::regex(R"re("setup_token":"(setup_[A-Za-z0-9_-]+)")re"))) << log;
     token = m[1];
     const Client c{server.port()};
     const std::string body = R"({"email": "root@example.com", "password": "root password 1", "token": ")";

@@ -18,7 +18,7 @@ namespace basalt::auth {
 namespace {
 
 template <class T>
-T Run(Task<T> task) {
+T Block(Task<T> task) {
   boost::asio::io_context io;
   auto f = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
   io.run();
@@ -40,19 +40,19 @@ TEST(Passwords, ValidatesOptionsAgainstOwaspMinimum) {
 
 TEST(Passwords, HashesWithArgon2idAndVerifies) {
   PasswordHasher hasher(Minimum());
-  auto hash = Run(hasher.Hash("correct horse battery"));
+  auto hash = Block(hasher.Hash("correct horse battery"));
   ASSERT_TRUE(hash) << hash.error().message;
   EXPECT_TRUE(hash->starts_with("$argon2id$v=19$m=19456,t=2,p=1$")) << *hash;
   EXPECT_FALSE(hasher.NeedsRehash(*hash));
-  EXPECT_TRUE(*Run(hasher.Verify(*hash, "correct horse battery")));
-  EXPECT_FALSE(*Run(hasher.Verify(*hash, "correct horse batterY")));
-  EXPECT_FALSE(*Run(hasher.Verify(*hash, "")));
+  EXPECT_TRUE(*Block(hasher.Verify(*hash, "correct horse battery")));
+  EXPECT_FALSE(*Block(hasher.Verify(*hash, "correct horse batterY")));
+  EXPECT_FALSE(*Block(hasher.Verify(*hash, "")));
   // Two hashes of one password differ (random salt).
-  EXPECT_NE(*hash, *Run(hasher.Hash("correct horse battery")));
+  EXPECT_NE(*hash, *Block(hasher.Hash("correct horse battery")));
   // Unknown account: the dummy hash is checked and the answer is always false.
-  EXPECT_FALSE(*Run(hasher.Verify("", "correct horse battery")));
+  EXPECT_FALSE(*Block(hasher.Verify("", "correct horse battery")));
   // A garbage stored hash never verifies.
-  EXPECT_FALSE(*Run(hasher.Verify("$argon2id$garbage", "x")));
+  EXPECT_FALSE(*Block(hasher.Verify("$argon2id$garbage", "x")));
   PasswordHasher stronger({.memory_kib = kMinArgonMemoryKib, .iterations = 3, .threads = 1});
   EXPECT_TRUE(stronger.NeedsRehash(*hash));
 }
