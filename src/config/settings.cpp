@@ -368,17 +368,6 @@ std::vector<Row> BuildRows() {
                         {}, AdminTokenLength);
   admin.secret = true;
   rows.push_back(std::move(admin));
-  // secrets
-  Row keys = StringRow("secrets", "keys", &S::secrets, &SecretsSettings::keys,
-                       "Key ring for `secret` fields: entries `id:base64key` (each key 32 random bytes, "
-                       "e.g. `openssl rand -base64 32`) separated by commas or newlines. Empty: no "
-                       "collection may have a secret field. Secret: may come from `keys_file`.",
-                       {}, KeyRingText);
-  keys.secret = true;
-  rows.push_back(std::move(keys));
-  rows.push_back(StringRow("secrets", "active_key", &S::secrets, &SecretsSettings::active_key,
-                           "Id of the key new secret values are encrypted with; empty: the first key of "
-                           "`secrets.keys`. `basalt keys rotate` re-encrypts older values with it."));
   rows.push_back(StringRow("auth", "registration", &S::auth, &AuthSettings::registration,
                            "Who may register: open (anyone), closed (admins create users), invite "
                            "(single-use invite tokens from POST /api/v1/auth/invites).",
@@ -425,6 +414,17 @@ std::vector<Row> BuildRows() {
                          RouteRates));
   rows.push_back(IntegerRow("rate_limit", "max_keys", &S::rate_limit, &RateLimitSettings::max_keys, 1024,
                             100'000'000, "Rate-limit buckets kept in memory; idle ones are evicted first."));
+  // secrets
+  Row keys = StringRow("secrets", "keys", &S::secrets, &SecretsSettings::keys,
+                       "Key ring for `secret` fields: entries `id:base64key` (each key 32 random bytes, "
+                       "e.g. `openssl rand -base64 32`) separated by commas or newlines. Empty: no "
+                       "collection may have a secret field. Secret: may come from `keys_file`.",
+                       {}, KeyRingText);
+  keys.secret = true;
+  rows.push_back(std::move(keys));
+  rows.push_back(StringRow("secrets", "active_key", &S::secrets, &SecretsSettings::active_key,
+                           "Id of the key new secret values are encrypted with; empty: the first key of "
+                           "`secrets.keys`. `basalt keys rotate` re-encrypts older values with it."));
   return rows;
 }
 

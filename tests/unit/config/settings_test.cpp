@@ -76,12 +76,13 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "cors.allow_credentials", "cors.max_age_s", "security.referrer_policy",
       "security.hsts_max_age_s", "log.level", "log.format", "log.access", "metrics.enabled",
       "metrics.token", "storage.data_dir", "database.url", "database.pool_size", "queue.purge_interval_ms",
-      "auth.admin_token", "secrets.keys", "secrets.active_key",
+      "auth.admin_token",
       "auth.registration", "auth.password_min_length", "auth.argon2_memory_kib", "auth.argon2_iterations",
       "auth.hash_threads", "auth.access_token_ttl_s", "auth.refresh_token_ttl_s", "auth.clock_skew_s", "auth.issuer",
       "auth.audience", "auth.key_rotation_s", "auth.lockout_threshold", "auth.ip_lockout_threshold",
       "auth.lockout_base_s", "auth.lockout_max_s", "auth.invite_ttl_s",
-      "rate_limit.enabled", "rate_limit.default", "rate_limit.routes", "rate_limit.max_keys"};
+      "rate_limit.enabled", "rate_limit.default", "rate_limit.routes", "rate_limit.max_keys",
+      "secrets.keys", "secrets.active_key"};
   std::vector<std::string> keys;
   for (const auto& info : SettingsTable()) keys.push_back(info.key);
   EXPECT_EQ(keys, expected);
