@@ -142,6 +142,9 @@ class AuthBackend : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     env_.emplace_back("BASALT_AUTH__ADMIN_TOKEN", kAdminToken);
+    // These tests log in and register far more often than the built-in auth rate limits allow;
+    // the limits have their own tests (rate_limit_test).
+    env_.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");
     if (GetParam() == "postgres") {
       const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
@@ -551,6 +554,7 @@ TEST(AuthSetup, SetupTokenCreatesTheFirstAdminOnce) {
   TempDir data;
   ProcessOptions o;
   o.data_dir = data.path();
+  o.env.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");
   std::string token;
   {
     BasaltProcess server(o);
@@ -587,6 +591,7 @@ TEST(AuthKeys, AudienceIssuerAndRotationAcrossRestarts) {
   TempDir data;
   ProcessOptions o;
   o.data_dir = data.path();
+  o.env.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");
   Session s;
   {
     BasaltProcess server(o);
