@@ -99,13 +99,15 @@ TEST(RateLimit, BuiltInAuthRatesApplyBeforeTheRoutesExist) {
   auto server = Start("100/s 100");  // BASALT_RATE_LIMIT__ROUTES="": the built-in rates stay
   ASSERT_TRUE(server.started()) << server.start_error();
   const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
-  // Login: bursts of 10 per client address.
+  // Login: bursts of 10 per client address. One address per attempt, so the per-account lockout
+  // (auth.lockout_threshold, 5 failures) does not answer 429 first.
   for (int i = 0; i < 10; ++i) {
-    auto r = Request(server.port(), "POST", "/api/v1/auth/login", json, R"({"email":"a@b.c","password":"x"})");
+    auto r = Request(server.port(), "POST", "/api/v1/auth/login", json,
+                     R"({"email":"a)" + std::to_string(i) + R"(@b.c","password":"x"})");
     ASSERT_NE(r.status, 429) << i;
     EXPECT_EQ(r.Header("RateLimit-Limit").value_or(""), "10");
   }
-  auto refused = Request(server.port(), "POST", "/api/v1/auth/login", json, R"({"email":"a@b.c","password":"x"})");
+  auto refused = Request(server.port(), "POST", "/api/v1/auth/login", json, R"({"email":"a10@b.c","password":"x"})");
   EXPECT_EQ(refused.status, 429);
   EXPECT_EQ(Code(refused), "rate_limited");
   // Registration has its own, tighter bucket (5).
