@@ -227,7 +227,7 @@ std::optional<std::string> NormalizeDatetime(std::string_view s) {
                               minutes(offset_minutes);
   if (tp < sys_days(std::chrono::year(1) / 1 / 1) || tp >= sys_days(std::chrono::year(10000) / 1 / 1))
     return std::nullopt;
-  return core::FormatRfc3339(time_point_cast<system_clock::duration>(tp));
+  return core::FormatRfc3339Millis(tp.time_since_epoch().count());
 }
 
 std::optional<core::FieldError> CheckValue(const FieldSpec& f, const json::value& v) {

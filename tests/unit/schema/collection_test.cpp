@@ -143,6 +143,11 @@ TEST(Datetime, Normalizes) {
   EXPECT_EQ(NormalizeDatetime("2026-01-02T03:04:05.5+02:00"), "2026-01-02T01:04:05.500Z");
   EXPECT_EQ(NormalizeDatetime("2026-01-02t03:04:05.123456z"), "2026-01-02T03:04:05.123Z");
   EXPECT_EQ(NormalizeDatetime("2026-01-01T00:30:00-01:00"), "2026-01-01T01:30:00.000Z");
+  // Beyond what a nanosecond system_clock holds (2262), and before 1970 with a fraction.
+  EXPECT_EQ(NormalizeDatetime("9999-12-31T23:59:59.999Z"), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(NormalizeDatetime("2300-06-01T00:00:00Z"), "2300-06-01T00:00:00.000Z");
+  EXPECT_EQ(NormalizeDatetime("1969-12-31T23:59:59.5Z"), "1969-12-31T23:59:59.500Z");
+  EXPECT_EQ(NormalizeDatetime("0001-01-01T00:00:00Z"), "0001-01-01T00:00:00.000Z");
   for (const char* bad : {"", "2026-01-02", "2026-13-02T03:04:05Z", "2026-02-30T03:04:05Z", "2026-01-02T03:04:05",
                           "2026-01-02 03:04:05Z", "2026-01-02T03:04:05.Z", "2026-01-02T03:04:05Zjunk",
                           "2026-01-02T24:00:00Z"}) {
