@@ -754,6 +754,158 @@ void AuthPaths(json::object& paths) {
                                                  {}, "application/jwk-set+json"))
                           .Build();
   paths["/.well-known/jwks.json"] = json::object{{"get", std::move(jwks)}};
+// ---- events: realtime and webhooks ---------------------------------------------------------------
+
+json::object DateTime(bool nullable = false) {
+  return nullable ? json::object{{"type", json::array{"string", "null"}}, {"format", "date-time"}}
+                  : json::object{{"type", "string"}, {"format", "date-time"}};
+}
+json::object NullableInt() { return json::object{{"type", json::array{"integer", "null"}}}; }
+json::object NullableStr() { return json::object{{"type", json::array{"string", "null"}}}; }
+
+json::object WebhookSchema(bool with_secret, bool with_breaker) {
+  json::object props{{"id", Str()},
+                     {"url", Str()},
+                     {"events", json::object{{"type", "array"}, {"items", Str()}}},
+                     {"active", json::object{{"type", "boolean"}}},
+                     {"created_at", DateTime()},
+                     {"updated_at", DateTime()}};
+  json::array required{"id", "url", "events", "active", "created_at", "updated_at"};
+  if (with_secret) {
+    props["secret"] = Str("`whsec_<base64 key>`: shown only here. Verify deliveries with it (Standard Webhooks).");
+    required.emplace_back("secret");
+  }
+  if (with_breaker) {
+    props["breaker"] = json::object{
+        {"type", "object"},
+        {"properties", json::object{{"destination", Str()},
+                                    {"state", json::object{{"type", "string"}, {"enum", json::array{"closed", "open", "half_open"}}}},
+                                    {"failures", json::object{{"type", "integer"}}},
+                                    {"open_until", DateTime(true)}}},
+        {"required", json::array{"destination", "state", "failures", "open_until"}}};
+    required.emplace_back("breaker");
+  }
+  return json::object{{"type", "object"}, {"properties", std::move(props)}, {"required", std::move(required)}};
+}
+
+json::object WebhookInputSchema(bool change) {
+  json::object s{{"type", "object"},
+                 {"properties",
+                  json::object{{"url", Str("http:// or https:// URL; private and loopback hosts are refused unless "
+                                           "webhooks.allow_private is true.")},
+                               {"events", json::object{{"type", "array"},
+                                                       {"items", Str("<collection>.<created|updated|deleted|*> or *")},
+                                                       {"minItems", 1},
+                                                       {"maxItems", 50}}},
+                               {"active", json::object{{"type", "boolean"}}}}},
+                 {"additionalProperties", false}};
+  if (!change) s["required"] = json::array{"url", "events"};
+  return s;
+}
+
+json::object DeliverySchema() {
+  json::object attempt{{"type", "object"},
+                       {"properties", json::object{{"attempt", json::object{{"type", "integer"}}},
+                                                   {"at", DateTime()},
+                                                   {"status_code", NullableInt()},
+                                                   {"latency_ms", json::object{{"type", "integer"}}},
+                                                   {"error", NullableStr()}}},
+                       {"required", json::array{"attempt", "at", "status_code", "latency_ms", "error"}}};
+  return json::object{
+      {"type", "object"},
+      {"properties",
+       json::object{{"id", Str()},
+                    {"webhook_id", Str()},
+                    {"event_id", Str("The CloudEvent id, sent as webhook-id.")},
+                    {"event_type", Str("<collection>.<created|updated|deleted>")},
+                    {"state", json::object{{"type", "string"}, {"enum", json::array{"pending", "succeeded", "failed"}}}},
+                    {"attempts", json::object{{"type", "integer"}}},
+                    {"status_code", NullableInt()},
+                    {"latency_ms", NullableInt()},
+                    {"error", NullableStr()},
+                    {"created_at", DateTime()},
+                    {"updated_at", DateTime()},
+                    {"next_attempt_at", DateTime(true)},
+                    {"delivered_at", DateTime(true)},
+                    {"log", json::object{{"type", "array"}, {"items", std::move(attempt)}}}}},
+      {"required", json::array{"id", "webhook_id", "event_id", "event_type", "state", "attempts", "status_code",
+                               "latency_ms", "error", "created_at", "updated_at", "next_attempt_at", "delivered_at",
+                               "log"}}};
+}
+
+json::object ItemsOf(std::string_view schema) {
+  return json::object{{"type", "object"},
+                      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef(schema)}}}}},
+                      {"required", json::array{"items"}}};
+}
+
+void EventPaths(json::object& paths) {
+  json::object sse = Operation("realtime", "events", "Record changes as Server-Sent Events");
+  sse["description"] =
+      "A `text/event-stream`: `id:` the event sequence, `event:` basalt.record.created|updated|deleted, `data:` the "
+      "CloudEvents 1.0 JSON (data = the record). Only records the collection's view rule (and `filter`) allows. "
+      "`Last-Event-ID` resumes from the retained outbox; a subscriber that falls too far behind gets "
+      "`event: basalt.overflow` and the stream ends.";
+  sse["security"] = Security(true);
+  sse["parameters"] = json::array{
+      Param("collection", "query", Str(), "The collection to follow.", true),
+      Param("filter", "query", Str(), "A filter, as on lists."),
+      Param("last_event_id", "query", Str(), "Like the Last-Event-ID header, for clients that cannot set it."),
+      Param("Last-Event-ID", "header", Str(), "Resume after this event id.")};
+  sse["responses"] = Responses()
+                         .Add(200, json::object{{"description", "The stream."},
+                                                {"content", json::object{{"text/event-stream", json::object{{"schema", Str()}}}}}})
+                         .Problems({400, 401, 404, 409, 422})
+                         .Build();
+  paths["/api/v1/realtime"] = json::object{{"get", std::move(sse)}};
+
+  json::object list = Operation("list_webhooks", "webhooks", "List webhooks");
+  list["security"] = Security(false);
+  list["responses"] = Responses().Add(200, JsonResponse("Every webhook.", SchemaRef("Webhooks"))).Problems({401, 403}).Build();
+  json::object create = Operation("create_webhook", "webhooks", "Register a webhook");
+  create["security"] = Security(false);
+  create["parameters"] = Params({"Idempotency-Key"});
+  create["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", SchemaRef("WebhookDefinition")}}}});
+  create["responses"] = Responses()
+                            .Add(201, JsonResponse("Created; the secret is shown only now.", SchemaRef("WebhookCreated"),
+                                                   json::object{{"Location", HeaderRef("Location")}}))
+                            .Problems({400, 401, 403, 415, 422})
+                            .Build();
+  paths["/api/v1/webhooks"] = json::object{{"get", std::move(list)}, {"post", std::move(create)}};
+
+  json::object get = Operation("get_webhook", "webhooks", "A webhook and its destination's circuit breaker");
+  get["security"] = Security(false);
+  get["responses"] = Responses().Add(200, JsonResponse("The webhook.", SchemaRef("WebhookWithBreaker"))).Problems({401, 403, 404}).Build();
+  json::object patch = Operation("update_webhook", "webhooks", "Change a webhook");
+  patch["security"] = Security(false);
+  patch["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", SchemaRef("WebhookChange")}}},
+                                           {"application/merge-patch+json", json::object{{"schema", SchemaRef("WebhookChange")}}}});
+  patch["responses"] = Responses().Add(200, JsonResponse("The webhook.", SchemaRef("Webhook"))).Problems({400, 401, 403, 404, 415, 422}).Build();
+  json::object del = Operation("delete_webhook", "webhooks", "Delete a webhook and its delivery log");
+  del["security"] = Security(false);
+  del["responses"] = Responses().Add(204, json::object{{"description", "Deleted."}}).Problems({401, 403, 404}).Build();
+  paths["/api/v1/webhooks/{id}"] = json::object{
+      {"parameters", json::array{Param("id", "path", Str(), "The webhook's id.", true)}},
+      {"get", std::move(get)}, {"patch", std::move(patch)}, {"delete", std::move(del)}};
+
+  json::object deliveries = Operation("list_webhook_deliveries", "webhooks", "The delivery log, newest first");
+  deliveries["security"] = Security(false);
+  deliveries["parameters"] = json::array{
+      Param("limit", "query", json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 500}}, "At most this many (50).")};
+  deliveries["responses"] =
+      Responses().Add(200, JsonResponse("Deliveries with their attempts.", SchemaRef("WebhookDeliveries"))).Problems({400, 401, 403, 404}).Build();
+  paths["/api/v1/webhooks/{id}/deliveries"] = json::object{
+      {"parameters", json::array{Param("id", "path", Str(), "The webhook's id.", true)}}, {"get", std::move(deliveries)}};
+
+  json::object redeliver = Operation("redeliver_webhook_delivery", "webhooks", "Send a delivery again");
+  redeliver["security"] = Security(false);
+  redeliver["parameters"] = Params({"Idempotency-Key"});
+  redeliver["responses"] =
+      Responses().Add(202, JsonResponse("Queued again.", SchemaRef("WebhookDelivery"))).Problems({401, 403, 404}).Build();
+  paths["/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver"] = json::object{
+      {"parameters", json::array{Param("id", "path", Str(), "The webhook's id.", true),
+                                 Param("delivery", "path", Str(), "The delivery's id.", true)}},
+      {"post", std::move(redeliver)}};
 }
 
 json::object Components(const schema::Snapshot& snapshot) {
@@ -775,6 +927,14 @@ json::object Components(const schema::Snapshot& snapshot) {
   schemas["CollectionField"] = FieldDefinitionSchema();
   schemas["CollectionIndex"] = IndexSchema();
   schemas["CollectionRules"] = RulesSchema();
+  schemas["Webhook"] = WebhookSchema(false, false);
+  schemas["WebhookCreated"] = WebhookSchema(true, false);
+  schemas["WebhookWithBreaker"] = WebhookSchema(false, true);
+  schemas["WebhookDefinition"] = WebhookInputSchema(false);
+  schemas["WebhookChange"] = WebhookInputSchema(true);
+  schemas["WebhookDelivery"] = DeliverySchema();
+  schemas["Webhooks"] = ItemsOf("Webhook");
+  schemas["WebhookDeliveries"] = ItemsOf("WebhookDelivery");
   schemas["Collections"] = json::object{
       {"type", "object"},
       {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("Collection")}}}}},
@@ -950,6 +1110,10 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (superusers)."}});
   if (options.queues) tags.emplace_back(json::object{{"name", "queues"}, {"description", "The durable queue."}});
   if (options.auth) tags.emplace_back(json::object{{"name", "auth"}, {"description", "Users and sessions."}});
+  if (options.events) {
+    tags.emplace_back(json::object{{"name", "events"}, {"description", "Live record changes (Server-Sent Events)."}});
+    tags.emplace_back(json::object{{"name", "webhooks"}, {"description", "Signed record-change deliveries (admin)."}});
+  }
   tags.emplace_back(json::object{{"name", "meta"}});
   tags.emplace_back(json::object{{"name", "operations"}, {"description", "Health and metrics."}});
   doc["tags"] = std::move(tags);
@@ -960,6 +1124,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   paths["/api/v1/audit-log"] = AuditLogPath();
   if (options.batch) paths["/api/v1/batch"] = BatchPath();
   if (options.auth) AuthPaths(paths);
+  if (options.events) EventPaths(paths);
   CollectionPaths(paths);
   for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);
   json::object components = Components(snapshot);
@@ -993,6 +1158,7 @@ core::Result<void> RegisterOpenApi(http::Router& router, const DataServices& ser
                         options.batch = r->Find(http::Method::kPost, "/api/v1/batch").kind == http::RouteMatch::Kind::kFound;
                         options.queues = r->Find(http::Method::kGet, "/api/v1/queues").kind == http::RouteMatch::Kind::kFound;
                         options.auth = r->Find(http::Method::kPost, "/api/v1/auth/login").kind == http::RouteMatch::Kind::kFound;
+                        options.events = r->Find(http::Method::kGet, "/api/v1/realtime").kind == http::RouteMatch::Kind::kFound;
                         auto fresh = std::make_shared<Cached>();
                         fresh->snapshot = snap;
                         fresh->body = json::serialize(OpenApiDocument(*snap, options));

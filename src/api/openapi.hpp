@@ -20,6 +20,7 @@ struct OpenApiOptions {
   bool batch = false;             ///< POST /api/v1/batch is served.
   bool queues = false;            ///< /api/v1/queues/... is served.
   bool auth = false;              ///< /api/v1/auth/* and /.well-known/jwks.json are served.
+  bool events = false;            ///< /api/v1/realtime and /api/v1/webhooks are served.
 };
 
 /// The OpenAPI 3.1.0 document for `snapshot`. Deterministic: the same snapshot and options give

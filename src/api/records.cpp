@@ -22,8 +22,10 @@
 #include "api/data_routes.hpp"
 #include "api/data_support.hpp"
 #include "core/crypto.hpp"
+#include "api/visibility.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
+#include "events/outbox.hpp"
 #include "query/compiler.hpp"
 #include "query/parser.hpp"
 #include "schema/catalog.hpp"
@@ -764,6 +766,11 @@ store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::
     if (visible->rows.empty()) co_return core::Fail(core::ErrorCode::kForbidden, "The create rule does not allow this record.");
   }
   result = schema::RowToJson(*w.spec, RowOf(w.id, w.now, w.now, 1, w.columns));
+  // The outbox event, in the same transaction: a rollback leaves no event.
+  store::Statement event = events::OutboxInsert(dialect, w.spec->name, w.id, events::ChangeKind::kCreated,
+                                                json::serialize(result), {});
+  auto appended = co_await tx.Execute(std::move(event));
+  if (!appended) co_return std::unexpected(std::move(appended.error()));
   co_return core::Result<void>{};
 }
 
@@ -785,6 +792,10 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
         co_return core::Fail(core::ErrorCode::kConflict, "The record is still referenced by other records.");
       co_return std::unexpected(std::move(deleted.error()));
     }
+    store::Statement event = events::OutboxInsert(dialect, spec.name, w.id, events::ChangeKind::kDeleted,
+                                                  json::serialize(current), {});
+    auto appended = co_await tx.Execute(std::move(event));
+    if (!appended) co_return std::unexpected(std::move(appended.error()));
     co_return core::Result<void>{};
   }
   auto columns = schema::ValidateRecord(spec, *w.body,
@@ -804,6 +815,16 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
   if (!updated) co_return std::unexpected(std::move(updated.error()));
   const std::string created = current.at("created_at").is_string() ? std::string(current.at("created_at").as_string()) : "";
   result = schema::RowToJson(spec, RowOf(w.id, created, w.now, version + 1, *columns));
+  std::vector<std::string> changed;
+  for (const auto& [key, value] : result) {
+    if (key == "updated_at" || key == "version") continue;
+    const json::value* before = current.if_contains(key);
+    if (!before || *before != value) changed.emplace_back(key);
+  }
+  store::Statement event = events::OutboxInsert(dialect, spec.name, w.id, events::ChangeKind::kUpdated,
+                                                json::serialize(result), changed);
+  auto appended = co_await tx.Execute(std::move(event));
+  if (!appended) co_return std::unexpected(std::move(appended.error()));
   co_return core::Result<void>{};
 }
 
@@ -838,6 +859,7 @@ http::Task<http::Response> WriteRecord(const DataServices& s, http::Request& req
   json::object result;
   auto done = co_await s.database.Transact(req.shard(), [&](store::Transaction& tx) { return RunWrite(tx, dialect, w, result); });
   if (!done) co_return detail::Fail(req, done.error());
+  if (s.events_written) s.events_written();
   co_return WriteResponse(w, result);
 }
 
@@ -1000,6 +1022,7 @@ http::Task<http::Response> Batch(const DataServices& s, http::Request& req) {
     if (failed >= prepared.size()) co_return detail::Fail(req, done.error());
     co_return OperationProblem(req, done.error(), failed);
   }
+  if (s.events_written) s.events_written();
   json::array out;
   out.reserve(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -1016,6 +1039,56 @@ http::Task<http::Response> Batch(const DataServices& s, http::Request& req) {
 }
 
 }  // namespace
+
+namespace detail {
+
+core::Result<Visibility> CompileVisibility(const store::Dialect& dialect, const schema::Snapshot& snap,
+                                           const schema::CollectionSpec& spec, Caller caller, std::string_view filter) {
+  Sql sql{dialect, {}, {}};
+  auto rule = RulePredicate(sql, spec.rules.view, caller, snap, spec);
+  if (!rule) return std::unexpected(std::move(rule.error()));
+  Visibility v;
+  v.conditions = *rule;
+  if (!filter.empty()) {
+    auto compiled = CompileInto(sql, filter, snap, spec);
+    if (!compiled) {
+      core::Error e = std::move(compiled.error());
+      if (e.fields.empty()) e.fields.push_back({"filter", "invalid", e.message});
+      return std::unexpected(std::move(e));
+    }
+    v.conditions += " AND " + *compiled;
+  }
+  v.everything = v.conditions == "1 = 1";
+  v.params = std::move(sql.params);
+  return v;
+}
+
+store::Statement VisibilityQuery(const store::Dialect& dialect, const schema::CollectionSpec& spec,
+                                 const Visibility& visibility, const boost::json::object& record) {
+  const schema::DdlDialect ddl = schema::DdlDialect::FromName(dialect.Name());
+  Sql sql{dialect, {}, visibility.params};
+  auto column = [&](std::string_view name, std::string_view type, store::Value value) {
+    return "CAST(" + sql.Bind(std::move(value)) + " AS " + std::string(type) + ") AS " + Quote(name);
+  };
+  auto value_of = [&](std::string_view name) -> store::Value {
+    const json::value* v = record.if_contains(name);
+    if (!v || v->is_null()) return store::Null{};
+    if (v->is_string()) return std::string(v->as_string());
+    if (v->is_bool()) return v->as_bool();
+    if (v->is_int64()) return v->as_int64();
+    if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+    if (v->is_double()) return v->as_double();
+    return json::serialize(*v);  // json fields and multi-selects are stored as JSON text
+  };
+  std::string columns = column("id", "TEXT", value_of("id")) + ", " + column("created_at", "TEXT", value_of("created_at")) +
+                        ", " + column("updated_at", "TEXT", value_of("updated_at")) + ", " +
+                        column("version", "BIGINT", value_of("version"));
+  for (const auto& f : spec.fields) columns += ", " + column(f.name, ddl.ColumnType(f.kind), value_of(f.name));
+  sql.text = "SELECT 1 FROM (SELECT " + columns + ") AS \"t\" WHERE " + visibility.conditions;
+  return sql.Take();
+}
+
+}  // namespace detail
 
 core::Result<void> RegisterRecords(http::Router& router, const DataServices& services) {
   const DataServices* s = &services;

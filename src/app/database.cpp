@@ -46,7 +46,7 @@ template core::Result<std::vector<store::MigrationStatus>> RunBlocking(
     store::Task<core::Result<std::vector<store::MigrationStatus>>>);
 
 core::Result<int> MigrateUp(store::Database& database) {
-  store::Migrator migrator(database, SystemMigrations());
+  store::Migrator migrator(database, SystemMigrations(database.dialect().Name()));
   return RunBlocking(migrator.Up());
 }
 

@@ -34,6 +34,7 @@ struct CommonFlags {
   std::string data_dir;
   std::string host;
   std::string port;
+  std::string role;
 };
 
 void AddCommon(CLI::App* cmd, CommonFlags& flags, bool listen_flags) {
@@ -55,6 +56,7 @@ std::expected<Settings, int> LoadSettings(const CommonFlags& flags) {
   sources.env = basalt::config::ProcessEnvironment();
   if (!flags.host.empty()) sources.overrides.emplace_back("server.host", flags.host);
   if (!flags.port.empty()) sources.overrides.emplace_back("server.port", flags.port);
+  if (!flags.role.empty()) sources.overrides.emplace_back("server.role", flags.role);
   if (!flags.data_dir.empty()) sources.overrides.emplace_back("storage.data_dir", flags.data_dir);
   auto settings = basalt::config::Load(sources);
   if (!settings) {
@@ -84,7 +86,7 @@ int RunMigrate(const Settings& settings, std::string_view action, int target, in
     std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
     return 1;
   }
-  basalt::store::Migrator migrator(**database, app::SystemMigrations());
+  basalt::store::Migrator migrator(**database, app::SystemMigrations((*database)->dialect().Name()));
   int code = 0;
   if (action == "status") {
     auto status = app::RunBlocking(migrator.Status());
@@ -310,6 +312,7 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "Run the server until SIGTERM or SIGINT");
   AddCommon(serve, flags, true);
+  serve->add_option("--role", flags.role, "api (HTTP only), worker (events dispatcher and webhook deliveries), all (default)");
   auto* version = app.add_subcommand("version", "Print the version and exit");
   auto* config = app.add_subcommand("config", "Inspect the configuration");
   config->require_subcommand(1);

@@ -14,10 +14,14 @@
 #include "api/openapi.hpp"
 #include "api/queues.hpp"
 #include "api/data_routes.hpp"
+#include "api/realtime.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
 #include "http/rate_limit.hpp"
 #include "app/queue_purger.hpp"
+#include "events/dispatcher.hpp"
+#include "events/hub.hpp"
+#include "http/client.hpp"
 #include "http/server.hpp"
 #include "http/stages.hpp"
 #include "obs/log.hpp"
@@ -133,6 +137,39 @@ core::Result<std::unique_ptr<Identity>> StartIdentity(const config::Settings& se
              {{"setup_token", token}});
   }
   return identity;
+// The webhook Sender: the project's HTTP client with the webhook settings.
+store::Task<events::OutboundResult> SendWebhook(config::WebhookSettings settings, events::OutboundRequest request) {
+  http::ClientRequest out;
+  out.method = "POST";
+  out.url = std::move(request.url);
+  out.headers = std::move(request.headers);
+  out.body = std::move(request.body);
+  out.connect_timeout = milliseconds(settings.connect_timeout_ms);
+  out.total_timeout = milliseconds(settings.timeout_ms);
+  out.allow_private = settings.allow_private;
+  auto response = co_await http::Fetch(std::move(out));
+  events::OutboundResult result;
+  if (!response) {
+    result.error = response.error().message;
+  } else {
+    result.status = response->status;
+  }
+  co_return result;
+}
+
+events::DispatcherOptions ToDispatcherOptions(const config::Settings& s) {
+  events::DispatcherOptions o;
+  o.realtime = s.server.role != "worker";
+  o.webhooks = s.server.role != "api";
+  o.poll = milliseconds(s.events.poll_ms);
+  o.retention = std::chrono::seconds(s.events.retention_s);
+  o.delivery.max_attempts = s.webhooks.max_attempts;
+  o.delivery.backoff_base = milliseconds(s.webhooks.backoff_base_ms);
+  o.delivery.backoff_max = milliseconds(s.webhooks.backoff_max_ms);
+  o.delivery.breaker_threshold = s.webhooks.breaker_threshold;
+  o.delivery.breaker_cooldown = milliseconds(s.webhooks.breaker_cooldown_ms);
+  o.delivery.lease = milliseconds(std::max(60'000u, s.webhooks.timeout_ms * 2 + s.webhooks.connect_timeout_ms));
+  return o;
 }
 
 }  // namespace
@@ -150,9 +187,11 @@ int Serve(const config::Settings& settings) {
 
   const unsigned threads =
       settings.server.threads ? settings.server.threads : std::max(1u, std::thread::hardware_concurrency());
-  // One shard per I/O thread, plus one for background work (the queue purger).
+  // One shard per I/O thread, plus one for background work (the queue purger) and one for the
+  // events dispatcher's thread.
   const unsigned background_shard = threads;
-  auto database = OpenDatabase(settings, threads + 1);
+  const unsigned events_shard = threads + 1;
+  auto database = OpenDatabase(settings, threads + 2);
   if (!database) {
     obs::Log(obs::LogLevel::kError, "cannot open the database",
              {{"error", database.error().message}, {"cause", database.error().cause}});
@@ -188,7 +227,16 @@ int Serve(const config::Settings& settings) {
     obs::Log(obs::LogLevel::kInfo, "secret field keys loaded",
              {{"active_key", keys->active_id()}, {"keys", static_cast<std::int64_t>(keys->ids().size())}});
   audit::AuditLog audit_log(db);
-  const api::DataServices data{db, catalog, *keys, &audit_log};
+  const bool serves_api = settings.server.role != "worker";
+  events::Hub hub;
+  events::Dispatcher dispatcher(db, events_shard, hub, ToDispatcherOptions(settings),
+                                [webhooks = settings.webhooks](events::OutboundRequest request) {
+                                  return SendWebhook(webhooks, std::move(request));
+                                });
+  const api::DataServices data{db, catalog, *keys, &audit_log, [&dispatcher] { dispatcher.Notify(); }};
+  const api::RealtimeServices realtime{data, hub,
+                                       {.max_pending = settings.realtime.max_pending,
+                                        .heartbeat = milliseconds(settings.realtime.heartbeat_ms)}};
   queue::Engine queues(db);
   std::vector<api::MetricsSource> metric_sources;
   metric_sources.push_back([&queues](unsigned shard, std::string& out) { return api::RenderQueueMetrics(queues, shard, out); });
@@ -208,10 +256,15 @@ int Serve(const config::Settings& settings) {
                  settings.metrics.enabled
                      ? api::RegisterMetrics(router, metrics, settings.metrics.token, std::move(metric_sources))
                      : core::Result<void>{},
-                 api::RegisterQueues(router, queues),
-                 api::RegisterCollections(router, data), api::RegisterRecords(router, data),
-                 api::RegisterOpenApi(router, data), api::RegisterAuditLog(router, audit_log),
-                 api::RegisterAuth(router, id.services)}) {
+                 serves_api ? api::RegisterQueues(router, queues) : core::Result<void>{},
+                 serves_api ? api::RegisterCollections(router, data) : core::Result<void>{},
+                 serves_api ? api::RegisterRecords(router, data) : core::Result<void>{},
+                 serves_api ? api::RegisterRealtime(router, realtime) : core::Result<void>{},
+                 serves_api ? api::RegisterWebhooks(router, data, {.allow_private = settings.webhooks.allow_private})
+                            : core::Result<void>{},
+                 serves_api ? api::RegisterOpenApi(router, data) : core::Result<void>{},
+                 serves_api ? api::RegisterAuditLog(router, audit_log) : core::Result<void>{},
+                 serves_api ? api::RegisterAuth(router, id.services) : core::Result<void>{}}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
       db.Close();
@@ -240,9 +293,11 @@ int Serve(const config::Settings& settings) {
   pipeline.Use(api::AdminTokenAuditStage(audit_log));
   pipeline.Use(api::IdempotencyStage(db));
 
+  dispatcher.Start();
   http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);
   if (auto started = server.Start(); !started) {
     obs::Log(obs::LogLevel::kError, "cannot start server", {{"error", started.error().message}});
+    dispatcher.Stop();
     db.Close();
     return 1;
   }
@@ -253,6 +308,7 @@ int Serve(const config::Settings& settings) {
             {"port", static_cast<std::int64_t>(server.port())},
             {"threads", static_cast<std::int64_t>(threads)},
             {"tls", settings.TlsEnabled()},
+            {"role", settings.server.role},
             {"version", api::BuildVersion()}});
   obs::FlushLogs();
 
@@ -266,6 +322,7 @@ int Serve(const config::Settings& settings) {
   server.Shutdown();
   server.Wait();
   purger.Stop();
+  dispatcher.Stop();  // after the I/O threads (no more writes to wake it), before the database
   db.Close();  // after the I/O threads: flushes the writer queue
   obs::Log(obs::LogLevel::kInfo, "stopped");
   obs::FlushLogs();

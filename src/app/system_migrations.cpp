@@ -4,11 +4,12 @@
 #include "auth/migrations.hpp"
 #include "audit/audit.hpp"
 #include "queue/migrations.hpp"
+#include "events/outbox.hpp"
 #include "schema/catalog.hpp"
 
 namespace basalt::app {
 
-std::vector<store::Migration> SystemMigrations() {
+std::vector<store::Migration> SystemMigrations(std::string_view dialect) {
   std::vector<store::Migration> all;
   // Each module appends its own list here; versions are global (the Migrator sorts them).
   auto append = [&all](std::vector<store::Migration> more) {
@@ -19,6 +20,7 @@ std::vector<store::Migration> SystemMigrations() {
   append(auth::IdentityMigrations());    // versions 600..649
   append(audit::Migrations());           // versions 700..749
   append(queue::SystemMigrations());     // versions 900..949
+  append(events::Migrations(dialect));   // versions 950..999
   return all;
 }
 

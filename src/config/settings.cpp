@@ -327,6 +327,11 @@ std::vector<Row> BuildRows() {
                             &SecuritySettings::hsts_max_age_s, 0, 2'147'483'647,
                             "Strict-Transport-Security max-age, sent only when TLS is on; 0 "
                             "disables."));
+  rows.push_back(StringRow("server", "role", &S::server, &ServerSettings::role,
+                           "all: serve HTTP and run the events dispatcher and webhook deliveries; api: HTTP "
+                           "only (live subscribers included); worker: dispatcher and deliveries, with only "
+                           "/healthz, /readyz and /metrics.",
+                           {"all", "api", "worker"}));
   // log
   rows.push_back(StringRow("log", "level", &S::log, &LogSettings::level, "Lowest level logged.",
                            {"trace", "debug", "info", "warn", "error", "off"}));
@@ -425,6 +430,36 @@ std::vector<Row> BuildRows() {
   rows.push_back(StringRow("secrets", "active_key", &S::secrets, &SecretsSettings::active_key,
                            "Id of the key new secret values are encrypted with; empty: the first key of "
                            "`secrets.keys`. `basalt keys rotate` re-encrypts older values with it."));
+  // events
+  rows.push_back(IntegerRow("events", "retention_s", &S::events, &EventsSettings::retention_s, 60, 31'536'000,
+                            "Seconds outbox events (the Last-Event-ID window) and finished webhook deliveries are "
+                            "kept before the worker purges them."));
+  rows.push_back(IntegerRow("events", "poll_ms", &S::events, &EventsSettings::poll_ms, 10, 60'000,
+                            "How often the dispatcher looks for new events it was not woken for (other "
+                            "instances' writes on PostgreSQL)."));
+  // realtime
+  rows.push_back(IntegerRow("realtime", "max_pending", &S::realtime, &RealtimeSettings::max_pending, 1, 100'000,
+                            "Events queued for one live subscriber before it is cut off."));
+  rows.push_back(IntegerRow("realtime", "heartbeat_ms", &S::realtime, &RealtimeSettings::heartbeat_ms, 100, 300'000,
+                            "A comment line is sent on an idle stream this often."));
+  // webhooks
+  rows.push_back(BooleanRow("webhooks", "allow_private", &S::webhooks, &WebhookSettings::allow_private,
+                            "Allow webhook URLs on loopback, private, link-local, unique-local and other "
+                            "non-public addresses."));
+  rows.push_back(IntegerRow("webhooks", "connect_timeout_ms", &S::webhooks, &WebhookSettings::connect_timeout_ms, 100,
+                            60'000, "Bound on resolving, connecting and the TLS handshake of one delivery."));
+  rows.push_back(IntegerRow("webhooks", "timeout_ms", &S::webhooks, &WebhookSettings::timeout_ms, 100, 300'000,
+                            "Bound on one whole delivery request."));
+  rows.push_back(IntegerRow("webhooks", "max_attempts", &S::webhooks, &WebhookSettings::max_attempts, 1, 100,
+                            "Attempts before a delivery is marked failed."));
+  rows.push_back(IntegerRow("webhooks", "backoff_base_ms", &S::webhooks, &WebhookSettings::backoff_base_ms, 10,
+                            3'600'000, "Delay before the first retry; doubled each retry, with jitter."));
+  rows.push_back(IntegerRow("webhooks", "backoff_max_ms", &S::webhooks, &WebhookSettings::backoff_max_ms, 10,
+                            86'400'000, "Longest delay between retries."));
+  rows.push_back(IntegerRow("webhooks", "breaker_threshold", &S::webhooks, &WebhookSettings::breaker_threshold, 1,
+                            1000, "Consecutive failures that open a destination's circuit breaker."));
+  rows.push_back(IntegerRow("webhooks", "breaker_cooldown_ms", &S::webhooks, &WebhookSettings::breaker_cooldown_ms,
+                            10, 86'400'000, "How long an open breaker waits before one half-open probe."));
   return rows;
 }
 

@@ -34,6 +34,7 @@ struct ServerSettings {
   unsigned idle_timeout_ms = 60'000;
   unsigned shutdown_timeout_ms = 10'000;
   unsigned drain_delay_ms = 0;  ///< After SIGTERM, keep serving (readyz 503) this long before closing.
+  std::string role = "all";     ///< api (HTTP only), worker (dispatcher and deliveries only), all.
 };
 
 struct TlsSettings {
@@ -131,6 +132,26 @@ std::optional<std::pair<std::string, RateSpec>> ParseRouteRate(std::string_view 
 /// Tighter built-in per-route rates for the authentication routes, in ParseRouteRate's format.
 /// `rate_limit.routes` entries for the same route replace them.
 const std::vector<std::string>& BuiltinRouteRates();
+struct EventsSettings {
+  unsigned retention_s = 86'400;  ///< Outbox events (and finished deliveries) are kept this long.
+  unsigned poll_ms = 250;         ///< How often the dispatcher looks for other instances' events.
+};
+
+struct RealtimeSettings {
+  unsigned max_pending = 4096;    ///< Events queued per live subscriber before it is cut off.
+  unsigned heartbeat_ms = 15'000; ///< Comment line on an idle stream.
+};
+
+struct WebhookSettings {
+  bool allow_private = false;            ///< Allow loopback/private destinations.
+  unsigned connect_timeout_ms = 5'000;
+  unsigned timeout_ms = 10'000;          ///< Whole request.
+  unsigned max_attempts = 8;
+  unsigned backoff_base_ms = 1'000;
+  unsigned backoff_max_ms = 3'600'000;
+  unsigned breaker_threshold = 5;        ///< Consecutive failures that open a destination's breaker.
+  unsigned breaker_cooldown_ms = 30'000; ///< Open this long before a half-open probe.
+};
 
 /// Every setting, typed. Defaults here are the documented defaults.
 struct Settings {
@@ -146,6 +167,9 @@ struct Settings {
   AuthSettings auth;
   SecretsSettings secrets;
   RateLimitSettings rate_limit;
+  EventsSettings events;
+  RealtimeSettings realtime;
+  WebhookSettings webhooks;
 
   bool TlsEnabled() const { return !tls.cert_file.empty() && !tls.key_file.empty(); }
 };

@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -133,7 +134,9 @@ bool SerializeHead(std::string& wire, const Response& response, unsigned version
     wire += "\r\n";
   }
   const bool body_allowed = response.status >= 200 && response.status != 204 && response.status != 304;
-  if (body_allowed) {
+  if (body_allowed && response.stream) {
+    if (version != 10) wire += "Transfer-Encoding: chunked\r\n";
+  } else if (body_allowed) {
     wire += "Content-Length: ";
     end = std::to_chars(digits, digits + sizeof digits, response.body.size()).ptr;
     wire.append(digits, end);
@@ -156,11 +159,85 @@ void Expire(Stream& stream, std::chrono::milliseconds after) {
   }
 }
 
+template <class Stream>
+void ExpireNever(Stream& stream) {
+  if constexpr (requires { beast::get_lowest_layer(stream).expires_never(); }) {
+    beast::get_lowest_layer(stream).expires_never();
+  }
+}
+
 // What a shutdown can do to a session. Only the session's own thread touches it.
 struct SessionControl {
   std::function<void()> cancel;  // set while the session lives; cancels pending socket operations
+  std::function<void()> wake;    // set while a streaming response waits; ends the wait
   bool busy = false;             // a request is being read or handled
   bool stop = false;             // finish the current request, then close
+};
+
+// The waiting side of a stream: a timer that the producer waits on and that other threads wake.
+struct WakeState {
+  explicit WakeState(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::atomic<bool> woken{false};
+};
+
+// StreamWriter over the connection's stream: chunked framing on HTTP/1.1, raw on HTTP/1.0.
+template <class Stream>
+class SocketStreamWriter final : public StreamWriter {
+ public:
+  SocketStreamWriter(Stream& stream, SessionControl& ctl, bool chunked, std::chrono::milliseconds timeout,
+                     std::shared_ptr<WakeState> wake)
+      : stream_(stream), ctl_(ctl), chunked_(chunked), timeout_(timeout), wake_(std::move(wake)) {}
+
+  Task<bool> Write(std::string data) override {
+    if (failed_ || ctl_.stop) co_return false;
+    if (data.empty()) co_return true;
+    std::string frame;
+    if (chunked_) {
+      char digits[16];
+      auto end = std::to_chars(digits, digits + sizeof digits, data.size(), 16).ptr;
+      frame.reserve(data.size() + 16);
+      frame.append(digits, end);
+      frame += "\r\n";
+      frame += data;
+      frame += "\r\n";
+    } else {
+      frame = std::move(data);
+    }
+    Expire(stream_, timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(frame), kUseTuple);
+    ExpireNever(stream_);
+    if (ec) failed_ = true;
+    co_return !failed_ && !ctl_.stop;
+  }
+
+  Task<void> Wait(std::chrono::milliseconds at_most) override {
+    if (wake_->woken.exchange(false) || ctl_.stop) co_return;
+    wake_->timer.expires_after(at_most);
+    co_await wake_->timer.async_wait(kUseTuple);
+    wake_->woken.store(false);
+  }
+
+  std::function<void()> Waker() override {
+    std::weak_ptr<WakeState> weak = wake_;
+    return [weak] {
+      auto w = weak.lock();
+      if (!w) return;
+      w->woken.store(true);
+      asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    };
+  }
+
+  bool closing() const override { return ctl_.stop; }
+  bool failed() const { return failed_; }
+
+ private:
+  Stream& stream_;
+  SessionControl& ctl_;
+  bool chunked_;
+  std::chrono::milliseconds timeout_;
+  std::shared_ptr<WakeState> wake_;
+  bool failed_ = false;
 };
 
 }  // namespace
@@ -198,7 +275,32 @@ struct Server::Impl {
   asio::awaitable<void> Session(Stream stream, Core& core, std::string remote);
   template <class Stream>
   asio::awaitable<void> Serve(Stream& stream, SessionControl& ctl, const std::string& remote);
+  template <class Stream>
+  asio::awaitable<void> ServeStream(Stream& stream, SessionControl& ctl, Response& response, unsigned version);
 };
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::ServeStream(Stream& stream, SessionControl& ctl, Response& response,
+                                                unsigned version) {
+  // A streaming response does not hold up a graceful shutdown: the shutdown wakes the producer,
+  // which returns, and the stream ends with its last chunk.
+  auto wake = std::make_shared<WakeState>(stream.get_executor());
+  ctl.wake = [wake] { wake->timer.cancel(); };
+  ctl.busy = false;
+  SocketStreamWriter<Stream> writer(stream, ctl, version != 10, options.body_timeout, wake);
+  try {
+    co_await response.stream(writer);
+  } catch (const std::exception& e) {
+    obs::Log(obs::LogLevel::kError, "stream producer failed", {{"error", e.what()}});
+  }
+  ctl.wake = nullptr;
+  if (!writer.failed() && version != 10) {
+    static constexpr std::string_view kLast = "0\r\n\r\n";
+    Expire(stream, std::chrono::seconds(2));
+    co_await asio::async_write(stream, asio::buffer(kLast), kUseTuple);
+    ExpireNever(stream);
+  }
+}
 
 core::Result<void> Server::Impl::LoadTls() {
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) return {};
@@ -437,9 +539,18 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
                          request.request_id());
     }
 
-    const bool keep_alive = !close_after && !hec && msg.keep_alive() && !ctl.stop;
+    const bool streaming = static_cast<bool>(response.stream);
+    const bool keep_alive = !close_after && !hec && msg.keep_alive() && !ctl.stop && !streaming;
     const unsigned version = hec ? 11 : msg.version();
     const bool send_body = SerializeHead(wire, response, version, keep_alive) && method != Method::kHead;
+    if (streaming) {
+      Expire(stream, options.body_timeout);
+      auto [hwec, hwn] = co_await asio::async_write(stream, asio::buffer(wire), kUseTuple);
+      ExpireNever(stream);
+      if (!hwec && send_body) co_await ServeStream(stream, ctl, response, version);
+      ctl.busy = false;
+      co_return;
+    }
     Expire(stream, options.body_timeout);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(wire),
                                                     send_body ? asio::buffer(response.body) : asio::const_buffer()};
@@ -463,6 +574,7 @@ asio::awaitable<void> Server::Impl::ShutdownCore(Core& core) {
     for (SessionControl* ctl : core.sessions) {
       ctl->stop = true;
       if ((force || !ctl->busy) && ctl->cancel) ctl->cancel();
+      if (ctl->wake) ctl->wake();
     }
   };
   signal_sessions(false);

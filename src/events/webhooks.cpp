@@ -1,0 +1,359 @@
+#include "events/webhooks.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+#include <chrono>
+#include <set>
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/ids.hpp"
+#include "core/time.hpp"
+
+namespace basalt::events {
+namespace {
+
+using core::ErrorCode;
+using store::Statement;
+using store::Value;
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+std::string Text(const Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  return {};
+}
+std::int64_t Int(const Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? 1 : 0;
+  return 0;
+}
+std::optional<std::int64_t> OptInt(const Value& v) {
+  if (std::holds_alternative<store::Null>(v)) return std::nullopt;
+  return Int(v);
+}
+
+std::string Base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3), '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+std::optional<std::string> FromBase64(std::string_view in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out(3 * in.size() / 4, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t size = static_cast<std::size_t>(n);
+  if (!in.empty() && in.back() == '=') --size;
+  if (in.size() > 1 && in[in.size() - 2] == '=') --size;
+  out.resize(size);
+  return out;
+}
+
+std::string EventsJson(const std::vector<std::string>& names) {
+  boost::json::array a;
+  for (const auto& n : names) a.emplace_back(n);
+  return boost::json::serialize(a);
+}
+
+std::vector<std::string> ParseEventsJson(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& item : v.as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+constexpr std::string_view kWebhookColumns = "id, url, events, active, created_at, updated_at";
+
+Webhook ToWebhook(const std::vector<Value>& r) {
+  Webhook w;
+  w.id = Text(r[0]);
+  w.url = Text(r[1]);
+  w.events = ParseEventsJson(Text(r[2]));
+  w.active = Int(r[3]) != 0;
+  w.created_at = Text(r[4]);
+  w.updated_at = Text(r[5]);
+  return w;
+}
+
+constexpr std::string_view kDeliveryColumns =
+    "id, webhook_id, event_id, event_type, state, attempts, next_attempt_at, created_at, updated_at, status_code,"
+    " latency_ms, delivered_at, error";
+
+Delivery ToDelivery(const std::vector<Value>& r) {
+  Delivery d;
+  d.id = Text(r[0]);
+  d.webhook_id = Text(r[1]);
+  d.event_id = Text(r[2]);
+  d.event_type = Text(r[3]);
+  d.state = Text(r[4]);
+  d.attempts = Int(r[5]);
+  d.next_attempt_at_ms = Int(r[6]);
+  d.created_at_ms = Int(r[7]);
+  d.updated_at_ms = Int(r[8]);
+  d.status_code = OptInt(r[9]);
+  d.latency_ms = OptInt(r[10]);
+  d.delivered_at_ms = OptInt(r[11]);
+  d.error = Text(r[12]);
+  return d;
+}
+
+core::Error NotFound(std::string what) { return core::Error::Make(ErrorCode::kNotFound, "No such " + what + "."); }
+
+Task<core::Result<void>> RunAll(store::Transaction& tx, std::vector<Statement>& statements, std::int64_t& affected_first) {
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    auto r = co_await tx.Execute(std::move(statements[i]));
+    if (!r) co_return std::unexpected(std::move(r.error()));
+    if (i == 0) affected_first = r->affected;
+  }
+  co_return core::Result<void>{};
+}
+
+/// Runs statements in one transaction; returns the rows changed by the first.
+Task<core::Result<std::int64_t>> Write(store::Database& db, unsigned shard, std::vector<Statement> statements) {
+  std::int64_t affected = 0;
+  auto done = co_await db.Transact(shard, [&statements, &affected](store::Transaction& tx) {
+    return RunAll(tx, statements, affected);
+  });
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  co_return affected;
+}
+
+}  // namespace
+
+core::Result<void> ValidateEventNames(const std::vector<std::string>& names) {
+  if (names.empty() || names.size() > 50)
+    return core::Fail(ErrorCode::kValidation, "'events' must list 1 to 50 event names.");
+  std::set<std::string> seen;
+  for (const auto& n : names) {
+    bool ok = n == "*";
+    if (!ok) {
+      const auto dot = n.rfind('.');
+      const std::string_view collection = std::string_view(n).substr(0, dot == std::string::npos ? 0 : dot);
+      const std::string_view kind = dot == std::string::npos ? std::string_view() : std::string_view(n).substr(dot + 1);
+      ok = !collection.empty() && collection.size() <= 61 &&
+           std::all_of(collection.begin(), collection.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }) &&
+           (kind == "created" || kind == "updated" || kind == "deleted" || kind == "*");
+    }
+    if (!ok) {
+      core::Error e = core::Error::Make(ErrorCode::kValidation, "The webhook is invalid.");
+      e.fields.push_back({"events", "invalid",
+                          "'" + n.substr(0, 80) + "' is not <collection>.<created|updated|deleted|*> or *"});
+      return std::unexpected(std::move(e));
+    }
+    if (!seen.insert(n).second) {
+      core::Error e = core::Error::Make(ErrorCode::kValidation, "The webhook is invalid.");
+      e.fields.push_back({"events", "duplicate", "'" + n.substr(0, 80) + "' is listed twice"});
+      return std::unexpected(std::move(e));
+    }
+  }
+  return {};
+}
+
+bool Matches(const std::vector<std::string>& names, std::string_view collection, std::string_view kind) {
+  for (const auto& n : names) {
+    if (n == "*") return true;
+    if (n.size() == collection.size() + 1 + kind.size() && n.starts_with(collection) && n[collection.size()] == '.' &&
+        std::string_view(n).substr(collection.size() + 1) == kind)
+      return true;
+    if (n.size() == collection.size() + 2 && n.starts_with(collection) && n.ends_with(".*")) return true;
+  }
+  return false;
+}
+
+std::string NewSecret() {
+  unsigned char key[32];
+  if (RAND_bytes(key, sizeof key) != 1) throw std::runtime_error("RAND_bytes failed");
+  return "whsec_" + Base64(key, sizeof key);
+}
+
+std::string Sign(std::string_view secret, std::string_view id, std::int64_t timestamp, std::string_view body) {
+  std::string_view encoded = secret;
+  if (encoded.starts_with("whsec_")) encoded.remove_prefix(6);
+  const std::string key = FromBase64(encoded).value_or(std::string(encoded));
+  std::string content;
+  content.reserve(id.size() + body.size() + 24);
+  content.append(id);
+  content += '.';
+  content += std::to_string(timestamp);
+  content += '.';
+  content.append(body);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(content.data()),
+       content.size(), mac, &mac_len);
+  return "v1," + Base64(mac, mac_len);
+}
+
+std::string DestinationOf(std::string_view url) {
+  std::string lower(url);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto scheme_end = lower.find("://");
+  if (scheme_end == std::string::npos) return lower;
+  const std::string scheme = lower.substr(0, scheme_end);
+  std::string authority = lower.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  const bool has_port = !authority.empty() && authority.back() != ']' && authority.rfind(':') != std::string::npos &&
+                        (authority.front() != '[' || authority.rfind(']') < authority.rfind(':'));
+  if (!has_port) authority += scheme == "https" ? ":443" : ":80";
+  return scheme + "://" + authority;
+}
+
+Task<core::Result<std::pair<Webhook, std::string>>> CreateWebhook(store::Database& db, unsigned shard, std::string url,
+                                                                  std::vector<std::string> events) {
+  const auto& d = db.dialect();
+  Webhook w;
+  w.id = core::FormatUuid(core::NewUuidV7());
+  w.url = std::move(url);
+  w.events = std::move(events);
+  w.created_at = w.updated_at = core::FormatRfc3339(std::chrono::system_clock::now());
+  std::string secret = NewSecret();
+  std::vector<Statement> st;
+  st.push_back({"INSERT INTO basalt_webhooks (id, url, events, secret, active, created_at, updated_at) VALUES (" +
+                    d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " + d.Placeholder(4) +
+                    ", 1, " + d.Placeholder(5) + ", " + d.Placeholder(5) + ")",
+                {w.id, w.url, EventsJson(w.events), secret, w.created_at}});
+  auto done = co_await Write(db, shard, std::move(st));
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  co_return std::pair<Webhook, std::string>{std::move(w), std::move(secret)};
+}
+
+Task<core::Result<std::vector<Webhook>>> ListWebhooks(store::Database& db, unsigned shard) {
+  Statement st{"SELECT " + std::string(kWebhookColumns) + " FROM basalt_webhooks ORDER BY id", {}};
+  auto rows = co_await db.Query(shard, std::move(st));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  std::vector<Webhook> out;
+  for (const auto& r : rows->rows) out.push_back(ToWebhook(r));
+  co_return out;
+}
+
+Task<core::Result<Webhook>> GetWebhook(store::Database& db, unsigned shard, std::string id) {
+  Statement st{"SELECT " + std::string(kWebhookColumns) + " FROM basalt_webhooks WHERE id = " +
+                   db.dialect().Placeholder(1),
+               {std::move(id)}};
+  auto rows = co_await db.Query(shard, std::move(st));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  if (rows->rows.empty()) co_return std::unexpected(NotFound("webhook"));
+  co_return ToWebhook(rows->rows[0]);
+}
+
+Task<core::Result<Webhook>> UpdateWebhook(store::Database& db, unsigned shard, std::string id,
+                                          std::optional<std::string> url, std::optional<std::vector<std::string>> events,
+                                          std::optional<bool> active) {
+  const auto& d = db.dialect();
+  std::string sets = "updated_at = " + d.Placeholder(1);
+  std::vector<Value> params{core::FormatRfc3339(std::chrono::system_clock::now())};
+  if (url) {
+    params.emplace_back(*url);
+    sets += ", url = " + d.Placeholder(static_cast<int>(params.size()));
+  }
+  if (events) {
+    params.emplace_back(EventsJson(*events));
+    sets += ", events = " + d.Placeholder(static_cast<int>(params.size()));
+  }
+  if (active) {
+    params.emplace_back(std::int64_t{*active ? 1 : 0});
+    sets += ", active = " + d.Placeholder(static_cast<int>(params.size()));
+  }
+  params.emplace_back(id);
+  std::vector<Statement> st;
+  st.push_back({"UPDATE basalt_webhooks SET " + sets + " WHERE id = " + d.Placeholder(static_cast<int>(params.size())),
+                std::move(params)});
+  auto done = co_await Write(db, shard, std::move(st));
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  if (*done == 0) co_return std::unexpected(NotFound("webhook"));
+  co_return co_await GetWebhook(db, shard, std::move(id));
+}
+
+Task<core::Result<void>> DeleteWebhook(store::Database& db, unsigned shard, std::string id) {
+  const auto& d = db.dialect();
+  std::vector<Statement> st;
+  st.push_back({"DELETE FROM basalt_webhooks WHERE id = " + d.Placeholder(1), {id}});
+  st.push_back({"DELETE FROM basalt_webhook_attempts WHERE delivery_id IN (SELECT id FROM basalt_webhook_deliveries"
+                " WHERE webhook_id = " + d.Placeholder(1) + ")",
+                {id}});
+  st.push_back({"DELETE FROM basalt_webhook_deliveries WHERE webhook_id = " + d.Placeholder(1), {id}});
+  auto done = co_await Write(db, shard, std::move(st));
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  if (*done == 0) co_return std::unexpected(NotFound("webhook"));
+  co_return core::Result<void>{};
+}
+
+Task<core::Result<std::vector<Delivery>>> ListDeliveries(store::Database& db, unsigned shard, std::string webhook_id,
+                                                         std::int64_t limit) {
+  const auto& d = db.dialect();
+  Statement st{"SELECT " + std::string(kDeliveryColumns) + " FROM basalt_webhook_deliveries WHERE webhook_id = " +
+                   d.Placeholder(1) + " ORDER BY created_at DESC, id DESC LIMIT " + d.Placeholder(2),
+               {webhook_id, limit}};
+  auto rows = co_await db.Query(shard, std::move(st));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  std::vector<Delivery> out;
+  for (const auto& r : rows->rows) out.push_back(ToDelivery(r));
+  if (out.empty()) co_return out;
+  Statement log{"SELECT a.delivery_id, a.attempt, a.at, a.status_code, a.latency_ms, a.error FROM basalt_webhook_attempts a"
+                " JOIN basalt_webhook_deliveries dl ON dl.id = a.delivery_id WHERE dl.webhook_id = " +
+                    d.Placeholder(1) + " ORDER BY a.delivery_id, a.attempt",
+                {webhook_id}};
+  auto attempts = co_await db.Query(shard, std::move(log));
+  if (!attempts) co_return std::unexpected(std::move(attempts.error()));
+  for (const auto& r : attempts->rows) {
+    const std::string id = Text(r[0]);
+    for (auto& delivery : out) {
+      if (delivery.id != id) continue;
+      delivery.log.push_back(Attempt{Int(r[1]), Int(r[2]), OptInt(r[3]), Int(r[4]), Text(r[5])});
+    }
+  }
+  co_return out;
+}
+
+Task<core::Result<Delivery>> Redeliver(store::Database& db, unsigned shard, std::string webhook_id,
+                                       std::string delivery_id) {
+  const auto& d = db.dialect();
+  const std::int64_t now = NowMs();
+  std::vector<Statement> st;
+  st.push_back({"UPDATE basalt_webhook_deliveries SET state = 'pending', next_attempt_at = " + d.Placeholder(1) +
+                    ", updated_at = " + d.Placeholder(1) + " WHERE id = " + d.Placeholder(2) + " AND webhook_id = " +
+                    d.Placeholder(3),
+                {now, delivery_id, webhook_id}});
+  auto done = co_await Write(db, shard, std::move(st));
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  if (*done == 0) co_return std::unexpected(NotFound("delivery"));
+  Statement one{"SELECT " + std::string(kDeliveryColumns) + " FROM basalt_webhook_deliveries WHERE id = " +
+                    d.Placeholder(1),
+                {delivery_id}};
+  auto rows = co_await db.Query(shard, std::move(one));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  if (rows->rows.empty()) co_return std::unexpected(NotFound("delivery"));
+  co_return ToDelivery(rows->rows[0]);
+}
+
+Task<core::Result<std::optional<Breaker>>> GetBreaker(store::Database& db, unsigned shard, std::string destination) {
+  Statement st{"SELECT destination, state, failures, open_until FROM basalt_webhook_breakers WHERE destination = " +
+                   db.dialect().Placeholder(1),
+               {std::move(destination)}};
+  auto rows = co_await db.Query(shard, std::move(st));
+  if (!rows) co_return std::unexpected(std::move(rows.error()));
+  if (rows->rows.empty()) co_return std::optional<Breaker>{};
+  const auto& r = rows->rows[0];
+  co_return std::optional<Breaker>{Breaker{Text(r[0]), Text(r[1]), Int(r[2]), Int(r[3])}};
+}
+
+}  // namespace basalt::events
