@@ -908,7 +908,7 @@ void EventPaths(json::object& paths) {
       {"post", std::move(redeliver)}};
 }
 
-json::object Components(const schema::Snapshot& snapshot) {
+json::object Components(const schema::Snapshot& snapshot, bool events) {
   json::object schemas;
   schemas["Problem"] = ProblemSchema();
   schemas["TokenPair"] = ObjectOf(json::object{{"access_token", Str("JWT (EdDSA).")},
@@ -927,6 +927,7 @@ json::object Components(const schema::Snapshot& snapshot) {
   schemas["CollectionField"] = FieldDefinitionSchema();
   schemas["CollectionIndex"] = IndexSchema();
   schemas["CollectionRules"] = RulesSchema();
+  if (events) {
   schemas["Webhook"] = WebhookSchema(false, false);
   schemas["WebhookCreated"] = WebhookSchema(true, false);
   schemas["WebhookWithBreaker"] = WebhookSchema(false, true);
@@ -935,6 +936,7 @@ json::object Components(const schema::Snapshot& snapshot) {
   schemas["WebhookDelivery"] = DeliverySchema();
   schemas["Webhooks"] = ItemsOf("Webhook");
   schemas["WebhookDeliveries"] = ItemsOf("WebhookDelivery");
+  }
   schemas["Collections"] = json::object{
       {"type", "object"},
       {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("Collection")}}}}},
@@ -1127,7 +1129,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   if (options.events) EventPaths(paths);
   CollectionPaths(paths);
   for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);
-  json::object components = Components(snapshot);
+  json::object components = Components(snapshot, options.events);
   if (options.queues) AddQueueDocs(paths, components["schemas"].as_object());
   doc["paths"] = std::move(paths);
   doc["components"] = std::move(components);

@@ -298,6 +298,11 @@ std::vector<Row> BuildRows() {
                             kMaxTimeoutMs,
                             "After SIGTERM, keep accepting (with /readyz at 503) this long so load "
                             "balancers stop routing here before connections close."));
+  rows.push_back(StringRow("server", "role", &S::server, &ServerSettings::role,
+                           "all: serve HTTP and run the events dispatcher and webhook deliveries; api: HTTP "
+                           "only (live subscribers included); worker: dispatcher and deliveries, with only "
+                           "/healthz, /readyz and /metrics.",
+                           {"all", "api", "worker"}));
   // tls
   rows.push_back(StringRow("tls", "cert_file", &S::tls, &TlsSettings::cert_file,
                            "PEM certificate chain; TLS is on when cert_file and key_file are set."));
@@ -327,11 +332,6 @@ std::vector<Row> BuildRows() {
                             &SecuritySettings::hsts_max_age_s, 0, 2'147'483'647,
                             "Strict-Transport-Security max-age, sent only when TLS is on; 0 "
                             "disables."));
-  rows.push_back(StringRow("server", "role", &S::server, &ServerSettings::role,
-                           "all: serve HTTP and run the events dispatcher and webhook deliveries; api: HTTP "
-                           "only (live subscribers included); worker: dispatcher and deliveries, with only "
-                           "/healthz, /readyz and /metrics.",
-                           {"all", "api", "worker"}));
   // log
   rows.push_back(StringRow("log", "level", &S::log, &LogSettings::level, "Lowest level logged.",
                            {"trace", "debug", "info", "warn", "error", "off"}));

@@ -174,7 +174,6 @@ class SseClient {
       raw_.append(buf, static_cast<std::size_t>(n));
       Parse();
     }
-    done();
   }
 
   void Parse() {
@@ -753,7 +752,8 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
   EXPECT_EQ(after[5].headers.at("webhook-id"), requests[0].headers.at("webhook-id"));
   ASSERT_TRUE(WaitUntil([&] {
     auto r = api.Call("GET", "/api/v1/webhooks/" + hook_id + "/deliveries");
-    for (const auto& item : Parse(r.body).as_object().at("items").as_array()) {
+    const json::value body = Parse(r.body);
+    for (const auto& item : body.as_object().at("items").as_array()) {
       if (Str(item, "id") == delivery_id) return Str(item, "state") == "succeeded" && item.as_object().at("attempts") == json::value(5);
     }
     return false;

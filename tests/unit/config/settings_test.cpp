@@ -71,7 +71,8 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "server.host", "server.port", "server.threads", "server.max_connections",
       "server.max_header_bytes", "server.max_request_line_bytes", "server.max_body_bytes",
       "server.max_json_depth", "server.header_timeout_ms", "server.body_timeout_ms",
-      "server.idle_timeout_ms", "server.shutdown_timeout_ms", "server.drain_delay_ms", "tls.cert_file", "tls.key_file",
+      "server.idle_timeout_ms", "server.shutdown_timeout_ms", "server.drain_delay_ms", "server.role", "tls.cert_file",
+      "tls.key_file",
       "cors.allowed_origins", "cors.allowed_methods", "cors.allowed_headers", "cors.exposed_headers",
       "cors.allow_credentials", "cors.max_age_s", "security.referrer_policy",
       "security.hsts_max_age_s", "log.level", "log.format", "log.access", "metrics.enabled",
@@ -82,7 +83,12 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "auth.audience", "auth.key_rotation_s", "auth.lockout_threshold", "auth.ip_lockout_threshold",
       "auth.lockout_base_s", "auth.lockout_max_s", "auth.invite_ttl_s",
       "rate_limit.enabled", "rate_limit.default", "rate_limit.routes", "rate_limit.max_keys",
-      "secrets.keys", "secrets.active_key"};
+      "secrets.keys", "secrets.active_key",
+
+      "events.retention_s", "events.poll_ms", "realtime.max_pending", "realtime.heartbeat_ms",
+      "webhooks.allow_private", "webhooks.connect_timeout_ms", "webhooks.timeout_ms", "webhooks.max_attempts",
+      "webhooks.backoff_base_ms", "webhooks.backoff_max_ms", "webhooks.breaker_threshold",
+      "webhooks.breaker_cooldown_ms"};
   std::vector<std::string> keys;
   for (const auto& info : SettingsTable()) keys.push_back(info.key);
   EXPECT_EQ(keys, expected);
