@@ -174,7 +174,7 @@ http::Task<http::Response> Subscribe(const RealtimeServices& services, http::Req
   if (!found) co_return detail::Fail(req, core::Error::Make(core::ErrorCode::kNotFound, "No such collection."));
   state->spec = &found->spec;
   auto visibility = detail::CompileVisibility(services.data.database.dialect(), *state->snap, found->spec,
-                                              detail::Identify(req), filter);
+                                              detail::Identify(req), filter, &services.data.keys);
   if (!visibility) co_return detail::Fail(req, visibility.error());
   state->visibility = std::move(*visibility);
   if (!last_event_id.empty()) {

@@ -1043,14 +1043,15 @@ http::Task<http::Response> Batch(const DataServices& s, http::Request& req) {
 namespace detail {
 
 core::Result<Visibility> CompileVisibility(const store::Dialect& dialect, const schema::Snapshot& snap,
-                                           const schema::CollectionSpec& spec, Caller caller, std::string_view filter) {
+                                           const schema::CollectionSpec& spec, Caller caller, std::string_view filter,
+                                           const core::KeyRing* keys) {
   Sql sql{dialect, {}, {}};
-  auto rule = RulePredicate(sql, spec.rules.view, caller, snap, spec);
+  auto rule = RulePredicate(sql, spec.rules.view, caller, snap, spec, keys);
   if (!rule) return std::unexpected(std::move(rule.error()));
   Visibility v;
   v.conditions = *rule;
   if (!filter.empty()) {
-    auto compiled = CompileInto(sql, filter, snap, spec);
+    auto compiled = CompileInto(sql, filter, snap, spec, keys);
     if (!compiled) {
       core::Error e = std::move(compiled.error());
       if (e.fields.empty()) e.fields.push_back({"filter", "invalid", e.message});

@@ -12,6 +12,9 @@
 #include "core/error.hpp"
 #include "store/database.hpp"
 
+namespace basalt::core {
+class KeyRing;
+}
 namespace basalt::schema {
 struct CollectionSpec;
 struct Snapshot;
@@ -29,7 +32,8 @@ struct Visibility {
 /// Errors: 401 (kUnauthorized) when the view rule is admin-only and the caller is not a
 /// superuser; 400/422 for a bad filter, as on lists.
 core::Result<Visibility> CompileVisibility(const store::Dialect& dialect, const schema::Snapshot& snap,
-                                           const schema::CollectionSpec& spec, Caller caller, std::string_view filter);
+                                           const schema::CollectionSpec& spec, Caller caller, std::string_view filter,
+                                           const core::KeyRing* keys);
 
 /// `SELECT 1 FROM (<record's values, typed like its columns>) AS "t" WHERE <conditions>`: one row
 /// when the caller may see `record` (a record as JSON, e.g. an event's data). Evaluating the
