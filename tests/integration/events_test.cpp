@@ -394,6 +394,7 @@ class EventsBackend : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     env_.emplace_back("BASALT_AUTH__ADMIN_TOKEN", kToken);
     env_.emplace_back("BASALT_EVENTS__POLL_MS", "50");
+    env_.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");  // the tests poll the API quickly
     if (GetParam() == "postgres") {
       const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
@@ -575,6 +576,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, EventsBackend, ::testing::Values("sqlite", "p
 
 TEST(Events, SlowSubscriberIsCutOffWithBoundedMemory) {
   BasaltProcess server(ProcessOptions{{}, {{"BASALT_AUTH__ADMIN_TOKEN", kToken}, {"BASALT_REALTIME__MAX_PENDING", "100"},
+                                           {"BASALT_RATE_LIMIT__ENABLED", "false"},
                                            {"BASALT_EVENTS__POLL_MS", "20"}}, true});
   ASSERT_TRUE(server.started()) << server.start_error();
   const Api api{server.port()};
