@@ -754,6 +754,8 @@ void AuthPaths(json::object& paths) {
                                                  {}, "application/jwk-set+json"))
                           .Build();
   paths["/.well-known/jwks.json"] = json::object{{"get", std::move(jwks)}};
+}
+
 // ---- events: realtime and webhooks ---------------------------------------------------------------
 
 json::object DateTime(bool nullable = false) {

@@ -1051,7 +1051,7 @@ core::Result<Visibility> CompileVisibility(const store::Dialect& dialect, const 
   Visibility v;
   v.conditions = *rule;
   if (!filter.empty()) {
-    auto compiled = CompileInto(sql, filter, snap, spec, keys);
+    auto compiled = CompileInto(sql, filter, snap, spec, keys, caller);
     if (!compiled) {
       core::Error e = std::move(compiled.error());
       if (e.fields.empty()) e.fields.push_back({"filter", "invalid", e.message});

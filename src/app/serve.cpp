@@ -137,6 +137,8 @@ core::Result<std::unique_ptr<Identity>> StartIdentity(const config::Settings& se
              {{"setup_token", token}});
   }
   return identity;
+}
+
 // The webhook Sender: the project's HTTP client with the webhook settings.
 store::Task<events::OutboundResult> SendWebhook(config::WebhookSettings settings, events::OutboundRequest request) {
   http::ClientRequest out;
