@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "api/data_support.hpp"
+#include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "obs/log.hpp"
@@ -67,11 +68,6 @@ core::Result<void> OnlyMembers(const json::object& o, std::initializer_list<std:
     if (!ok) return std::unexpected(FieldError(ErrorCode::kValidation, "The request is invalid.", std::string(key),
                                                "unknown", "unknown member"));
   }
-  return {};
-}
-
-std::string Text(const store::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
   return {};
 }
 
@@ -170,7 +166,7 @@ http::Task<http::Response> Register(const AuthServices& s, http::Request& req) {
   if (s.options.registration == Registration::kInvite) {
     auto invite = RequiredString(*body, "invite");
     if (!invite) co_return detail::Fail(req, invite.error());
-    invite_hash = auth::Sha256Hex(*invite);
+    invite_hash = core::Sha256Hex(*invite);
   }
   body->erase("invite");
   std::vector<std::string> roles;
@@ -395,7 +391,7 @@ http::Task<http::Response> CreateInvite(const AuthServices& s, http::Request& re
     }
   }
   const std::string token = "inv_" + auth::RandomToken();
-  const std::string hash = auth::Sha256Hex(token);
+  const std::string hash = core::Sha256Hex(token);
   const std::string by = req.principal().id.empty() ? std::string(req.principal().kind_name()) : req.principal().id;
   const std::int64_t now = NowS();
   const std::int64_t expires = now + ttl;
@@ -418,7 +414,7 @@ http::Task<http::Response> Jwks(const AuthServices& s, http::Request&) {
 // ---- creating users ----------------------------------------------------------------------------
 
 store::Task<core::Result<void>> CreateUserBody(store::Transaction& tx, const store::Dialect& d,
-                                               const schema::Collection& users, const NewUser& user,
+                                               const NewUser& user,
                                                const std::string& id, const std::string& now,
                                                const schema::Columns& columns) {
   const std::string table = Quote(schema::TableName("users"));
@@ -457,11 +453,11 @@ store::Task<core::Result<void>> CreateUserBody(store::Transaction& tx, const sto
 
 void SetupToken::Arm(std::string token) {
   std::lock_guard lock(mutex_);
-  hash_ = auth::Sha256Hex(token);
+  hash_ = core::Sha256Hex(token);
 }
 
 bool SetupToken::Consume(std::string_view token) {
-  const std::string presented = auth::Sha256Hex(token);
+  const std::string presented = core::Sha256Hex(token);
   std::lock_guard lock(mutex_);
   if (hash_.empty()) return false;
   // Compare the digests in constant time.
@@ -534,7 +530,7 @@ store::Task<core::Result<void>> CreateUser(store::Database& database, unsigned s
   const store::Dialect& d = database.dialect();
   const schema::Columns& cols = *columns;
   auto done = co_await database.Transact(
-      shard, [&](store::Transaction& tx) { return CreateUserBody(tx, d, users, user, id, now, cols); });
+      shard, [&](store::Transaction& tx) { return CreateUserBody(tx, d, user, id, now, cols); });
   if (!done) co_return done;
   std::vector<store::Value> row{id, now, now, std::int64_t{1}};
   for (const auto& [_, v] : cols) row.push_back(v);

@@ -1,12 +1,11 @@
 #include "api/idempotency.hpp"
 
-#include <openssl/evp.h>
-
 #include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "core/crypto.hpp"
 #include "http/problem.hpp"
 #include "obs/log.hpp"
 
@@ -18,26 +17,9 @@ using store::Statement;
 using store::Value;
 
 std::string Sha256Hex(std::initializer_list<std::string_view> parts) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  for (std::string_view part : parts) {
-    // Length-prefix each part so ("ab","c") and ("a","bc") differ.
-    const std::string size = std::to_string(part.size()) + ":";
-    EVP_DigestUpdate(ctx, size.data(), size.size());
-    EVP_DigestUpdate(ctx, part.data(), part.size());
-  }
-  EVP_DigestFinal_ex(ctx, digest, &length);
-  EVP_MD_CTX_free(ctx);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
+  core::PartsHash h;
+  for (std::string_view part : parts) h.Add(part);
+  return h.HexDigest();
 }
 
 bool ValidKey(std::string_view key) {

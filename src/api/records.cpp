@@ -263,40 +263,6 @@ std::string SortText(const std::vector<SortKey>& keys) {
   return out;
 }
 
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string Base64Url(std::string_view in) {
-  std::string out;
-  std::uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kB64[(buf >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += kB64[(buf << (6 - bits)) & 63];
-  return out;
-}
-
-std::optional<std::string> FromBase64Url(std::string_view in) {
-  std::string out;
-  std::uint32_t buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    const char* p = std::strchr(kB64, c);
-    if (!p || c == '\0') return std::nullopt;
-    buf = (buf << 6) | static_cast<std::uint32_t>(p - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
 
 json::value ToJsonValue(const store::Value& v) {
   return std::visit(
@@ -320,13 +286,13 @@ std::optional<store::Value> FromJsonValue(const json::value& v) {
 std::string EncodeCursor(const std::vector<SortKey>& keys, const std::vector<store::Value>& row) {
   json::array k;
   for (const auto& key : keys) k.push_back(ToJsonValue(row[key.column]));
-  return Base64Url(json::serialize(json::object{{"s", SortText(keys)}, {"k", std::move(k)}}));
+  return core::Base64UrlEncode(json::serialize(json::object{{"s", SortText(keys)}, {"k", std::move(k)}}));
 }
 
 core::Result<std::vector<store::Value>> DecodeCursor(std::string_view cursor, const std::vector<SortKey>& keys) {
   auto bad = [] { return std::unexpected(BadParam("cursor", "the cursor is invalid or belongs to another sort")); };
   if (cursor.size() > 8192) return bad();
-  auto raw = FromBase64Url(cursor);
+  auto raw = core::Base64UrlDecode(cursor);
   if (!raw) return bad();
   boost::system::error_code ec;
   json::value v = json::parse(*raw, ec);

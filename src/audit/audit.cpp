@@ -1,11 +1,10 @@
 #include "audit/audit.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
 
+#include "core/crypto.hpp"
 #include "core/ids.hpp"
 
 namespace basalt::audit {
@@ -15,37 +14,6 @@ using store::Statement;
 using store::Value;
 
 constexpr std::int64_t kVerifyPage = 1000;
-
-/// SHA-256 over length-prefixed parts, as lower-case hex.
-class Hasher {
- public:
-  Hasher() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void Add(std::string_view part) {
-    const std::string size = std::to_string(part.size()) + ":";
-    EVP_DigestUpdate(ctx_.get(), size.data(), size.size());
-    EVP_DigestUpdate(ctx_.get(), part.data(), part.size());
-  }
-  void Add(std::int64_t number) { Add(std::to_string(number)); }
-  std::string HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(ctx_.get(), digest, &length);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(length * 2);
-    for (unsigned i = 0; i < length; ++i) {
-      out.push_back(kHex[digest[i] >> 4]);
-      out.push_back(kHex[digest[i] & 0xf]);
-    }
-    return out;
-  }
-
- private:
-  struct Free {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-  };
-  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
-};
 
 // `changes` is stored as one text column: names joined by '\n' (names never contain one; a
 // name that does is rejected by Append). Portable and trivially canonical.
@@ -124,7 +92,7 @@ RawRow ToRaw(const std::vector<Value>& r) {
 
 std::string HashOf(const Record& r, std::string_view kind, std::string_view outcome,
                    const std::vector<std::string>& changes) {
-  Hasher h;
+  core::PartsHash h;
   h.Add("basalt-audit-v1");
   h.Add(r.sequence);
   h.Add(r.id);

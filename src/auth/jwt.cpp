@@ -9,21 +9,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "core/crypto.hpp"
+
 namespace basalt::auth {
 namespace {
 
 using core::ErrorCode;
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int Sextet(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
 };
@@ -37,43 +28,6 @@ const unsigned char* Bytes(std::string_view s) { return reinterpret_cast<const u
 
 }  // namespace
 
-std::string Base64UrlEncode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  std::uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(buf >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += kAlphabet[(buf << (6 - bits)) & 63];
-  return out;
-}
-
-std::optional<std::string> Base64UrlDecode(std::string_view in) {
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  std::uint32_t buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = Sextet(c);
-    if (v < 0) return std::nullopt;
-    buf = (buf << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xFF);
-    }
-  }
-  // Leftover bits must be zero, so each token has exactly one encoding.
-  if (bits > 0 && (buf & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
-}
 
 core::Result<std::string> Ed25519PublicKey(std::string_view private_key) {
   if (private_key.size() != 32) return core::Fail(ErrorCode::kInternal, "Invalid signing key.", "private key not 32 bytes");
@@ -103,8 +57,8 @@ core::Result<SigningKey> GenerateSigningKey(std::string kid, std::int64_t create
 core::Result<std::string> SignJwt(const SigningKey& key, const boost::json::object& payload) {
   if (key.private_key.size() != 32) return core::Fail(ErrorCode::kInternal, "Cannot sign.", "no private key");
   boost::json::object header{{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", key.kid}};
-  std::string input = Base64UrlEncode(boost::json::serialize(header)) + "." +
-                      Base64UrlEncode(boost::json::serialize(payload));
+  std::string input = core::Base64UrlEncode(boost::json::serialize(header)) + "." +
+                      core::Base64UrlEncode(boost::json::serialize(payload));
   Pkey pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, Bytes(key.private_key), 32));
   MdCtx ctx(EVP_MD_CTX_new());
   unsigned char sig[64];
@@ -114,7 +68,7 @@ core::Result<std::string> SignJwt(const SigningKey& key, const boost::json::obje
     return core::Fail(ErrorCode::kInternal, "Cannot sign.", "EVP_DigestSign (Ed25519)");
   }
   input += '.';
-  input += Base64UrlEncode(std::string_view(reinterpret_cast<char*>(sig), sig_len));
+  input += core::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(sig), sig_len));
   return input;
 }
 
@@ -125,9 +79,9 @@ core::Result<DecodedJwt> DecodeJwt(std::string_view token, std::size_t max_bytes
   if (a == std::string_view::npos) return bad();
   const std::size_t b = token.find('.', a + 1);
   if (b == std::string_view::npos || token.find('.', b + 1) != std::string_view::npos) return bad();
-  auto header = Base64UrlDecode(token.substr(0, a));
-  auto payload = Base64UrlDecode(token.substr(a + 1, b - a - 1));
-  auto signature = Base64UrlDecode(token.substr(b + 1));
+  auto header = core::Base64UrlDecode(token.substr(0, a));
+  auto payload = core::Base64UrlDecode(token.substr(a + 1, b - a - 1));
+  auto signature = core::Base64UrlDecode(token.substr(b + 1));
   if (!header || !payload || !signature) return bad();
   boost::system::error_code ec1, ec2;
   boost::json::parse_options opts;

@@ -13,12 +13,6 @@
 
 namespace basalt::auth {
 
-/// base64url without padding (RFC 4648 §5).
-std::string Base64UrlEncode(std::string_view bytes);
-/// Strict base64url without padding: nullopt for any other character, padding, or a length
-/// that cannot be canonical (length % 4 == 1, or non-zero trailing bits).
-std::optional<std::string> Base64UrlDecode(std::string_view text);
-
 /// An Ed25519 key pair; raw 32-byte keys (RFC 8032).
 struct SigningKey {
   std::string kid;          ///< Key id, written in the JWT header and the JWKS.

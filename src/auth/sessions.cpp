@@ -1,6 +1,5 @@
 #include "auth/sessions.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cctype>
@@ -8,6 +7,7 @@
 
 #include "auth/jwt.hpp"
 #include "auth/tokens.hpp"
+#include "core/crypto.hpp"
 #include "core/ids.hpp"
 
 namespace basalt::auth {
@@ -109,30 +109,16 @@ store::Task<core::Result<void>> RevokeOfBody(store::Transaction& tx, const store
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
-}
-
 std::string RandomToken(std::size_t bytes) {
   std::string raw(bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
     throw std::runtime_error("RAND_bytes failed");
-  return Base64UrlEncode(raw);
+  return core::Base64UrlEncode(raw);
 }
 
 Task<core::Result<RefreshToken>> SessionStore::Start(unsigned shard, std::string user_id) {
   RefreshToken t{RandomToken(), core::FormatUuid(core::NewUuidV7())};
-  const std::string hash = Sha256Hex(t.token);
+  const std::string hash = core::Sha256Hex(t.token);
   const std::int64_t now = UnixNow();
   const std::int64_t expires = now + ttl_s_;
   const store::Dialect& d = database_.dialect();
@@ -144,10 +130,10 @@ Task<core::Result<RefreshToken>> SessionStore::Start(unsigned shard, std::string
 
 Task<core::Result<RefreshOutcome>> SessionStore::Rotate(unsigned shard, std::string token) {
   if (!WellFormed(token)) co_return std::unexpected(InvalidRefresh());
-  const std::string hash = Sha256Hex(token);
+  const std::string hash = core::Sha256Hex(token);
   RefreshOutcome out;
   out.next.token = RandomToken();
-  const std::string next_hash = Sha256Hex(out.next.token);
+  const std::string next_hash = core::Sha256Hex(out.next.token);
   const std::int64_t now = UnixNow();
   const std::int64_t ttl = ttl_s_;
   bool found = false;
@@ -164,7 +150,7 @@ Task<core::Result<RefreshOutcome>> SessionStore::Rotate(unsigned shard, std::str
 
 Task<core::Result<std::string>> SessionStore::RevokeFamilyOf(unsigned shard, std::string token) {
   if (!WellFormed(token)) co_return std::unexpected(InvalidRefresh());
-  const std::string hash = Sha256Hex(token);
+  const std::string hash = core::Sha256Hex(token);
   std::string user_id;
   const store::Dialect& d = database_.dialect();
   auto done = co_await database_.Transact(shard, [&](store::Transaction& tx) { return RevokeOfBody(tx, d, hash, user_id); });
@@ -177,7 +163,7 @@ Task<core::Result<std::string>> SessionStore::FamilyOf(unsigned shard, std::stri
   store::Statement st{"SELECT family_id FROM basalt_auth_refresh_tokens WHERE token_hash = " +
                           database_.dialect().Placeholder(1) + " AND user_id = " + database_.dialect().Placeholder(2) +
                           " AND revoked = 0",
-                      {Sha256Hex(token), std::move(user_id)}};
+                      {core::Sha256Hex(token), std::move(user_id)}};
   auto rows = co_await database_.Query(shard, std::move(st));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   if (rows->rows.empty()) co_return std::string();

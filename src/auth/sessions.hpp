@@ -13,8 +13,6 @@
 
 namespace basalt::auth {
 
-/// Hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
 /// `bytes` random bytes from OpenSSL's CSPRNG, base64url without padding.
 std::string RandomToken(std::size_t bytes = 32);
 

@@ -5,6 +5,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "core/crypto.hpp"
 #include "core/ids.hpp"
 
 namespace basalt::auth {
@@ -29,7 +30,7 @@ std::string Text(const store::Value& v) {
 store::Task<core::Result<void>> InsertKey(store::Transaction& tx, const store::Dialect& d, SigningKey key) {
   store::Statement st{"INSERT INTO basalt_auth_keys (kid, private_key, public_key, created_at) VALUES (" +
                           d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " + d.Placeholder(4) + ")",
-                      {key.kid, Base64UrlEncode(key.private_key), Base64UrlEncode(key.public_key), key.created_at}};
+                      {key.kid, core::Base64UrlEncode(key.private_key), core::Base64UrlEncode(key.public_key), key.created_at}};
   auto r = co_await tx.Execute(std::move(st));
   if (!r) co_return std::unexpected(std::move(r.error()));
   co_return core::Result<void>{};
@@ -63,8 +64,8 @@ Task<core::Result<void>> TokenService::Reload(unsigned shard) {
   for (const auto& row : rows->rows) {
     SigningKey key;
     key.kid = Text(row[0]);
-    auto priv = Base64UrlDecode(Text(row[1]));
-    auto pub = Base64UrlDecode(Text(row[2]));
+    auto priv = core::Base64UrlDecode(Text(row[1]));
+    auto pub = core::Base64UrlDecode(Text(row[2]));
     if (!priv || !pub || pub->size() != 32) {
       co_return core::Fail(ErrorCode::kInternal, "A signing key is corrupt.", "basalt_auth_keys kid " + key.kid);
     }
@@ -230,7 +231,7 @@ std::string TokenService::Jwks() const {
   for (const SigningKey* k : Accepted(*set, options_, UnixNow())) {
     keys.push_back(boost::json::object{{"kty", "OKP"},
                                        {"crv", "Ed25519"},
-                                       {"x", Base64UrlEncode(k->public_key)},
+                                       {"x", core::Base64UrlEncode(k->public_key)},
                                        {"kid", k->kid},
                                        {"use", "sig"},
                                        {"alg", "EdDSA"}});

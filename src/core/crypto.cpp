@@ -70,19 +70,29 @@ std::string Base64UrlEncode(std::string_view in) {
   return out;
 }
 
-std::optional<std::string> Base64Decode(std::string_view in) {
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+namespace {
+
+/// A base64 character's value: the URL-safe alphabet, and the standard one's '+' and '/' when
+/// `standard`; -1 for anything else.
+int Sextet(char c, bool standard) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-' || (standard && c == '+')) return 62;
+  if (c == '_' || (standard && c == '/')) return 63;
+  return -1;
+}
+
+/// Decodes unpadded base64; nullopt for a character outside the alphabet, a dangling sextet, or
+/// (when `canonical`) non-zero leftover bits, so that each value has exactly one encoding.
+std::optional<std::string> DecodeSextets(std::string_view in, bool standard, bool canonical) {
   std::string out;
+  out.reserve(in.size() * 3 / 4);
   std::uint32_t buf = 0;
   int bits = 0;
   for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return std::nullopt;
+    const int v = Sextet(c, standard);
+    if (v < 0) return std::nullopt;
     buf = (buf << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -91,7 +101,17 @@ std::optional<std::string> Base64Decode(std::string_view in) {
     }
   }
   if (bits >= 6) return std::nullopt;  // a lone sextet cannot end valid base64
+  if (canonical && bits > 0 && (buf & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
+}
+
+}  // namespace
+
+std::optional<std::string> Base64UrlDecode(std::string_view in) { return DecodeSextets(in, false, true); }
+
+std::optional<std::string> Base64Decode(std::string_view in) {
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  return DecodeSextets(in, true, false);
 }
 
 Result<KeyRing> KeyRing::Make(std::vector<SecretKey> keys, std::string_view active) {
@@ -261,6 +281,27 @@ std::vector<std::string> KeyRing::BlindIndexes(std::string_view context, std::st
   out.reserve(keys_.size());
   for (const auto& e : keys_) out.push_back(Index(e, context, plaintext));
   return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+PartsHash& PartsHash::Add(std::string_view part) {
+  buffer_ += std::to_string(part.size());
+  buffer_ += ':';
+  buffer_ += part;
+  return *this;
 }
 
 }  // namespace basalt::core

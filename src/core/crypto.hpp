@@ -14,6 +14,7 @@
 /// give equal indexes (that equality, within one field, is what it reveals).
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,10 +80,29 @@ class KeyRing {
   std::vector<Entry> keys_;  // active first
 };
 
-/// Base64url without padding.
+/// Base64url without padding (RFC 4648 §5).
 std::string Base64UrlEncode(std::string_view bytes);
+/// Strict base64url without padding: nullopt for any other character, padding, or an encoding
+/// that is not canonical (a dangling sextet, non-zero trailing bits).
+std::optional<std::string> Base64UrlDecode(std::string_view text);
 /// Decodes standard or URL-safe base64, padding optional; nullopt on any other character or a
 /// dangling bit group.
 std::optional<std::string> Base64Decode(std::string_view text);
+
+/// SHA-256 of `data` as lower-case hex (64 characters).
+std::string Sha256Hex(std::string_view data);
+
+/// SHA-256 over a sequence of parts, each written as "<decimal length>:" followed by its bytes,
+/// so ("ab", "c") and ("a", "bc") differ. Lower-case hex. The audit chain's hashes use this
+/// exact format: changing it breaks `basalt audit verify` on existing logs.
+class PartsHash {
+ public:
+  PartsHash& Add(std::string_view part);
+  PartsHash& Add(std::int64_t number) { return Add(std::string_view(std::to_string(number))); }
+  std::string HexDigest() const { return Sha256Hex(buffer_); }
+
+ private:
+  std::string buffer_;
+};
 
 }  // namespace basalt::core

@@ -27,11 +27,6 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr const char* kToken = "audit-test-admin-token-0123456789abcdef";
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return ec ? json::value(nullptr) : v;
-}
 
 class AuditLogApi : public ::testing::TestWithParam<std::string> {
  protected:
@@ -55,7 +50,7 @@ class AuditLogApi : public ::testing::TestWithParam<std::string> {
   }
 
   json::array Items(const HttpResponse& r) {
-    auto v = Parse(r.body);
+    auto v = ParseJson(r.body);
     EXPECT_TRUE(v.is_object()) << r.body;
     if (!v.is_object() || !v.as_object().contains("items")) return {};
     return v.as_object().at("items").as_array();
@@ -124,7 +119,7 @@ TEST_P(AuditLogApi, RecordsCollectionChangesAndAdminWritesAndServesThem) {
   }
   EXPECT_GT(items[0].as_object().at("sequence").as_int64(), items[1].as_object().at("sequence").as_int64());
   EXPECT_TRUE(log.Header("Link").value_or("").empty());
-  EXPECT_TRUE(Parse(log.body).as_object().at("next_cursor").is_null());
+  EXPECT_TRUE(ParseJson(log.body).as_object().at("next_cursor").is_null());
 
   // Every admin-token write is recorded once with its outcome; reads are not. (Exact targets: on
   // PostgreSQL other tests write to the same log at the same time.)
@@ -150,7 +145,7 @@ TEST_P(AuditLogApi, RecordsCollectionChangesAndAdminWritesAndServesThem) {
   // Keyset pages of 2 over the 3 entries: next_cursor + Link, then the last one.
   auto page1 = Admin(port, "GET", "/api/v1/audit-log?target=collection:" + name + "&limit=2");
   ASSERT_EQ(page1.status, 200);
-  auto body1 = Parse(page1.body).as_object();
+  auto body1 = ParseJson(page1.body).as_object();
   ASSERT_EQ(body1.at("items").as_array().size(), 2u);
   ASSERT_TRUE(body1.at("next_cursor").is_string());
   const std::string cursor(body1.at("next_cursor").as_string());
@@ -163,7 +158,7 @@ TEST_P(AuditLogApi, RecordsCollectionChangesAndAdminWritesAndServesThem) {
   auto items2 = Items(page2);
   ASSERT_EQ(items2.size(), 1u);
   EXPECT_EQ(S(items2[0], "action"), "collection.created");
-  EXPECT_TRUE(Parse(page2.body).as_object().at("next_cursor").is_null());
+  EXPECT_TRUE(ParseJson(page2.body).as_object().at("next_cursor").is_null());
 
   // Bad parameters: 400 problems naming the parameter.
   for (const std::string bad : {"limit=0", "limit=501", "limit=x", "cursor=abc", "cursor=-3", "outcome=meh",
@@ -197,14 +192,16 @@ INSTANTIATE_TEST_SUITE_P(Backends, AuditLogApi, ::testing::Values("sqlite", "pos
 class AuditTamper : public ::testing::Test {
  protected:
   void SetUp() override {
-    BasaltProcess server(ProcessOptions{.env = {{"BASALT_AUTH__ADMIN_TOKEN", kToken}}, .data_dir = data_.path()});
-    ASSERT_TRUE(server.started()) << server.start_error();
-    for (int i = 0; i < 3; ++i) {
-      auto r = Request(server.port(), "POST", "/api/v1/collections",
-                       {{"Authorization", std::string("Bearer ") + kToken}, {"Content-Type", "application/json"}},
-                       R"({"name": "c)" + std::to_string(i) + R"(", "fields": [{"name": "t", "type": "text"}]})");
-      ASSERT_EQ(r.status, 201) << r.body;
-    }
+    {
+      BasaltProcess server(ProcessOptions{.env = {{"BASALT_AUTH__ADMIN_TOKEN", kToken}}, .data_dir = data_.path()});
+      ASSERT_TRUE(server.started()) << server.start_error();
+      for (int i = 0; i < 3; ++i) {
+        auto r = Request(server.port(), "POST", "/api/v1/collections",
+                         {{"Authorization", std::string("Bearer ") + kToken}, {"Content-Type", "application/json"}},
+                         R"({"name": "c)" + std::to_string(i) + R"(", "fields": [{"name": "t", "type": "text"}]})");
+        ASSERT_EQ(r.status, 201) << r.body;
+      }
+    }  // The server stops here: the tests below edit and verify the file alone.
     // 3 collection.created + 3 admin_token.used = 6 entries.
     auto ok = Verify();
     ASSERT_EQ(ok.exit_code, 0) << ok.output;

@@ -32,12 +32,6 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 constexpr const char* kAdminToken = "test-admin-token-0123456789abcdef0123";
 constexpr const char* kPassword = "correct horse battery";
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return nullptr;
-  return v;
-}
 
 std::string Str(const json::value& v, std::string_view key) {
   if (!v.is_object() || !v.as_object().contains(key) || !v.as_object().at(key).is_string()) return "";
@@ -83,8 +77,8 @@ Jws Split(const std::string& token) {
   j.h64 = token.substr(0, a);
   j.p64 = token.substr(a + 1, b - a - 1);
   j.s64 = token.substr(b + 1);
-  j.header = Parse(FromB64Url(j.h64)).as_object();
-  j.payload = Parse(FromB64Url(j.p64)).as_object();
+  j.header = ParseJson(FromB64Url(j.h64)).as_object();
+  j.payload = ParseJson(FromB64Url(j.p64)).as_object();
   return j;
 }
 
@@ -124,15 +118,15 @@ Session SignUp(const Client& c, const std::string& email) {
   EXPECT_EQ(r.status, 201) << r.body;
   auto l = c.Login(email);
   EXPECT_EQ(l.status, 200) << l.body;
-  auto body = Parse(l.body);
-  return {Str(Parse(r.body), "id"), Str(body, "access_token"), Str(body, "refresh_token")};
+  auto body = ParseJson(l.body);
+  return {Str(ParseJson(r.body), "id"), Str(body, "access_token"), Str(body, "refresh_token")};
 }
 
-std::string Code(const HttpResponse& r) { return Str(Parse(r.body), "code"); }
+std::string Code(const HttpResponse& r) { return Str(ParseJson(r.body), "code"); }
 
 std::set<std::string> ErrorFields(const HttpResponse& r) {
   std::set<std::string> out;
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("errors")) return out;
   for (const auto& e : v.as_object().at("errors").as_array()) out.insert(Str(e, "field"));
   return out;
@@ -170,7 +164,7 @@ TEST_P(AuthBackend, RegisterLoginMeAndBadInputs) {
   const std::string email = Email("Ann");
   auto reg = c.Register("  " + email.substr(0, 3) + "X" + email.substr(3) + " ", kPassword, R"("name": "Ann")");
   ASSERT_EQ(reg.status, 201) << reg.body;
-  auto user = Parse(reg.body).as_object();
+  auto user = ParseJson(reg.body).as_object();
   const std::string stored_email = "annx" + email.substr(3);  // trimmed and lower-cased
   EXPECT_EQ(Str(user, "email"), stored_email);
   EXPECT_EQ(Str(user, "name"), "Ann");
@@ -203,14 +197,14 @@ TEST_P(AuthBackend, RegisterLoginMeAndBadInputs) {
   auto unknown = c.Login(Email("nobody"));
   ASSERT_EQ(wrong.status, 401);
   ASSERT_EQ(unknown.status, 401);
-  EXPECT_EQ(Str(Parse(wrong.body), "detail"), Str(Parse(unknown.body), "detail"));
+  EXPECT_EQ(Str(ParseJson(wrong.body), "detail"), Str(ParseJson(unknown.body), "detail"));
   EXPECT_TRUE(wrong.HasHeader("WWW-Authenticate"));
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/login", R"({"email": "a@b.co"})").status, 422);
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/login", R"({"email": "a@b.co", "password": "x", "extra": 1})").status, 422);
   // Login in another case works; the pair has the canonical shape.
   auto login = c.Login("  " + std::string(1, static_cast<char>(std::toupper(stored_email[0]))) + stored_email.substr(1));
   ASSERT_EQ(login.status, 200) << login.body;
-  auto pair = Parse(login.body).as_object();
+  auto pair = ParseJson(login.body).as_object();
   EXPECT_EQ(Str(pair, "token_type"), "Bearer");
   EXPECT_EQ(pair.at("expires_in").as_int64(), 900);
   EXPECT_EQ(Str(pair, "refresh_token").size(), 43u);
@@ -225,8 +219,8 @@ TEST_P(AuthBackend, RegisterLoginMeAndBadInputs) {
   // me
   auto me = c.Call("GET", "/api/v1/auth/me", {}, access);
   ASSERT_EQ(me.status, 200) << me.body;
-  EXPECT_EQ(Str(Parse(me.body), "email"), stored_email);
-  EXPECT_EQ(Str(Parse(me.body), "id"), Str(user, "id"));
+  EXPECT_EQ(Str(ParseJson(me.body), "email"), stored_email);
+  EXPECT_EQ(Str(ParseJson(me.body), "id"), Str(user, "id"));
   auto anon = c.Call("GET", "/api/v1/auth/me");
   EXPECT_EQ(anon.status, 401);
   EXPECT_TRUE(anon.HasHeader("WWW-Authenticate"));
@@ -246,7 +240,7 @@ TEST_P(AuthBackend, RegisterLoginMeAndBadInputs) {
   EXPECT_EQ(renamed.status, 200) << renamed.body;
   EXPECT_EQ(c.Call("POST", "/api/v1/collections/users/records", R"({"name": "x"})", access).status, 403);
   EXPECT_EQ(c.Call("DELETE", mine, {}, access).status, 403);
-  auto me2 = Parse(c.Call("GET", "/api/v1/auth/me", {}, Str(Parse(c.Login(stored_email).body), "access_token")).body);
+  auto me2 = ParseJson(c.Call("GET", "/api/v1/auth/me", {}, Str(ParseJson(c.Login(stored_email).body), "access_token")).body);
   EXPECT_EQ(json::serialize(me2.as_object().at("roles")), R"(["user"])");
   EXPECT_EQ(Str(me2, "name"), "Annie");
   // A user is not an admin: collections are closed to it; the built-in users collection stays.
@@ -261,7 +255,7 @@ TEST_P(AuthBackend, RefreshRotatesAndReuseRevokesTheFamily) {
   Session s = SignUp(c, Email("rot"));
   auto r1 = c.Refresh(s.refresh);
   ASSERT_EQ(r1.status, 200) << r1.body;
-  auto p1 = Parse(r1.body);
+  auto p1 = ParseJson(r1.body);
   const std::string second = Str(p1, "refresh_token");
   EXPECT_NE(second, s.refresh);
   EXPECT_EQ(Str(p1, "token_type"), "Bearer");
@@ -277,8 +271,8 @@ TEST_P(AuthBackend, RefreshRotatesAndReuseRevokesTheFamily) {
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/refresh", "{}").status, 422);
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/refresh", R"({"refresh_token": 5})").status, 422);
   // Logout revokes one session; another session of the same user lives on.
-  auto a = Parse(c.Login(Email("rot")).body);
-  auto b = Parse(c.Login(Email("rot")).body);
+  auto a = ParseJson(c.Login(Email("rot")).body);
+  auto b = ParseJson(c.Login(Email("rot")).body);
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/logout", json::serialize(json::object{{"refresh_token", Str(a, "refresh_token")}})).status, 204);
   EXPECT_EQ(c.Refresh(Str(a, "refresh_token")).status, 401);
   EXPECT_EQ(c.Refresh(Str(b, "refresh_token")).status, 200);
@@ -291,7 +285,7 @@ TEST_P(AuthBackend, PasswordChangeRevokesOtherSessions) {
   const Client c{server.port()};
   const std::string email = Email("pw");
   Session a = SignUp(c, email);
-  auto b = Parse(c.Login(email).body);
+  auto b = ParseJson(c.Login(email).body);
   const std::string change = R"({"current_password": "correct horse battery", "new_password": "new horse battery"})";
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/password", change).status, 401);
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/password", R"({"current_password": "wrong one!", "new_password": "new horse battery"})",
@@ -336,11 +330,11 @@ TEST_P(AuthBackend, ExpiredAccessTokenIsRejected) {
   HttpResponse last;
   EXPECT_TRUE(WaitUntil([&] { return (last = c.Call("GET", "/api/v1/auth/me", {}, s.access)).status == 401; }, 20s));
   EXPECT_NE(last.Header("WWW-Authenticate").value_or("").find("invalid_token"), std::string::npos);
-  EXPECT_NE(Str(Parse(last.body), "detail").find("expired"), std::string::npos) << last.body;
+  EXPECT_NE(Str(ParseJson(last.body), "detail").find("expired"), std::string::npos) << last.body;
   // The refresh token still gets a fresh access token.
   auto r = c.Refresh(s.refresh);
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(c.Call("GET", "/api/v1/auth/me", {}, Str(Parse(r.body), "access_token")).status, 200);
+  EXPECT_EQ(c.Call("GET", "/api/v1/auth/me", {}, Str(ParseJson(r.body), "access_token")).status, 200);
 }
 
 TEST_P(AuthBackend, CraftedTokensAreRejectedAndJwksVerifiesRealOnes) {
@@ -352,7 +346,7 @@ TEST_P(AuthBackend, CraftedTokensAreRejectedAndJwksVerifiesRealOnes) {
   // JWKS: the real token verifies offline with the published key.
   auto jwks = c.Call("GET", "/.well-known/jwks.json");
   ASSERT_EQ(jwks.status, 200);
-  auto keys = Parse(jwks.body).as_object().at("keys").as_array();
+  auto keys = ParseJson(jwks.body).as_object().at("keys").as_array();
   ASSERT_GE(keys.size(), 1u);
   std::string x;
   for (const auto& k : keys) {
@@ -441,51 +435,51 @@ TEST_P(AuthBackend, OwnerRulesKeepUsersApart) {
   const std::string base = "/api/v1/collections/" + notes + "/records";
   auto na = c.Call("POST", base, R"({"text": "A's secret", "owner": ")" + a.id + "\"}", a.access);
   ASSERT_EQ(na.status, 201) << na.body;
-  const std::string a_note = Str(Parse(na.body), "id");
+  const std::string a_note = Str(ParseJson(na.body), "id");
   // B cannot create a record owned by A (create rule checked against the new record).
   EXPECT_EQ(c.Call("POST", base, R"({"text": "forged", "owner": ")" + a.id + "\"}", b.access).status, 403);
   auto nb = c.Call("POST", base, R"({"text": "B's", "owner": ")" + b.id + "\"}", b.access);
   ASSERT_EQ(nb.status, 201) << nb.body;
-  const std::string b_note = Str(Parse(nb.body), "id");
+  const std::string b_note = Str(ParseJson(nb.body), "id");
   // Read, update, delete A's record as B: 404 (not 403), and nothing changes.
   EXPECT_EQ(c.Call("GET", base + "/" + a_note, {}, b.access).status, 404);
   EXPECT_EQ(c.Call("PATCH", base + "/" + a_note, R"({"text": "pwned"})", b.access).status, 404);
   EXPECT_EQ(c.Call("PUT", base + "/" + a_note, R"({"text": "pwned", "owner": ")" + b.id + "\"}", b.access).status, 404);
   EXPECT_EQ(c.Call("DELETE", base + "/" + a_note, {}, b.access).status, 404);
   // Lists and filters only ever show B's own.
-  auto list = Parse(c.Call("GET", base, {}, b.access).body).as_object().at("items").as_array();
+  auto list = ParseJson(c.Call("GET", base, {}, b.access).body).as_object().at("items").as_array();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(Str(list[0], "id"), b_note);
   auto filtered = c.Call("GET", base + "?filter=owner%20%3D%20%22" + a.id + "%22", {}, b.access);
   ASSERT_EQ(filtered.status, 200) << filtered.body;
-  EXPECT_TRUE(Parse(filtered.body).as_object().at("items").as_array().empty());
+  EXPECT_TRUE(ParseJson(filtered.body).as_object().at("items").as_array().empty());
   auto by_id = c.Call("GET", base + "?filter=id%20%3D%20%22" + a_note + "%22&count=true", {}, b.access);
-  EXPECT_EQ(Parse(by_id.body).as_object().at("total").as_int64(), 0);
+  EXPECT_EQ(ParseJson(by_id.body).as_object().at("total").as_int64(), 0);
   // Batch: updating or deleting A's record fails as a whole with 404 on that operation.
   const std::string batch = R"({"operations": [
       {"method": "PATCH", "path": ")" + base + "/" + b_note + R"(", "body": {"text": "mine"}},
       {"method": "DELETE", "path": ")" + base + "/" + a_note + R"("}]})";
   auto br = c.Call("POST", "/api/v1/batch", batch, b.access);
   EXPECT_EQ(br.status, 404) << br.body;
-  EXPECT_EQ(Parse(br.body).as_object().at("operation").as_int64(), 1);
+  EXPECT_EQ(ParseJson(br.body).as_object().at("operation").as_int64(), 1);
   // Expand: B links to A's note; the expansion stays empty for B, full for A.
   auto link = c.Call("POST", "/api/v1/collections/" + links + "/records", R"({"note": ")" + a_note + "\"}", b.access);
   ASSERT_EQ(link.status, 201) << link.body;
-  const std::string link_path = "/api/v1/collections/" + links + "/records/" + Str(Parse(link.body), "id") + "?expand=note";
-  auto eb = Parse(c.Call("GET", link_path, {}, b.access).body).as_object();
+  const std::string link_path = "/api/v1/collections/" + links + "/records/" + Str(ParseJson(link.body), "id") + "?expand=note";
+  auto eb = ParseJson(c.Call("GET", link_path, {}, b.access).body).as_object();
   EXPECT_FALSE(eb.at("expand").as_object().contains("note")) << json::serialize(eb);
-  auto ea = Parse(c.Call("GET", link_path, {}, a.access).body).as_object();
+  auto ea = ParseJson(c.Call("GET", link_path, {}, a.access).body).as_object();
   ASSERT_TRUE(ea.at("expand").as_object().contains("note")) << json::serialize(ea);
   EXPECT_EQ(Str(ea.at("expand").as_object().at("note"), "text"), "A's secret");
   // A still sees its record unchanged; anonymous sees nothing.
   auto mine = c.Call("GET", base + "/" + a_note, {}, a.access);
   ASSERT_EQ(mine.status, 200);
-  EXPECT_EQ(Str(Parse(mine.body), "text"), "A's secret");
+  EXPECT_EQ(Str(ParseJson(mine.body), "text"), "A's secret");
   EXPECT_EQ(c.Call("GET", base + "/" + a_note).status, 404);
-  EXPECT_TRUE(Parse(c.Call("GET", base).body).as_object().at("items").as_array().empty());
+  EXPECT_TRUE(ParseJson(c.Call("GET", base).body).as_object().at("items").as_array().empty());
   // Users see only their own user record.
   EXPECT_EQ(c.Call("GET", "/api/v1/collections/users/records/" + a.id, {}, b.access).status, 404);
-  auto users = Parse(c.Call("GET", "/api/v1/collections/users/records", {}, b.access).body).as_object().at("items").as_array();
+  auto users = ParseJson(c.Call("GET", "/api/v1/collections/users/records", {}, b.access).body).as_object().at("items").as_array();
   ASSERT_EQ(users.size(), 1u);
   EXPECT_EQ(Str(users[0], "id"), b.id);
   EXPECT_EQ(c.Call("PATCH", "/api/v1/collections/users/records/" + a.id, R"({"name": "x"})", b.access).status, 404);
@@ -517,7 +511,7 @@ TEST_P(AuthBackend, AdminCreateCliInvitesAndRegistrationModes) {
   const Client c{server.port()};
   auto login = c.Login(email, "boss password 123");
   ASSERT_EQ(login.status, 200) << login.body;
-  const std::string boss = Str(Parse(login.body), "access_token");
+  const std::string boss = Str(ParseJson(login.body), "access_token");
   EXPECT_EQ(json::serialize(Split(boss).payload.at("roles")), R"(["admin"])");
   // An admin user is a superuser: collections open up.
   EXPECT_EQ(c.Call("GET", "/api/v1/collections", {}, boss).status, 200);
@@ -527,13 +521,13 @@ TEST_P(AuthBackend, AdminCreateCliInvitesAndRegistrationModes) {
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/invites").status, 401);
   auto invite = c.Call("POST", "/api/v1/auth/invites", "{}", boss);
   ASSERT_EQ(invite.status, 201) << invite.body;
-  const std::string token = Str(Parse(invite.body), "token");
+  const std::string token = Str(ParseJson(invite.body), "token");
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/invites", R"({"ttl_s": 1})", boss).status, 422);
   auto joined = c.Register(Email("inv"), kPassword, R"("invite": ")" + token + "\"");
   ASSERT_EQ(joined.status, 201) << joined.body;
   EXPECT_EQ(c.Register(Email("inv2"), kPassword, R"("invite": ")" + token + "\"").status, 403);  // single use
   // A plain user may not create invites.
-  auto user_access = Str(Parse(c.Login(Email("inv")).body), "access_token");
+  auto user_access = Str(ParseJson(c.Login(Email("inv")).body), "access_token");
   EXPECT_EQ(c.Call("POST", "/api/v1/auth/invites", "{}", user_access).status, 403);
   EXPECT_EQ(c.Admin("POST", "/api/v1/auth/invites").status, 201);  // the admin token may
 }
@@ -570,11 +564,11 @@ TEST(AuthSetup, SetupTokenCreatesTheFirstAdminOnce) {
     EXPECT_EQ(c.Call("POST", "/api/v1/auth/setup", R"({"email": "root@example.com", "password": "short", "token": ")" + token + "\"}").status, 422);
     auto made = c.Call("POST", "/api/v1/auth/setup", body + token + "\"}");
     ASSERT_EQ(made.status, 201) << made.body;
-    EXPECT_EQ(json::serialize(Parse(made.body).as_object().at("roles")), R"(["admin"])");
+    EXPECT_EQ(json::serialize(ParseJson(made.body).as_object().at("roles")), R"(["admin"])");
     EXPECT_EQ(c.Call("POST", "/api/v1/auth/setup", R"({"email": "two@example.com", "password": "root password 1", "token": ")" + token + "\"}").status, 403);
     auto login = c.Login("root@example.com", "root password 1");
     ASSERT_EQ(login.status, 200);
-    EXPECT_EQ(c.Call("GET", "/api/v1/collections", {}, Str(Parse(login.body), "access_token")).status, 200);
+    EXPECT_EQ(c.Call("GET", "/api/v1/collections", {}, Str(ParseJson(login.body), "access_token")).status, 200);
     server.Signal(SIGTERM);
     EXPECT_EQ(server.WaitExit(20s), 0);
   }
@@ -616,9 +610,9 @@ TEST(AuthKeys, AudienceIssuerAndRotationAcrossRestarts) {
   ASSERT_TRUE(server.started()) << server.start_error();
   const Client c{server.port()};
   EXPECT_EQ(c.Call("GET", "/api/v1/auth/me", {}, s.access).status, 200);  // the old key still verifies
-  auto keys = Parse(c.Call("GET", "/.well-known/jwks.json").body).as_object().at("keys").as_array();
+  auto keys = ParseJson(c.Call("GET", "/.well-known/jwks.json").body).as_object().at("keys").as_array();
   EXPECT_EQ(keys.size(), 2u);
-  auto fresh = Str(Parse(c.Login("keys@example.com").body), "access_token");
+  auto fresh = Str(ParseJson(c.Login("keys@example.com").body), "access_token");
   EXPECT_NE(Str(Split(fresh).header, "kid"), Str(Split(s.access).header, "kid"));
   EXPECT_EQ(c.Call("GET", "/api/v1/auth/me", {}, fresh).status, 200);
 }

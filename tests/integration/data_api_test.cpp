@@ -8,12 +8,10 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
-#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -28,47 +26,14 @@ namespace {
 namespace json = boost::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kToken = "test-admin-token-0123456789abcdef0123";
+constexpr const char* kToken = kTestAdminToken;
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return nullptr;
-  return v;
-}
 
-std::string Encode(std::string_view s) {
-  std::string out;
-  const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
-/// A client bound to one server; admin by default.
-struct Api {
-  std::uint16_t port;
-  bool admin = true;
-
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = {},
-                    Headers headers = {}) const {
-    if (admin) headers.emplace_back("Authorization", std::string("Bearer ") + kToken);
-    if (!body.empty() && std::none_of(headers.begin(), headers.end(), [](const auto& h) { return h.first == "Content-Type"; }))
-      headers.emplace_back("Content-Type", "application/json");
-    return Request(port, method, target, headers, body);
-  }
-  Api Anonymous() const { return Api{port, false}; }
-};
+using Api = ApiClient;
 
 std::string Code(const HttpResponse& r) {
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("code")) return "";
   return std::string(v.as_object().at("code").as_string());
 }
@@ -76,7 +41,7 @@ std::string Code(const HttpResponse& r) {
 /// The (field, code) pairs of a problem's errors.
 std::set<std::pair<std::string, std::string>> FieldErrors(const HttpResponse& r) {
   std::set<std::pair<std::string, std::string>> out;
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("errors")) return out;
   for (const auto& e : v.as_object().at("errors").as_array()) {
     out.emplace(std::string(e.as_object().at("field").as_string()), std::string(e.as_object().at("code").as_string()));
@@ -113,7 +78,7 @@ void CreateCollections(const Api& api) {
 std::string CreateUser(const Api& api, const std::string& name) {
   auto r = api.Call("POST", "/api/v1/collections/members/records", R"({"name": ")" + name + "\"}");
   EXPECT_EQ(r.status, 201) << r.body;
-  return std::string(Parse(r.body).as_object().at("id").as_string());
+  return std::string(ParseJson(r.body).as_object().at("id").as_string());
 }
 
 TEST(DataApi, CollectionManagementNeedsTheAdminToken) {
@@ -136,7 +101,7 @@ TEST(DataApi, CollectionManagementNeedsTheAdminToken) {
   auto listed = api.Call("GET", "/api/v1/collections");
   EXPECT_EQ(listed.status, 200);
   // A fresh server has only the built-in users collection.
-  auto items = Parse(listed.body).as_object().at("items").as_array();
+  auto items = ParseJson(listed.body).as_object().at("items").as_array();
   ASSERT_EQ(items.size(), 1u) << listed.body;
   EXPECT_EQ(items[0].as_object().at("name").as_string(), "users");
 }
@@ -151,7 +116,7 @@ TEST(DataApi, CrudAndConditionalRequests) {
   auto created = api.Call("POST", "/api/v1/collections/posts/records",
                           R"({"title": "Hello", "status": "live", "author": ")" + ann + "\"}");
   ASSERT_EQ(created.status, 201) << created.body;
-  const json::object rec = Parse(created.body).as_object();
+  const json::object rec = ParseJson(created.body).as_object();
   const std::string id(rec.at("id").as_string());
   EXPECT_EQ(created.Header("Location").value_or(""), "/api/v1/collections/posts/records/" + id);
   EXPECT_EQ(created.Header("ETag").value_or(""), "\"1\"");
@@ -162,7 +127,7 @@ TEST(DataApi, CrudAndConditionalRequests) {
 
   auto got = api.Call("GET", path);
   ASSERT_EQ(got.status, 200);
-  EXPECT_EQ(Parse(got.body), json::value(rec));
+  EXPECT_EQ(ParseJson(got.body), json::value(rec));
   EXPECT_EQ(api.Call("GET", path, {}, {{"If-None-Match", "\"1\""}}).status, 304);
   EXPECT_EQ(api.Call("GET", path, {}, {{"If-None-Match", "W/\"1\", \"7\""}}).status, 304);
   EXPECT_EQ(api.Call("GET", path, {}, {{"If-None-Match", "\"2\""}}).status, 200);
@@ -175,20 +140,20 @@ TEST(DataApi, CrudAndConditionalRequests) {
                           {{"If-Match", "\"1\""}, {"Content-Type", "application/merge-patch+json"}});
   ASSERT_EQ(patched.status, 200) << patched.body;
   EXPECT_EQ(patched.Header("ETag").value_or(""), "\"2\"");
-  auto p = Parse(patched.body).as_object();
+  auto p = ParseJson(patched.body).as_object();
   EXPECT_EQ(p.at("views").as_int64(), 5);
   EXPECT_EQ(p.at("title").as_string(), "Hello");
   EXPECT_EQ(p.at("created_at"), rec.at("created_at"));
   // null removes: back to the default / null.
   auto removed = api.Call("PATCH", path, R"({"views": null, "body": null})");
   ASSERT_EQ(removed.status, 200) << removed.body;
-  EXPECT_EQ(Parse(removed.body).as_object().at("views").as_int64(), 0);
-  EXPECT_TRUE(Parse(removed.body).as_object().at("body").is_null());
+  EXPECT_EQ(ParseJson(removed.body).as_object().at("views").as_int64(), 0);
+  EXPECT_TRUE(ParseJson(removed.body).as_object().at("body").is_null());
 
   // PUT replaces: fields not sent become default / null.
   auto put = api.Call("PUT", path, R"({"title": "Replaced", "status": "live"})", {{"If-Match", "\"3\""}});
   ASSERT_EQ(put.status, 200) << put.body;
-  auto q = Parse(put.body).as_object();
+  auto q = ParseJson(put.body).as_object();
   EXPECT_EQ(q.at("version").as_int64(), 4);
   EXPECT_TRUE(q.at("author").is_null());
 
@@ -218,7 +183,7 @@ TEST(DataApi, CrudAndConditionalRequests) {
   ASSERT_EQ(child.status, 201);
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/members/records/" + ann).status, 204);
   EXPECT_EQ(api.Call("GET", "/api/v1/collections/posts/records/" +
-                                std::string(Parse(child.body).as_object().at("id").as_string())).status,
+                                std::string(ParseJson(child.body).as_object().at("id").as_string())).status,
             404);
 }
 
@@ -234,12 +199,12 @@ TEST(DataApi, RulesAreSqlPredicates) {
   const Api anon = api.Anonymous();
   auto list = anon.Call("GET", "/api/v1/collections/posts/records?count=true");
   ASSERT_EQ(list.status, 200) << list.body;
-  auto body = Parse(list.body).as_object();
+  auto body = ParseJson(list.body).as_object();
   EXPECT_EQ(body.at("items").as_array().size(), 1u);
   EXPECT_EQ(body.at("total").as_int64(), 1);
   EXPECT_TRUE(body.at("next_cursor").is_null());
-  const std::string draft_id(Parse(draft.body).as_object().at("id").as_string());
-  const std::string live_id(Parse(live.body).as_object().at("id").as_string());
+  const std::string draft_id(ParseJson(draft.body).as_object().at("id").as_string());
+  const std::string live_id(ParseJson(live.body).as_object().at("id").as_string());
   EXPECT_EQ(anon.Call("GET", "/api/v1/collections/posts/records/" + draft_id).status, 404);
   EXPECT_EQ(anon.Call("GET", "/api/v1/collections/posts/records/" + live_id).status, 200);
   // create rule needs a user: anonymous is refused; update rule never matches anonymous: 404;
@@ -253,7 +218,7 @@ TEST(DataApi, RulesAreSqlPredicates) {
   EXPECT_EQ(anon.Call("GET", "/api/v1/collections/posts/records", {}, {{"Authorization", "Bearer nope"}}).status, 401);
   // Admin sees everything.
   auto all = api.Call("GET", "/api/v1/collections/posts/records");
-  EXPECT_EQ(Parse(all.body).as_object().at("items").as_array().size(), 2u);
+  EXPECT_EQ(ParseJson(all.body).as_object().at("items").as_array().size(), 2u);
 }
 
 struct Invalid {
@@ -323,19 +288,19 @@ TEST_F(DataApiValidation, EveryRecordErrorIs422WithItsField) {
                      R"({"title": "ab", "code": "XYZ", "n": 3, "x": 1.5, "ok": true, "at": "2026-01-02T03:04:05+01:00",
                          "meta": {"k": [1, null]}, "mail": "a@b.co", "site": "https://x.org", "kind": "a", "tags": ["b"]})");
   ASSERT_EQ(ok.status, 201) << ok.body;
-  auto o = Parse(ok.body).as_object();
+  auto o = ParseJson(ok.body).as_object();
   EXPECT_EQ(o.at("ok"), json::value(true));
   EXPECT_EQ(o.at("x"), json::value(1.5));
   EXPECT_EQ(o.at("at"), json::value("2026-01-02T02:04:05.000Z"));
-  EXPECT_EQ(o.at("meta"), Parse(R"({"k": [1, null]})"));
-  EXPECT_EQ(o.at("tags"), Parse(R"(["b"])"));
+  EXPECT_EQ(o.at("meta"), ParseJson(R"({"k": [1, null]})"));
+  EXPECT_EQ(o.at("tags"), ParseJson(R"(["b"])"));
   auto again = api.Call("GET", "/api/v1/collections/things/records/" + std::string(o.at("id").as_string()));
-  EXPECT_EQ(Parse(again.body), json::value(o));
+  EXPECT_EQ(ParseJson(again.body), json::value(o));
   // Filters over typed fields.
   for (const char* f : {"ok = true", "x > 1", "tags = 'b'", "at >= '2026-01-01T00:00:00.000Z'", "meta != null"}) {
-    auto l = api.Call("GET", "/api/v1/collections/things/records?filter=" + Encode(f));
+    auto l = api.Call("GET", "/api/v1/collections/things/records?filter=" + UrlEncode(f));
     ASSERT_EQ(l.status, 200) << f << ": " << l.body;
-    EXPECT_EQ(Parse(l.body).as_object().at("items").as_array().size(), 1u) << f;
+    EXPECT_EQ(ParseJson(l.body).as_object().at("items").as_array().size(), 1u) << f;
   }
 }
 
@@ -388,7 +353,7 @@ TEST(DataApi, ListsPageWithKeysetCursorsUnderConcurrentInserts) {
       ASSERT_TRUE(conn.Send(BuildRequest("POST", "/api/v1/batch", {{"Content-Type", "application/json"}}, ops)));
       auto r = conn.ReadResponse();
       ASSERT_EQ(r.status, 200) << r.body;
-      const auto doc = Parse(r.body);  // keep the document alive for the loop
+      const auto doc = ParseJson(r.body);  // keep the document alive for the loop
       for (const auto& result : doc.as_object().at("results").as_array()) {
         ASSERT_EQ(result.as_object().at("status").as_int64(), 201);
         originals.insert(std::string(result.as_object().at("body").as_object().at("id").as_string()));
@@ -404,11 +369,11 @@ TEST(DataApi, ListsPageWithKeysetCursorsUnderConcurrentInserts) {
     std::optional<std::int64_t> previous_views;
     while (true) {
       std::string target = "/api/v1/collections/items/records?limit=200&count=true&fields=id,views";
-      if (!sort.empty()) target += "&sort=" + Encode(sort);
+      if (!sort.empty()) target += "&sort=" + UrlEncode(sort);
       if (!cursor.empty()) target += "&cursor=" + cursor;
       auto r = api.Anonymous().Call("GET", target);
       ASSERT_EQ(r.status, 200) << r.body;
-      auto body = Parse(r.body).as_object();
+      auto body = ParseJson(r.body).as_object();
       EXPECT_GE(body.at("total").as_int64(), kRows + inserted);
       EXPECT_EQ(body.at("items").as_array().size(), body.at("next_cursor").is_null() ? body.at("items").as_array().size() : 200u);
       for (const auto& item : body.at("items").as_array()) {
@@ -445,16 +410,16 @@ TEST(DataApi, ListsPageWithKeysetCursorsUnderConcurrentInserts) {
   EXPECT_EQ(api.Call("GET", "/api/v1/collections/items/records?limit=0").status, 400);
   EXPECT_EQ(api.Call("GET", "/api/v1/collections/items/records?limit=x").status, 400);
   auto max = api.Call("GET", "/api/v1/collections/items/records?limit=500");
-  EXPECT_EQ(Parse(max.body).as_object().at("items").as_array().size(), 500u);
+  EXPECT_EQ(ParseJson(max.body).as_object().at("items").as_array().size(), 500u);
   auto def = api.Call("GET", "/api/v1/collections/items/records");
-  EXPECT_EQ(Parse(def.body).as_object().at("items").as_array().size(), 50u);
+  EXPECT_EQ(ParseJson(def.body).as_object().at("items").as_array().size(), 50u);
   EXPECT_EQ(api.Call("GET", "/api/v1/collections/items/records?cursor=garbage!").status, 400);
   // A cursor from another sort is refused.
-  auto first = Parse(api.Call("GET", "/api/v1/collections/items/records?sort=title&limit=2").body);
+  auto first = ParseJson(api.Call("GET", "/api/v1/collections/items/records?sort=title&limit=2").body);
   const std::string other(first.as_object().at("next_cursor").as_string());
   EXPECT_EQ(api.Call("GET", "/api/v1/collections/items/records?sort=views&cursor=" + other).status, 400);
   // Filter errors carry a position.
-  auto bad = api.Call("GET", "/api/v1/collections/items/records?filter=" + Encode("views > "));
+  auto bad = api.Call("GET", "/api/v1/collections/items/records?filter=" + UrlEncode("views > "));
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("at "), std::string::npos) << bad.body;
 }
@@ -466,7 +431,7 @@ TEST(DataApi, SchemaChangesKeepData) {
   CreateCollections(api);
   auto r = api.Call("POST", "/api/v1/collections/posts/records", R"({"title": "Keep", "views": 7, "status": "live"})");
   ASSERT_EQ(r.status, 201);
-  const std::string path = "/api/v1/collections/posts/records/" + std::string(Parse(r.body).as_object().at("id").as_string());
+  const std::string path = "/api/v1/collections/posts/records/" + std::string(ParseJson(r.body).as_object().at("id").as_string());
   // Rename title -> headline, integer views -> number, add a field with a default, drop body, change a rule.
   auto patched = api.Call("PATCH", "/api/v1/collections/posts", R"({"fields": [
       {"name": "headline", "type": "text", "required": true, "previous_name": "title"},
@@ -480,7 +445,7 @@ TEST(DataApi, SchemaChangesKeepData) {
   EXPECT_EQ(patched.Header("ETag").value_or(""), "\"2\"");
   auto got = api.Call("GET", path);
   ASSERT_EQ(got.status, 200) << got.body;
-  auto o = Parse(got.body).as_object();
+  auto o = ParseJson(got.body).as_object();
   EXPECT_EQ(o.at("headline"), json::value("Keep"));
   EXPECT_EQ(o.at("views").to_number<double>(), 7.0);
   EXPECT_EQ(o.at("featured"), json::value(false));
@@ -517,9 +482,9 @@ TEST(DataApi, InjectionAttemptsAreRefusedOrLiteral) {
   json::string quoted = json::serialize(json::value(weird)).c_str();
   for (const std::string filter : {"title = " + std::string(quoted.c_str()), std::string("title ~ 'DROP TABLE'"),
                                    std::string("title ~ '☃'"), std::string("\"x' OR 1=1 --\\\"; DROP TABLE c_posts; /* é ☃ */\" = title")}) {
-    auto r = api.Call("GET", "/api/v1/collections/posts/records?filter=" + Encode(filter));
+    auto r = api.Call("GET", "/api/v1/collections/posts/records?filter=" + UrlEncode(filter));
     ASSERT_EQ(r.status, 200) << filter << ": " << r.body;
-    EXPECT_EQ(Parse(r.body).as_object().at("items").as_array().size(), 1u) << filter;
+    EXPECT_EQ(ParseJson(r.body).as_object().at("items").as_array().size(), 1u) << filter;
   }
   // Refused with 4xx, never 500.
   const std::vector<std::string> filters = {
@@ -527,21 +492,21 @@ TEST(DataApi, InjectionAttemptsAreRefusedOrLiteral) {
       std::string("title = 'a\0b'", 13), "title = 'a' || c_posts.id = 'x'", "title.x = 1",
       "sqlite_master = 1", "@request.auth.id = 1 || 1", "title = 'é' && (((((((((((((((((((((((((((((((((((x = 1)))))))))))))))))))))))))))))))))"};
   for (const auto& f : filters) {
-    auto r = api.Call("GET", "/api/v1/collections/posts/records?filter=" + Encode(f));
+    auto r = api.Call("GET", "/api/v1/collections/posts/records?filter=" + UrlEncode(f));
     EXPECT_GE(r.status, 400) << f << ": " << r.body;
     EXPECT_LT(r.status, 500) << f << ": " << r.body;
   }
-  for (const std::string param : {"sort=" + Encode("title;DROP TABLE c_posts"), "sort=" + Encode("\"title\""),
-                                   "sort=" + Encode("title desc"), "sort=" + Encode("-"), "sort=" + Encode("title,title"),
-                                   "sort=" + Encode("(SELECT 1)"), "fields=" + Encode("id,\"x\""),
-                                   "fields=" + Encode("*"), "fields=" + Encode("id;--"), std::string("filter=%ZZ"),
-                                   "cursor=" + Encode("W1siJyBPUiAxPTEgLS0iXV0")}) {
+  for (const std::string param : {"sort=" + UrlEncode("title;DROP TABLE c_posts"), "sort=" + UrlEncode("\"title\""),
+                                   "sort=" + UrlEncode("title desc"), "sort=" + UrlEncode("-"), "sort=" + UrlEncode("title,title"),
+                                   "sort=" + UrlEncode("(SELECT 1)"), "fields=" + UrlEncode("id,\"x\""),
+                                   "fields=" + UrlEncode("*"), "fields=" + UrlEncode("id;--"), std::string("filter=%ZZ"),
+                                   "cursor=" + UrlEncode("W1siJyBPUiAxPTEgLS0iXV0")}) {
     auto r = api.Call("GET", "/api/v1/collections/posts/records?" + param);
     EXPECT_GE(r.status, 400) << param << ": " << r.body;
     EXPECT_LT(r.status, 500) << param << ": " << r.body;
   }
-  for (const std::string name : {Encode("posts\""), Encode("posts'--"), Encode("pöst"), Encode("c_posts"),
-                                 Encode("basalt_collections"), Encode(std::string_view("posts\0x", 7)), Encode("POSTS")}) {
+  for (const std::string name : {UrlEncode("posts\""), UrlEncode("posts'--"), UrlEncode("pöst"), UrlEncode("c_posts"),
+                                 UrlEncode("basalt_collections"), UrlEncode(std::string_view("posts\0x", 7)), UrlEncode("POSTS")}) {
     auto r = api.Call("GET", "/api/v1/collections/" + name + "/records");
     EXPECT_GE(r.status, 400) << name;
     EXPECT_LT(r.status, 500) << name;
@@ -550,7 +515,7 @@ TEST(DataApi, InjectionAttemptsAreRefusedOrLiteral) {
   EXPECT_EQ(bad_name.status, 422);
   // Everything is still there.
   auto all = api.Call("GET", "/api/v1/collections/posts/records");
-  EXPECT_EQ(Parse(all.body).as_object().at("items").as_array().size(), 2u);
+  EXPECT_EQ(ParseJson(all.body).as_object().at("items").as_array().size(), 2u);
 }
 
 std::uint16_t WaitPort(const std::string& log_path) {
@@ -585,14 +550,14 @@ TEST(DataApi, DataSurvivesARestart) {
       CreateCollections(api);
       auto r = api.Call("POST", "/api/v1/collections/posts/records", R"({"title": "Durable", "status": "live"})");
       ASSERT_EQ(r.status, 201);
-      id = std::string(Parse(r.body).as_object().at("id").as_string());
+      id = std::string(ParseJson(r.body).as_object().at("id").as_string());
     } else {
       auto r = api.Call("GET", "/api/v1/collections/posts/records/" + id);
       ASSERT_EQ(r.status, 200) << r.body;
-      EXPECT_EQ(Parse(r.body).as_object().at("title"), json::value("Durable"));
+      EXPECT_EQ(ParseJson(r.body).as_object().at("title"), json::value("Durable"));
       auto c = api.Call("GET", "/api/v1/collections/posts");
       EXPECT_EQ(c.status, 200);
-      EXPECT_EQ(Parse(c.body).as_object().at("rules").as_object().at("list"), json::value("status = 'live'"));
+      EXPECT_EQ(ParseJson(c.body).as_object().at("rules").as_object().at("list"), json::value("status = 'live'"));
     }
     kill(pid, SIGTERM);
     EXPECT_EQ(WaitPid(pid, 20s), 0) << ReadFile(log);
@@ -633,7 +598,7 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
   ASSERT_EQ(c.status, 201) << c.body;
   auto u = api.Call("POST", "/api/v1/collections/" + users + "/records", R"({"name": "ann"})");
   ASSERT_EQ(u.status, 201);
-  const std::string ann(Parse(u.body).as_object().at("id").as_string());
+  const std::string ann(ParseJson(u.body).as_object().at("id").as_string());
   std::set<std::string> live_ids;
   for (int i = 0; i < 120; ++i) {
     json::object rec{{"title", "t" + std::to_string(i)}, {"live", i % 3 != 0}, {"tags", json::array{i % 2 ? "a" : "b"}}};
@@ -642,7 +607,7 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
     if (i % 2) rec["author"] = ann;
     auto r = api.Call("POST", base, json::serialize(rec));
     ASSERT_EQ(r.status, 201) << r.body;
-    if (i % 3 != 0) live_ids.insert(std::string(Parse(r.body).as_object().at("id").as_string()));
+    if (i % 3 != 0) live_ids.insert(std::string(ParseJson(r.body).as_object().at("id").as_string()));
   }
   EXPECT_EQ(api.Call("POST", base, R"({"title": "t1"})").status, 409);
   EXPECT_EQ(api.Call("POST", base, R"({"title": "x", "author": "nobody"})").status, 422);
@@ -650,10 +615,10 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
     std::set<std::string> seen;
     std::string cursor;
     for (int page = 0; page < 100; ++page) {
-      std::string target = base + "?limit=9&sort=" + Encode(sort) + (cursor.empty() ? "" : "&cursor=" + cursor);
+      std::string target = base + "?limit=9&sort=" + UrlEncode(sort) + (cursor.empty() ? "" : "&cursor=" + cursor);
       auto r = api.Anonymous().Call("GET", target);
       ASSERT_EQ(r.status, 200) << r.body;
-      auto body = Parse(r.body).as_object();
+      auto body = ParseJson(r.body).as_object();
       for (const auto& item : body.at("items").as_array()) {
         EXPECT_TRUE(seen.insert(std::string(item.as_object().at("id").as_string())).second) << sort;
       }
@@ -663,9 +628,9 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
     }
     EXPECT_EQ(seen, live_ids) << sort;
   }
-  auto f = api.Anonymous().Call("GET", base + "?count=true&filter=" + Encode("tags = 'a' && author.name = 'ann' && score >= 1"));
+  auto f = api.Anonymous().Call("GET", base + "?count=true&filter=" + UrlEncode("tags = 'a' && author.name = 'ann' && score >= 1"));
   ASSERT_EQ(f.status, 200) << f.body;
-  EXPECT_GT(Parse(f.body).as_object().at("total").as_int64(), 0);
+  EXPECT_GT(ParseJson(f.body).as_object().at("total").as_int64(), 0);
   auto patched = api.Call("PATCH", "/api/v1/collections/" + posts, R"({"fields": [
       {"name": "headline", "type": "text", "unique": true, "previous_name": "title"}, {"name": "views", "type": "number"},
       {"name": "live", "type": "bool"}, {"name": "score", "type": "number"},
@@ -673,18 +638,18 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
       {"name": "author", "type": "relation", "collection": ")" + users + R"(", "on_delete": "set_null"},
       {"name": "flag", "type": "bool", "default": true}]})");
   ASSERT_EQ(patched.status, 200) << patched.body;
-  auto one = api.Anonymous().Call("GET", base + "?limit=1&filter=" + Encode("headline = 't1'"));
+  auto one = api.Anonymous().Call("GET", base + "?limit=1&filter=" + UrlEncode("headline = 't1'"));
   ASSERT_EQ(one.status, 200) << one.body;
-  auto item = Parse(one.body).as_object().at("items").as_array().at(0).as_object();
+  auto item = ParseJson(one.body).as_object().at("items").as_array().at(0).as_object();
   EXPECT_EQ(item.at("flag"), json::value(true));
   EXPECT_EQ(item.at("author"), json::value(ann));
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + users + "/records/" + ann).status, 204);
   auto after = api.Call("GET", base + "/" + std::string(item.at("id").as_string()));
-  EXPECT_TRUE(Parse(after.body).as_object().at("author").is_null()) << after.body;  // set_null
+  EXPECT_TRUE(ParseJson(after.body).as_object().at("author").is_null()) << after.body;  // set_null
   // Dropping the relation field keeps every other value; its name is free again for a new field.
   auto bob = api.Call("POST", "/api/v1/collections/" + users + "/records", R"({"name": "bob"})");
   ASSERT_EQ(bob.status, 201);
-  const std::string bob_id(Parse(bob.body).as_object().at("id").as_string());
+  const std::string bob_id(ParseJson(bob.body).as_object().at("id").as_string());
   const std::string item_url = base + "/" + std::string(item.at("id").as_string());
   ASSERT_EQ(api.Call("PATCH", item_url, R"({"author": ")" + bob_id + R"("})").status, 200);
   const std::string without_author = R"({"fields": [
@@ -695,14 +660,14 @@ TEST_P(DataApiBackend, CrudListCursorAndSchemaChange) {
   ASSERT_EQ(dropped.status, 200) << dropped.body;
   auto kept = api.Call("GET", item_url);
   ASSERT_EQ(kept.status, 200) << kept.body;
-  EXPECT_FALSE(Parse(kept.body).as_object().contains("author")) << kept.body;
-  EXPECT_EQ(Parse(kept.body).as_object().at("headline"), json::value("t1")) << kept.body;
+  EXPECT_FALSE(ParseJson(kept.body).as_object().contains("author")) << kept.body;
+  EXPECT_EQ(ParseJson(kept.body).as_object().at("headline"), json::value("t1")) << kept.body;
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + users + "/records/" + bob_id).status, 204);
   EXPECT_EQ(api.Call("GET", item_url).status, 200);  // no foreign key left to cascade or block
   auto readded = api.Call("PATCH", "/api/v1/collections/" + posts,
                           without_author + R"(, {"name": "author", "type": "text"}]})");
   ASSERT_EQ(readded.status, 200) << readded.body;
-  EXPECT_TRUE(Parse(api.Call("GET", item_url).body).as_object().at("author").is_null());
+  EXPECT_TRUE(ParseJson(api.Call("GET", item_url).body).as_object().at("author").is_null());
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + posts).status, 204);
   EXPECT_EQ(api.Call("DELETE", "/api/v1/collections/" + users).status, 204);
 }
@@ -728,28 +693,20 @@ TEST_P(DataApiBackend, AnotherProcessSeesNewCollections) {
   auto created = apis[1].Call("POST", "/api/v1/collections/" + name + "/records", R"({"n": 1})");
   EXPECT_EQ(created.status, 201) << created.body;
   auto list = apis[0].Anonymous().Call("GET", "/api/v1/collections/" + name + "/records");
-  EXPECT_EQ(Parse(list.body).as_object().at("items").as_array().size(), 1u) << list.body;
+  EXPECT_EQ(ParseJson(list.body).as_object().at("items").as_array().size(), 1u) << list.body;
   EXPECT_EQ(apis[1].Call("GET", "/api/v1/collections/" + name).status, 200);
   // A field added by the second process becomes writable through the first one within its
   // refresh interval (about a second), while the first one keeps serving.
   ASSERT_EQ(apis[1].Call("PATCH", "/api/v1/collections/" + name, R"({"fields": [{"name": "n", "type": "integer"},
       {"name": "extra", "type": "text"}]})").status, 200);
-  auto eventually = [](const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (done()) return true;
-      std::this_thread::sleep_for(50ms);  // polling a condition, bounded by the deadline
-    }
-    return false;
-  };
-  EXPECT_TRUE(eventually([&] {
+  EXPECT_TRUE(WaitUntil([&] {
     return apis[0].Call("POST", "/api/v1/collections/" + name + "/records", R"({"n": 2, "extra": "x"})").status == 201;
-  }));
+  }, 20s));
   // A drop there becomes a 404 here, not a database error.
   EXPECT_EQ(apis[1].Call("DELETE", "/api/v1/collections/" + name).status, 204);
-  EXPECT_TRUE(eventually([&] {
+  EXPECT_TRUE(WaitUntil([&] {
     return apis[0].Anonymous().Call("GET", "/api/v1/collections/" + name + "/records").status == 404;
-  }));
+  }, 20s));
   for (pid_t pid : pids) {
     kill(pid, SIGTERM);
     EXPECT_EQ(WaitPid(pid, 20s), 0);
@@ -769,14 +726,14 @@ json::object Op(std::string method, std::string path, std::optional<json::object
 std::string BatchOf(const json::array& ops) { return json::serialize(json::object{{"operations", ops}}); }
 
 std::int64_t Total(const Api& api, const std::string& base, const std::string& filter = {}) {
-  auto r = api.Call("GET", base + "?count=true&limit=1" + (filter.empty() ? "" : "&filter=" + Encode(filter)));
+  auto r = api.Call("GET", base + "?count=true&limit=1" + (filter.empty() ? "" : "&filter=" + UrlEncode(filter)));
   EXPECT_EQ(r.status, 200) << r.body;
-  return Parse(r.body).as_object().at("total").as_int64();
+  return ParseJson(r.body).as_object().at("total").as_int64();
 }
 
 /// The problem's "operation" member, -1 when absent.
 std::int64_t OperationOf(const HttpResponse& r) {
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("operation")) return -1;
   return v.as_object().at("operation").as_int64();
 }
@@ -797,7 +754,7 @@ TEST_P(DataApiBackend, BatchIsOneTransactionAllOrNothing) {
   for (int i = 0; i < 100; ++i) ops.push_back(Op("POST", base, json::object{{"title", "a" + std::to_string(i)}, {"n", i}}));
   auto ok = api.Call("POST", "/api/v1/batch", BatchOf(ops));
   ASSERT_EQ(ok.status, 200) << ok.body;
-  const json::array results = Parse(ok.body).as_object().at("results").as_array();
+  const json::array results = ParseJson(ok.body).as_object().at("results").as_array();
   ASSERT_EQ(results.size(), 100u);
   for (int i = 0; i < 100; ++i) {
     const auto& r = results[i].as_object();
@@ -835,7 +792,7 @@ TEST_P(DataApiBackend, BatchIsOneTransactionAllOrNothing) {
                     Op("DELETE", base + "/" + id2, std::nullopt, "\"1\"")};
   auto m = api.Call("POST", "/api/v1/batch", BatchOf(mixed));
   ASSERT_EQ(m.status, 200) << m.body;
-  const json::array mr = Parse(m.body).as_object().at("results").as_array();
+  const json::array mr = ParseJson(m.body).as_object().at("results").as_array();
   ASSERT_EQ(mr.size(), 5u);
   EXPECT_EQ(mr[0].as_object().at("status").as_int64(), 201);
   EXPECT_EQ(mr[1].as_object().at("status").as_int64(), 200);
@@ -843,7 +800,7 @@ TEST_P(DataApiBackend, BatchIsOneTransactionAllOrNothing) {
   EXPECT_EQ(mr[3].as_object().at("body").as_object().at("n"), json::value(nullptr));  // PUT replaces
   EXPECT_EQ(mr[4].as_object().at("status").as_int64(), 204);
   EXPECT_FALSE(mr[4].as_object().contains("body"));
-  auto got0 = Parse(api.Call("GET", base + "/" + id0).body).as_object();
+  auto got0 = ParseJson(api.Call("GET", base + "/" + id0).body).as_object();
   EXPECT_EQ(got0.at("title"), json::value("patched"));
   EXPECT_EQ(got0.at("n").as_int64(), 7);
   EXPECT_EQ(api.Call("GET", base + "/" + id2).status, 404);
@@ -860,7 +817,7 @@ TEST_P(DataApiBackend, BatchIsOneTransactionAllOrNothing) {
   auto gone = api.Call("POST", "/api/v1/batch", BatchOf(missing));
   EXPECT_EQ(gone.status, 404) << gone.body;
   EXPECT_EQ(OperationOf(gone), 1);
-  EXPECT_EQ(Parse(api.Call("GET", base + "/" + id0).body).as_object().at("n").as_int64(), 7);
+  EXPECT_EQ(ParseJson(api.Call("GET", base + "/" + id0).body).as_object().at("n").as_int64(), 7);
 
   // Rules: a forbidden operation fails the batch (anonymous caller; the other collection's create
   // rule needs a user, its delete rule is admin-only).
@@ -871,7 +828,7 @@ TEST_P(DataApiBackend, BatchIsOneTransactionAllOrNothing) {
   const std::string lbase = "/api/v1/collections/" + locked + "/records";
   auto lrec = api.Call("POST", lbase, R"({"title": "x"})");
   ASSERT_EQ(lrec.status, 201);
-  const std::string lid(Parse(lrec.body).as_object().at("id").as_string());
+  const std::string lid(ParseJson(lrec.body).as_object().at("id").as_string());
   json::array forbidden{Op("POST", base, json::object{{"title", "anon"}}), Op("POST", lbase, json::object{{"title", "y"}})};
   auto f = api.Anonymous().Call("POST", "/api/v1/batch", BatchOf(forbidden));
   EXPECT_EQ(f.status, 403) << f.body;
@@ -961,10 +918,10 @@ TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOn
   for (const char* name : {"ann", "bob", "secret"}) {
     auto u = api.Call("POST", ubase, std::string(R"({"name": ")") + name + "\"}");
     ASSERT_EQ(u.status, 201);
-    user_ids.emplace_back(Parse(u.body).as_object().at("id").as_string());
+    user_ids.emplace_back(ParseJson(u.body).as_object().at("id").as_string());
   }
   std::map<std::string, json::object> user_records;
-  for (const auto& id : user_ids) user_records[id] = Parse(api.Call("GET", ubase + "/" + id).body).as_object();
+  for (const auto& id : user_ids) user_records[id] = ParseJson(api.Call("GET", ubase + "/" + id).body).as_object();
   json::array ops;
   for (int i = 0; i < 50; ++i) {
     json::object body{{"title", "p" + std::to_string(i)}, {"n", i}, {"author", user_ids[i % 3]}};
@@ -973,22 +930,22 @@ TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOn
   }
   auto created = api.Call("POST", "/api/v1/batch", BatchOf(ops));
   ASSERT_EQ(created.status, 200) << created.body;
-  const json::array made = Parse(created.body).as_object().at("results").as_array();
+  const json::array made = ParseJson(created.body).as_object().at("results").as_array();
 
   // One record: the id stays in the field, the record goes under "expand".
   const std::string p0(made[0].as_object().at("body").as_object().at("id").as_string());
   auto one = api.Anonymous().Call("GET", base + "/" + p0 + "?expand=author,editor");
   ASSERT_EQ(one.status, 200) << one.body;
-  auto o = Parse(one.body).as_object();
+  auto o = ParseJson(one.body).as_object();
   EXPECT_EQ(o.at("author"), json::value(user_ids[0]));
   EXPECT_EQ(o.at("expand").as_object().at("author"), json::value(user_records[user_ids[0]]));
   EXPECT_FALSE(o.at("expand").as_object().contains("editor"));  // null relation
   // The target's view rule: "secret" is hidden from anonymous callers, shown to the admin.
   const std::string p2(made[2].as_object().at("body").as_object().at("id").as_string());
-  auto hidden = Parse(api.Anonymous().Call("GET", base + "/" + p2 + "?expand=author").body).as_object();
+  auto hidden = ParseJson(api.Anonymous().Call("GET", base + "/" + p2 + "?expand=author").body).as_object();
   EXPECT_EQ(hidden.at("author"), json::value(user_ids[2]));
   EXPECT_TRUE(hidden.at("expand").as_object().empty()) << json::serialize(hidden);
-  auto shown = Parse(api.Call("GET", base + "/" + p2 + "?expand=author").body).as_object();
+  auto shown = ParseJson(api.Call("GET", base + "/" + p2 + "?expand=author").body).as_object();
   EXPECT_EQ(shown.at("expand").as_object().at("author"), json::value(user_records[user_ids[2]]));
 
   // A list of 50 with two relations expanded: every value checked, and exactly one query per
@@ -996,7 +953,7 @@ TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOn
   const std::string target = base + "?limit=50&expand=author,editor&sort=n";
   auto list = api.Anonymous().Call("GET", target);
   ASSERT_EQ(list.status, 200) << list.body;
-  const json::array listed = Parse(list.body).as_object().at("items").as_array();
+  const json::array listed = ParseJson(list.body).as_object().at("items").as_array();
   ASSERT_EQ(listed.size(), 50u);
   for (int i = 0; i < 50; ++i) {
     const auto& item = listed[i].as_object();
@@ -1010,7 +967,7 @@ TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOn
   // With a projection the expansion stays whole; on one record other list parameters are ignored.
   auto projected = api.Call("GET", base + "?fields=id&expand=author&sort=n&limit=2");
   ASSERT_EQ(projected.status, 200) << projected.body;
-  const json::object first = Parse(projected.body).as_object().at("items").as_array().at(0).as_object();
+  const json::object first = ParseJson(projected.body).as_object().at("items").as_array().at(0).as_object();
   EXPECT_EQ(first.size(), 2u) << json::serialize(first);
   EXPECT_EQ(first.at("expand").as_object().at("author"), json::value(user_records[user_ids[0]]));
   EXPECT_EQ(api.Call("GET", base + "/" + p0 + "?limit=x&expand=author").status, 200);
@@ -1041,7 +998,7 @@ TEST_P(DataApiBackend, ExpandLoadsRelationsUnderTheTargetsViewRuleWithoutNPlusOn
   // Only relation fields of this collection, named exactly.
   for (const std::string& bad : std::vector<std::string>{"nope", "title", "id", "author.name", "author,", "", "author\" OR 1=1 --",
                                 "author); DROP TABLE c_" + users + "; --"}) {
-    for (const std::string& path : {base + "?expand=" + Encode(bad), base + "/" + p0 + "?expand=" + Encode(bad)}) {
+    for (const std::string& path : {base + "?expand=" + UrlEncode(bad), base + "/" + p0 + "?expand=" + UrlEncode(bad)}) {
       if (bad.empty()) continue;  // empty expand = none
       auto r = api.Call("GET", path);
       EXPECT_EQ(r.status, 400) << path << "\n" << r.body;

@@ -37,47 +37,19 @@ namespace {
 namespace json = boost::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kToken = "test-admin-token-0123456789abcdef0123";
+constexpr const char* kToken = kTestAdminToken;
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return nullptr;
-  return v;
+
+
+using Api = ApiClient;
+
+/// Creates a record; its id ("" when the create failed, which the EXPECT reports).
+std::string CreateRecord(const Api& api, const std::string& collection, const std::string& body) {
+  auto r = api.Call("POST", "/api/v1/collections/" + collection + "/records", body);
+  EXPECT_EQ(r.status, 201) << r.body;
+  auto v = ParseJson(r.body);
+  return v.is_object() ? std::string(v.as_object().at("id").as_string()) : "";
 }
-
-std::string Encode(std::string_view s) {
-  std::string out;
-  const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-struct Api {
-  std::uint16_t port;
-  bool admin = true;
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = {},
-                    Headers headers = {}) const {
-    if (admin) headers.emplace_back("Authorization", std::string("Bearer ") + kToken);
-    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-    return Request(port, method, target, headers, body);
-  }
-  Api Anonymous() const { return Api{port, false}; }
-  std::string Create(const std::string& collection, const std::string& body) const {
-    auto r = Call("POST", "/api/v1/collections/" + collection + "/records", body);
-    EXPECT_EQ(r.status, 201) << r.body;
-    auto v = Parse(r.body);
-    return v.is_object() ? std::string(v.as_object().at("id").as_string()) : "";
-  }
-};
 
 std::string Str(const json::value& v, std::string_view key) {
   if (!v.is_object()) return "";
@@ -172,11 +144,11 @@ class SseClient {
         break;
       }
       raw_.append(buf, static_cast<std::size_t>(n));
-      Parse();
+      ParseJson();
     }
   }
 
-  void Parse() {
+  void ParseJson() {
     if (!head_done_) {
       const auto end = raw_.find("\r\n\r\n");
       if (end == std::string::npos) return;
@@ -420,7 +392,7 @@ TEST_P(EventsBackend, OutboxHasEveryCommittedWriteAndNothingOfARolledBackBatch) 
   ASSERT_TRUE(server.started()) << server.start_error();
   const Api api{server.port()};
   const std::string c = MakeCollection(api, "ob", R"("")");
-  const std::string a = api.Create(c, R"({"title": "a", "views": 1})");
+  const std::string a = CreateRecord(api, c, R"({"title": "a", "views": 1})");
   // A batch whose second operation fails: nothing is applied, so no event exists for its first.
   auto batch = api.Call("POST", "/api/v1/batch", R"({"operations": [
       {"method": "POST", "path": "/api/v1/collections/)" + c + R"(/records", "body": {"title": "rolled back"}},
@@ -447,10 +419,10 @@ TEST_P(EventsBackend, OutboxHasEveryCommittedWriteAndNothingOfARolledBackBatch) 
   EXPECT_EQ(got[2].event, "basalt.record.created");
   EXPECT_EQ(got[3].event, "basalt.record.deleted");
   for (const auto& e : got) EXPECT_EQ(e.data.find("rolled back"), std::string::npos);
-  EXPECT_EQ(Str(Parse(got[2].data).as_object().at("data"), "title"), "b");
+  EXPECT_EQ(Str(ParseJson(got[2].data).as_object().at("data"), "title"), "b");
   for (std::size_t i = 1; i < got.size(); ++i) EXPECT_LT(std::stoll(got[i - 1].id), std::stoll(got[i].id));
   // The CloudEvent itself.
-  auto ce = Parse(got[1].data);
+  auto ce = ParseJson(got[1].data);
   ASSERT_TRUE(ce.is_object()) << got[1].data;
   EXPECT_EQ(Str(ce, "specversion"), "1.0");
   EXPECT_EQ(Str(ce, "type"), "basalt.record.updated");
@@ -461,7 +433,7 @@ TEST_P(EventsBackend, OutboxHasEveryCommittedWriteAndNothingOfARolledBackBatch) 
   EXPECT_FALSE(Str(ce, "id").empty());
   EXPECT_FALSE(Str(ce, "time").empty());
   EXPECT_EQ(ce.as_object().at("data").as_object().at("views"), json::value(2));
-  EXPECT_EQ(Str(Parse(got[3].data).as_object().at("data"), "id"), a);
+  EXPECT_EQ(Str(ParseJson(got[3].data).as_object().at("data"), "id"), a);
   EXPECT_FALSE(sse.Next(300ms)) << "no fifth event";
 }
 
@@ -480,11 +452,11 @@ TEST_P(EventsBackend, LiveSubscribersGetChangesInOrderUnderFilterAndViewRule) {
   EXPECT_EQ(missing.Status(), 400);
   SseClient unknown(server.port(), "/api/v1/realtime?collection=nope" + suffix_);
   EXPECT_EQ(unknown.Status(), 404);
-  SseClient bad_filter(server.port(), "/api/v1/realtime?collection=" + pub + "&filter=" + Encode("nosuchfield = 1"));
+  SseClient bad_filter(server.port(), "/api/v1/realtime?collection=" + pub + "&filter=" + UrlEncode("nosuchfield = 1"));
   EXPECT_GE(bad_filter.Status(), 400);
   EXPECT_LT(bad_filter.Status(), 500);
 
-  SseClient filtered(server.port(), "/api/v1/realtime?collection=" + pub + "&filter=" + Encode("views > 10"));
+  SseClient filtered(server.port(), "/api/v1/realtime?collection=" + pub + "&filter=" + UrlEncode("views > 10"));
   ASSERT_EQ(filtered.Status(), 200);
   SseClient anon_ruled(server.port(), "/api/v1/realtime?collection=" + ruled);
   ASSERT_EQ(anon_ruled.Status(), 200);
@@ -496,8 +468,8 @@ TEST_P(EventsBackend, LiveSubscribersGetChangesInOrderUnderFilterAndViewRule) {
   ASSERT_TRUE(anon_ruled.Ready());
   ASSERT_TRUE(admin_sub.Ready());
 
-  const std::string low = api.Create(pub, R"({"title": "low", "views": 5})");
-  const std::string high = api.Create(pub, R"({"title": "high", "views": 20})");
+  const std::string low = CreateRecord(api, pub, R"({"title": "low", "views": 5})");
+  const std::string high = CreateRecord(api, pub, R"({"title": "high", "views": 20})");
   ASSERT_EQ(api.Call("PATCH", "/api/v1/collections/" + pub + "/records/" + high, R"({"views": 30})").status, 200);
   ASSERT_EQ(api.Call("PATCH", "/api/v1/collections/" + pub + "/records/" + low, R"({"title": "still low"})").status, 200);
   ASSERT_EQ(api.Call("DELETE", "/api/v1/collections/" + pub + "/records/" + high).status, 204);
@@ -507,23 +479,23 @@ TEST_P(EventsBackend, LiveSubscribersGetChangesInOrderUnderFilterAndViewRule) {
     auto e = filtered.Next();
     ASSERT_TRUE(e) << type;
     EXPECT_EQ(e->event, type);
-    EXPECT_EQ(Str(Parse(e->data).as_object().at("data"), "id"), high) << e->data;
+    EXPECT_EQ(Str(ParseJson(e->data).as_object().at("data"), "id"), high) << e->data;
   }
   EXPECT_FALSE(filtered.Next(300ms)) << "the low record never matched the filter";
 
-  const std::string draft = api.Create(ruled, R"({"title": "d", "status": "draft"})");
-  const std::string live = api.Create(ruled, R"({"title": "l", "status": "live"})");
+  const std::string draft = CreateRecord(api, ruled, R"({"title": "d", "status": "draft"})");
+  const std::string live = CreateRecord(api, ruled, R"({"title": "l", "status": "live"})");
   ASSERT_EQ(api.Call("PATCH", "/api/v1/collections/" + ruled + "/records/" + draft, R"({"status": "live"})").status, 200);
   auto e1 = anon_ruled.Next();
   ASSERT_TRUE(e1);
-  EXPECT_EQ(Str(Parse(e1->data).as_object().at("data"), "id"), live);
+  EXPECT_EQ(Str(ParseJson(e1->data).as_object().at("data"), "id"), live);
   auto e2 = anon_ruled.Next();
   ASSERT_TRUE(e2);
   EXPECT_EQ(e2->event, "basalt.record.updated");
-  EXPECT_EQ(Str(Parse(e2->data).as_object().at("data"), "id"), draft);
+  EXPECT_EQ(Str(ParseJson(e2->data).as_object().at("data"), "id"), draft);
   EXPECT_FALSE(anon_ruled.Next(300ms));
 
-  api.Create(admin_only, R"({"title": "secret"})");
+  CreateRecord(api, admin_only, R"({"title": "secret"})");
   auto e3 = admin_sub.Next();
   ASSERT_TRUE(e3);
   EXPECT_EQ(e3->event, "basalt.record.created");
@@ -539,32 +511,32 @@ TEST_P(EventsBackend, LastEventIdResumesWithoutGaps) {
     SseClient sse(server.port(), "/api/v1/realtime?collection=" + c);
     ASSERT_EQ(sse.Status(), 200);
     ASSERT_TRUE(sse.Ready());
-    api.Create(c, R"({"title": "1"})");
-    api.Create(c, R"({"title": "2"})");
+    CreateRecord(api, c, R"({"title": "1"})");
+    CreateRecord(api, c, R"({"title": "2"})");
     ASSERT_TRUE(sse.Next());
     auto second = sse.Next();
     ASSERT_TRUE(second);
     second_id = second->id;
   }
-  for (int i = 3; i <= 5; ++i) api.Create(c, R"({"title": ")" + std::to_string(i) + R"("})");
+  for (int i = 3; i <= 5; ++i) CreateRecord(api, c, R"({"title": ")" + std::to_string(i) + R"("})");
   SseClient resumed(server.port(), "/api/v1/realtime?collection=" + c, {{"Last-Event-ID", second_id}});
   ASSERT_EQ(resumed.Status(), 200);
   for (int i = 3; i <= 5; ++i) {
     auto e = resumed.Next();
     ASSERT_TRUE(e) << i;
-    EXPECT_EQ(Str(Parse(e->data).as_object().at("data"), "title"), std::to_string(i));
+    EXPECT_EQ(Str(ParseJson(e->data).as_object().at("data"), "title"), std::to_string(i));
   }
-  api.Create(c, R"({"title": "6"})");  // live after the backlog
+  CreateRecord(api, c, R"({"title": "6"})");  // live after the backlog
   auto six = resumed.Next();
   ASSERT_TRUE(six);
-  EXPECT_EQ(Str(Parse(six->data).as_object().at("data"), "title"), "6");
+  EXPECT_EQ(Str(ParseJson(six->data).as_object().at("data"), "title"), "6");
   EXPECT_FALSE(resumed.Next(300ms));
   // Also as a query parameter; an id never issued (or purged) is 409; garbage is 400.
   SseClient by_query(server.port(), "/api/v1/realtime?collection=" + c + "&last_event_id=" + second_id);
   ASSERT_EQ(by_query.Status(), 200);
   auto three = by_query.Next();
   ASSERT_TRUE(three);
-  EXPECT_EQ(Str(Parse(three->data).as_object().at("data"), "title"), "3");
+  EXPECT_EQ(Str(ParseJson(three->data).as_object().at("data"), "title"), "3");
   SseClient gone(server.port(), "/api/v1/realtime?collection=" + c, {{"Last-Event-ID", "999999999999"}});
   EXPECT_EQ(gone.Status(), 409);
   SseClient garbage(server.port(), "/api/v1/realtime?collection=" + c, {{"Last-Event-ID", "x1"}});
@@ -686,7 +658,7 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
   auto created = api.Call("POST", "/api/v1/webhooks",
                           R"({"url": ")" + receiver.url() + R"(", "events": [")" + c + R"(.created"]})");
   ASSERT_EQ(created.status, 201) << created.body;
-  const auto hook = Parse(created.body);
+  const auto hook = ParseJson(created.body);
   const std::string hook_id = Str(hook, "id");
   const std::string secret = Str(hook, "secret");
   ASSERT_TRUE(secret.starts_with("whsec_")) << secret;
@@ -695,12 +667,12 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
   ASSERT_EQ(listed.status, 200);
   EXPECT_EQ(listed.body.find(secret), std::string::npos) << "the secret is shown once";
 
-  const std::string first = api.Create(c, R"({"title": "one"})");
+  const std::string first = CreateRecord(api, c, R"({"title": "one"})");
   // The breaker opens after two consecutive failures (500, timeout).
   bool saw_open = false;
   ASSERT_TRUE(WaitUntil([&] {
     auto r = api.Call("GET", "/api/v1/webhooks/" + hook_id);
-    auto b = Parse(r.body).as_object().at("breaker");
+    auto b = ParseJson(r.body).as_object().at("breaker");
     saw_open |= Str(b, "state") == "open";
     return saw_open;
   }, 20s)) << server.LogText();
@@ -710,14 +682,14 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
   std::string delivery_id;
   ASSERT_TRUE(WaitUntil([&] {
     auto r = api.Call("GET", "/api/v1/webhooks/" + hook_id + "/deliveries");
-    auto items = Parse(r.body).as_object().at("items").as_array();
+    auto items = ParseJson(r.body).as_object().at("items").as_array();
     if (items.empty() || Str(items[0], "state") != "succeeded") return false;
     delivery_id = Str(items[0], "id");
     return true;
   }, 30s)) << server.LogText();
-  auto breaker = Parse(api.Call("GET", "/api/v1/webhooks/" + hook_id).body).as_object().at("breaker");
+  auto breaker = ParseJson(api.Call("GET", "/api/v1/webhooks/" + hook_id).body).as_object().at("breaker");
   EXPECT_EQ(Str(breaker, "state"), "closed");
-  auto log = Parse(api.Call("GET", "/api/v1/webhooks/" + hook_id + "/deliveries").body)
+  auto log = ParseJson(api.Call("GET", "/api/v1/webhooks/" + hook_id + "/deliveries").body)
                  .as_object().at("items").as_array().at(0).as_object();
   EXPECT_EQ(log.at("attempts"), json::value(4));
   EXPECT_EQ(log.at("status_code"), json::value(200));
@@ -736,16 +708,16 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
     EXPECT_EQ(r.target, "/hook");
     EXPECT_EQ(r.headers.at("webhook-signature"), ExpectedSignature(secret, r));
     EXPECT_EQ(r.headers.at("webhook-id"), requests[0].headers.at("webhook-id"));
-    auto ce = Parse(r.body);
+    auto ce = ParseJson(r.body);
     EXPECT_EQ(Str(ce, "type"), "basalt.record.created");
     EXPECT_EQ(Str(ce, "id"), r.headers.at("webhook-id"));
     EXPECT_EQ(Str(ce.as_object().at("data"), "id"), first);
   }
   // A second record: delivered once; the first is not delivered again.
-  const std::string second = api.Create(c, R"({"title": "two"})");
+  const std::string second = CreateRecord(api, c, R"({"title": "two"})");
   ASSERT_TRUE(WaitUntil([&] { return receiver.count() >= 5; }, 20s));
   auto after = receiver.requests();
-  EXPECT_EQ(Str(Parse(after[4].body).as_object().at("data"), "id"), second);
+  EXPECT_EQ(Str(ParseJson(after[4].body).as_object().at("data"), "id"), second);
   // Redelivery on purpose sends the first again, with the same webhook-id.
   auto redelivered = api.Call("POST", "/api/v1/webhooks/" + hook_id + "/deliveries/" + delivery_id + "/redeliver");
   ASSERT_EQ(redelivered.status, 202) << redelivered.body;
@@ -754,18 +726,18 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
   EXPECT_EQ(after[5].headers.at("webhook-id"), requests[0].headers.at("webhook-id"));
   ASSERT_TRUE(WaitUntil([&] {
     auto r = api.Call("GET", "/api/v1/webhooks/" + hook_id + "/deliveries");
-    const json::value body = Parse(r.body);
+    const json::value body = ParseJson(r.body);
     for (const auto& item : body.as_object().at("items").as_array()) {
       if (Str(item, "id") == delivery_id) return Str(item, "state") == "succeeded" && item.as_object().at("attempts") == json::value(5);
     }
     return false;
   }, 20s));
   EXPECT_EQ(receiver.count(), 6u) << "no duplicate deliveries";
-  for (const auto& r : receiver.requests()) EXPECT_EQ(Str(Parse(r.body), "type"), "basalt.record.created");
+  for (const auto& r : receiver.requests()) EXPECT_EQ(Str(ParseJson(r.body), "type"), "basalt.record.created");
   // Update and delete of the webhook.
   auto patched = api.Call("PATCH", "/api/v1/webhooks/" + hook_id, R"({"active": false})");
   ASSERT_EQ(patched.status, 200) << patched.body;
-  EXPECT_EQ(Parse(patched.body).as_object().at("active"), json::value(false));
+  EXPECT_EQ(ParseJson(patched.body).as_object().at("active"), json::value(false));
   EXPECT_EQ(api.Call("DELETE", "/api/v1/webhooks/" + hook_id).status, 204);
   EXPECT_EQ(api.Call("GET", "/api/v1/webhooks/" + hook_id).status, 404);
 }
@@ -784,12 +756,12 @@ TEST_P(WebhooksBackend, RedirectsAreNotFollowed) {
   const std::string c = MakeCollection(api, "rd", R"("")");
   auto created = api.Call("POST", "/api/v1/webhooks", R"({"url": ")" + redirector.url() + R"(", "events": [")" + c + R"(.*"]})");
   ASSERT_EQ(created.status, 201) << created.body;
-  const std::string hook_id = Str(Parse(created.body), "id");
-  api.Create(c, R"({"title": "x"})");
+  const std::string hook_id = Str(ParseJson(created.body), "id");
+  CreateRecord(api, c, R"({"title": "x"})");
   json::object item;
   ASSERT_TRUE(WaitUntil([&] {
     auto r = api.Call("GET", "/api/v1/webhooks/" + hook_id + "/deliveries");
-    auto items = Parse(r.body).as_object().at("items").as_array();
+    auto items = ParseJson(r.body).as_object().at("items").as_array();
     if (items.empty() || Str(items[0], "state") != "failed") return false;
     item = items[0].as_object();
     return true;

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <boost/beast/core/error.hpp>
+#include <boost/json.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -492,6 +493,38 @@ std::string BuildRequest(std::string_view method, std::string_view target,
   out += "\r\n";
   out.append(body);
   return out;
+}
+
+boost::json::value ParseJson(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  return ec ? boost::json::value(nullptr) : v;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+HttpResponse ApiClient::Call(std::string_view method, std::string_view target, std::string_view body,
+                             std::vector<std::pair<std::string, std::string>> headers) const {
+  if (admin) headers.emplace_back("Authorization", std::string("Bearer ") + kTestAdminToken);
+  if (!body.empty() && std::none_of(headers.begin(), headers.end(), [](const auto& h) {
+        return std::equal(h.first.begin(), h.first.end(), "content-type", "content-type" + 12,
+                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+      }))
+    headers.emplace_back("Content-Type", "application/json");
+  return Request(port, method, target, headers, body);
 }
 
 HttpResponse Request(std::uint16_t port, std::string_view method, std::string_view target,

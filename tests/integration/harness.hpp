@@ -14,6 +14,10 @@
 
 #include <sys/types.h>
 
+namespace boost::json {
+class value;
+}
+
 namespace basalt::testing {
 
 using namespace std::chrono_literals;
@@ -184,6 +188,26 @@ HttpResponse Request(std::uint16_t port, std::string_view method, std::string_vi
 /// GET on a fresh connection.
 HttpResponse Get(std::uint16_t port, std::string_view target,
                  const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+/// The admin token the JSON API tests configure (`BASALT_AUTH__ADMIN_TOKEN`) and ApiClient sends.
+inline constexpr const char* kTestAdminToken = "test-admin-token-0123456789abcdef0123";
+
+/// Parses a response body; a JSON null for text that is not JSON (the test then fails on its shape).
+boost::json::value ParseJson(std::string_view text);
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (query parameters).
+std::string UrlEncode(std::string_view s);
+
+/// A JSON API client bound to one server: sends `Bearer kTestAdminToken` unless `admin` is false,
+/// and `Content-Type: application/json` with a body unless the headers name another.
+struct ApiClient {
+  std::uint16_t port;
+  bool admin = true;
+
+  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = {},
+                    std::vector<std::pair<std::string, std::string>> headers = {}) const;
+  ApiClient Anonymous() const { return ApiClient{port, false}; }
+};
 
 /// Polls `condition` (every few ms) until it holds or `timeout` passes.
 template <class F>

@@ -49,11 +49,6 @@ HttpResponse Post(RawConnection& c, const std::string& path, const std::string& 
   return c.ReadResponse();
 }
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return ec ? json::value(nullptr) : v;
-}
 
 TEST_P(QueueDurability, AcknowledgedWorkSurvivesKill9AndUnackedClaimsComeBack) {
   std::mutex mutex;
@@ -79,7 +74,7 @@ TEST_P(QueueDurability, AcknowledgedWorkSurvivesKill9AndUnackedClaimsComeBack) {
             return;
           }
           std::lock_guard lock(mutex);
-          for (const auto& m : json::array(Parse(r.body).as_object().at("messages").as_array())) produced.emplace(m.as_object().at("id").as_string());
+          for (const auto& m : json::array(ParseJson(r.body).as_object().at("messages").as_array())) produced.emplace(m.as_object().at("id").as_string());
         }
       });
     }
@@ -93,7 +88,7 @@ TEST_P(QueueDurability, AcknowledgedWorkSurvivesKill9AndUnackedClaimsComeBack) {
             ADD_FAILURE() << "claim answered " << r.status << ": " << r.body;
             return;
           }
-          const auto messages = Parse(r.body).as_object().at("messages").as_array();
+          const auto messages = ParseJson(r.body).as_object().at("messages").as_array();
           if (messages.empty()) continue;
           if ((round + k) % 3 == 0) {  // keep a third of the claims without acking them
             std::lock_guard lock(mutex);
@@ -110,7 +105,7 @@ TEST_P(QueueDurability, AcknowledgedWorkSurvivesKill9AndUnackedClaimsComeBack) {
           auto a = Post(c, Path("/acks"), body);
           if (!a.ok) return;  // the ack's outcome is unknown: neither acked nor held
           ASSERT_EQ(a.status, 200) << a.body;
-          const auto results = Parse(a.body).as_object().at("results").as_array();
+          const auto results = ParseJson(a.body).as_object().at("results").as_array();
           std::lock_guard lock(mutex);
           for (const auto& res : results) {
             if (res.as_object().at("result").as_string() == "acked") acked.emplace(res.as_object().at("id").as_string());
@@ -146,7 +141,7 @@ TEST_P(QueueDurability, AcknowledgedWorkSurvivesKill9AndUnackedClaimsComeBack) {
       continue;
     }
     if (acked.contains(id)) {
-      EXPECT_EQ(Parse(r.body).as_object().at("state").as_string(), "completed") << id;
+      EXPECT_EQ(ParseJson(r.body).as_object().at("state").as_string(), "completed") << id;
     }
   }
   EXPECT_EQ(missing, 0u) << "of " << produced.size() << " acknowledged produces";
@@ -159,7 +154,7 @@ TEST_P(QueueDurability, AcknowledgedWorkSurvivesKill9AndUnackedClaimsComeBack) {
     if (all) break;
     auto r = Post(c, Path("/claims"), R"({"max": 100, "wait_ms": 1000})");
     ASSERT_EQ(r.status, 200) << r.body;
-    for (const auto& m : json::array(Parse(r.body).as_object().at("messages").as_array())) {
+    for (const auto& m : json::array(ParseJson(r.body).as_object().at("messages").as_array())) {
       const std::string id(m.as_object().at("id").as_string());
       if (held.contains(id)) {
         EXPECT_GE(m.as_object().at("attempt").as_int64(), 2) << id;

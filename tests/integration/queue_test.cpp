@@ -28,42 +28,24 @@ namespace {
 namespace json = boost::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kToken = "queue-test-admin-token-0123456789abcdef";
+constexpr const char* kToken = kTestAdminToken;
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return nullptr;
-  return v;
-}
 
 std::string Code(const HttpResponse& r) {
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("code")) return "";
   return std::string(v.as_object().at("code").as_string());
 }
 
 std::set<std::string> ErrorFields(const HttpResponse& r) {
   std::set<std::string> out;
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("errors")) return out;
   for (const auto& e : v.as_object().at("errors").as_array()) out.emplace(e.as_object().at("field").as_string());
   return out;
 }
 
-/// A client bound to one server; admin by default.
-struct Api {
-  std::uint16_t port;
-  bool admin = true;
-
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = {},
-                    Headers headers = {}) const {
-    if (admin) headers.emplace_back("Authorization", std::string("Bearer ") + kToken);
-    if (!body.empty() && std::none_of(headers.begin(), headers.end(), [](const auto& h) { return h.first == "Content-Type"; }))
-      headers.emplace_back("Content-Type", "application/json");
-    return Request(port, method, target, headers, body);
-  }
-};
+using Api = ApiClient;
 
 /// A claimed message as the test sees it.
 struct Claimed {
@@ -76,7 +58,7 @@ struct Claimed {
 
 std::vector<Claimed> Messages(const HttpResponse& r) {
   std::vector<Claimed> out;
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("messages")) return out;
   for (const auto& m : v.as_object().at("messages").as_array()) {
     const auto& o = m.as_object();
@@ -104,7 +86,7 @@ class Queues : public ::testing::TestWithParam<std::string> {
   json::object Stats(const Api& api, const std::string& queue) const {
     auto r = api.Call("GET", Path(queue));
     EXPECT_EQ(r.status, 200) << r.body;
-    auto v = Parse(r.body);
+    auto v = ParseJson(r.body);
     if (!v.is_object() || !v.as_object().contains("stats")) return {};
     return v.as_object().at("stats").as_object();
   }
@@ -123,7 +105,7 @@ TEST_P(Queues, PrioritiesDelaysIdempotencyAndBatches) {
       {"payload": {"n": 3}}, {"payload": {"n": 4}, "priority": 5, "headers": {"trace": "t4"}},
       {"payload": {"n": 5}, "delay_ms": 600000}]})");
   ASSERT_EQ(p.status, 201) << p.body;
-  auto produced = Parse(p.body).as_object().at("messages").as_array();
+  auto produced = ParseJson(p.body).as_object().at("messages").as_array();
   ASSERT_EQ(produced.size(), 5u);
   for (const auto& m : produced) EXPECT_FALSE(m.as_object().at("duplicate").as_bool());
 
@@ -153,7 +135,7 @@ TEST_P(Queues, PrioritiesDelaysIdempotencyAndBatches) {
   acks += R"({"id": ")" + claimed[0].id + R"(", "lease_token": ")" + claimed[0].token + R"("}]})";
   auto a = api.Call("POST", Path("jobs", "/acks"), acks);
   ASSERT_EQ(a.status, 200) << a.body;
-  auto results = Parse(a.body).as_object();
+  auto results = ParseJson(a.body).as_object();
   EXPECT_EQ(results.at("acked").as_int64(), 3);
   const auto& items = results.at("results").as_array();
   ASSERT_EQ(items.size(), 6u);
@@ -170,20 +152,20 @@ TEST_P(Queues, PrioritiesDelaysIdempotencyAndBatches) {
   EXPECT_EQ(again.status, 409) << again.body;
   auto peek = api.Call("GET", Path("jobs", "/messages/" + claimed[3].id));
   ASSERT_EQ(peek.status, 200) << peek.body;
-  EXPECT_EQ(Parse(peek.body).as_object().at("state").as_string(), "completed");
+  EXPECT_EQ(ParseJson(peek.body).as_object().at("state").as_string(), "completed");
 
   // Idempotency: the same key returns the original id, also within one batch.
   auto k1 = api.Call("POST", Path("jobs", "/messages"),
                      R"({"messages": [{"payload": "a", "idempotency_key": "order-1"}, {"payload": "b", "idempotency_key": "order-1"}]})");
   ASSERT_EQ(k1.status, 201) << k1.body;
-  const auto k1m = Parse(k1.body).as_object().at("messages").as_array();
+  const auto k1m = ParseJson(k1.body).as_object().at("messages").as_array();
   EXPECT_FALSE(k1m[0].as_object().at("duplicate").as_bool());
   EXPECT_TRUE(k1m[1].as_object().at("duplicate").as_bool());
   EXPECT_EQ(k1m[0].as_object().at("id"), k1m[1].as_object().at("id"));
   auto k2 = api.Call("POST", Path("jobs", "/messages"), R"({"messages": [{"payload": "c", "idempotency_key": "order-1"}]})");
   ASSERT_EQ(k2.status, 201) << k2.body;
-  EXPECT_TRUE(Parse(k2.body).as_object().at("messages").as_array()[0].as_object().at("duplicate").as_bool());
-  EXPECT_EQ(Parse(k2.body).as_object().at("messages").as_array()[0].as_object().at("id"), k1m[0].as_object().at("id"));
+  EXPECT_TRUE(ParseJson(k2.body).as_object().at("messages").as_array()[0].as_object().at("duplicate").as_bool());
+  EXPECT_EQ(ParseJson(k2.body).as_object().at("messages").as_array()[0].as_object().at("id"), k1m[0].as_object().at("id"));
   auto kc = Messages(api.Call("POST", Path("jobs", "/claims"), R"({"max": 10})"));
   ASSERT_EQ(kc.size(), 1u);  // one message for the key, not three
   EXPECT_EQ(kc[0].payload.as_string(), "a");
@@ -214,7 +196,7 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   EXPECT_EQ(put.Header("Location").value_or(""), Path("work"));
   auto put2 = api.Call("PUT", Path("work"), R"({"max_attempts": 2, "backoff_min_ms": 0, "backoff_max_ms": 0})");
   ASSERT_EQ(put2.status, 200) << put2.body;
-  EXPECT_EQ(Parse(put2.body).as_object().at("settings").as_object().at("max_attempts").as_int64(), 2);
+  EXPECT_EQ(ParseJson(put2.body).as_object().at("settings").as_object().at("max_attempts").as_int64(), 2);
 
   ASSERT_EQ(api.Call("POST", Path("work", "/messages"), R"({"messages": [{"payload": {"job": 1}}]})").status, 201);
   // Attempt 1 with a short lease that runs out: the message comes back with a new token.
@@ -233,14 +215,14 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   // Extend works for the holder.
   auto ext = api.Call("POST", msg + "/extend", R"({"lease_token": ")" + second[0].token + R"(", "lease_ms": 60000})");
   ASSERT_EQ(ext.status, 200) << ext.body;
-  EXPECT_TRUE(Parse(ext.body).as_object().contains("lease_expires_at"));
+  EXPECT_TRUE(ParseJson(ext.body).as_object().contains("lease_expires_at"));
   // Nack on the last attempt: dead, with its error.
   auto nack = api.Call("POST", msg + "/nack", R"({"lease_token": ")" + second[0].token + R"(", "error": "boom"})");
   ASSERT_EQ(nack.status, 200) << nack.body;
-  EXPECT_EQ(Parse(nack.body).as_object().at("state").as_string(), "dead");
+  EXPECT_EQ(ParseJson(nack.body).as_object().at("state").as_string(), "dead");
   auto dl = api.Call("GET", Path("work", "/dead-letters"));
   ASSERT_EQ(dl.status, 200) << dl.body;
-  auto dead = Parse(dl.body).as_object().at("items").as_array();
+  auto dead = ParseJson(dl.body).as_object().at("items").as_array();
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].as_object().at("id").as_string(), first[0].id);
   EXPECT_EQ(dead[0].as_object().at("last_error").as_string(), "boom");
@@ -253,7 +235,7 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   // Replay the dead letter by id: a fresh message (attempt 1 again).
   auto replay = api.Call("POST", Path("work", "/dead-letters/replay"), R"({"ids": [")" + first[0].id + R"("]})");
   ASSERT_EQ(replay.status, 200) << replay.body;
-  EXPECT_EQ(Parse(replay.body).as_object().at("replayed").as_int64(), 1);
+  EXPECT_EQ(ParseJson(replay.body).as_object().at("replayed").as_int64(), 1);
   auto third = Messages(api.Call("POST", Path("work", "/claims"), R"({"max": 1})"));
   ASSERT_EQ(third.size(), 1u);
   EXPECT_EQ(third[0].attempt, 1);
@@ -261,7 +243,7 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   auto retry = api.Call("POST", Path("work", "/messages/" + third[0].id + "/nack"),
                         R"({"lease_token": ")" + third[0].token + R"(", "delay_ms": 200, "error": "later"})");
   ASSERT_EQ(retry.status, 200) << retry.body;
-  EXPECT_EQ(Parse(retry.body).as_object().at("state").as_string(), "ready");
+  EXPECT_EQ(ParseJson(retry.body).as_object().at("state").as_string(), "ready");
   auto fourth = Messages(api.Call("POST", Path("work", "/claims"), R"({"max": 1, "wait_ms": 10000})"));
   ASSERT_EQ(fourth.size(), 1u);
   EXPECT_EQ(fourth[0].attempt, 2);
@@ -271,7 +253,7 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   // Replay completed: by id, then by time range.
   auto again = api.Call("POST", Path("work", "/completed/replay"), R"({"ids": [")" + fourth[0].id + R"("]})");
   ASSERT_EQ(again.status, 200) << again.body;
-  EXPECT_EQ(Parse(again.body).as_object().at("replayed").as_int64(), 1);
+  EXPECT_EQ(ParseJson(again.body).as_object().at("replayed").as_int64(), 1);
   auto fifth = Messages(api.Call("POST", Path("work", "/claims"), R"({"max": 1})"));
   ASSERT_EQ(fifth.size(), 1u);
   ASSERT_EQ(api.Call("POST", Path("work", "/messages/" + fifth[0].id + "/ack"),
@@ -279,7 +261,7 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   auto range = api.Call("POST", Path("work", "/completed/replay"),
                         R"({"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00+01:00"})");
   ASSERT_EQ(range.status, 200) << range.body;
-  EXPECT_EQ(Parse(range.body).as_object().at("replayed").as_int64(), 1);
+  EXPECT_EQ(ParseJson(range.body).as_object().at("replayed").as_int64(), 1);
 
   // Replay all dead letters, and a queue that drops them instead.
   ASSERT_EQ(api.Call("PUT", Path("drop"), R"({"max_attempts": 1, "dead_letter": false, "retention_ms": 0})").status, 201);
@@ -290,7 +272,7 @@ TEST_P(Queues, LeasesNackDeadLettersAndReplay) {
   EXPECT_EQ(api.Call("GET", Path("drop", "/messages/" + d1[0].id)).status, 404);
   auto all = api.Call("POST", Path("work", "/dead-letters/replay"), R"({"all": true})");
   ASSERT_EQ(all.status, 200) << all.body;
-  EXPECT_EQ(Parse(all.body).as_object().at("replayed").as_int64(), 0);
+  EXPECT_EQ(ParseJson(all.body).as_object().at("replayed").as_int64(), 0);
 }
 
 TEST_P(Queues, LongPollIsWokenByAProduce) {
@@ -471,7 +453,7 @@ TEST_P(Queues, EightConsumersWhileProducingEachMessageOnce) {
           return;
         }
         std::lock_guard lock(mutex);
-        for (const auto& m : json::array(Parse(r.body).as_object().at("messages").as_array())) {
+        for (const auto& m : json::array(ParseJson(r.body).as_object().at("messages").as_array())) {
           produced_ids.emplace(m.as_object().at("id").as_string());
         }
         produced += n;
@@ -501,7 +483,7 @@ TEST_P(Queues, EightConsumersWhileProducingEachMessageOnce) {
           failed = true;
           return;
         }
-        const auto results = Parse(a.body).as_object().at("results").as_array();
+        const auto results = ParseJson(a.body).as_object().at("results").as_array();
         std::lock_guard lock(mutex);
         for (std::size_t i = 0; i < got.size(); ++i) {
           // Leases last 120 s: every ack by the holder must succeed, and no id may come twice.

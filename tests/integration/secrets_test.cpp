@@ -28,43 +28,16 @@ namespace {
 namespace json = boost::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kToken = "test-admin-token-0123456789abcdef0123";
+constexpr const char* kToken = kTestAdminToken;
 constexpr const char* kKey1 = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 constexpr const char* kKey2 = "k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
-json::value Parse(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return nullptr;
-  return v;
-}
 
-std::string Encode(std::string_view s) {
-  std::string out;
-  const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
-struct Api {
-  std::uint16_t port;
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = {}) const {
-    Headers headers{{"Authorization", std::string("Bearer ") + kToken}};
-    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-    return Request(port, method, target, headers, body);
-  }
-};
+using Api = ApiClient;
 
 std::string Code(const HttpResponse& r) {
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("code")) return "";
   return std::string(v.as_object().at("code").as_string());
 }
@@ -168,7 +141,7 @@ class SecretsBackend : public ::testing::TestWithParam<std::string> {
 /// The ids of a list response's items.
 std::vector<std::string> Ids(const HttpResponse& r) {
   std::vector<std::string> out;
-  auto v = Parse(r.body);
+  auto v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains("items")) return out;
   for (const auto& item : v.as_object().at("items").as_array()) out.emplace_back(item.as_object().at("id").as_string());
   return out;
@@ -178,7 +151,7 @@ TEST_P(SecretsBackend, EncryptedNeverReturnedFilterableAndRotated) {
   const std::string coll = "s" + suffix_, owners = "o" + suffix_;
   const std::string base = "/api/v1/collections/" + coll + "/records";
   auto list = [&](const Api& api, const std::string& filter) {
-    return api.Call("GET", base + "?filter=" + Encode(filter));
+    return api.Call("GET", base + "?filter=" + UrlEncode(filter));
   };
   std::string a, b;
   {
@@ -198,10 +171,10 @@ TEST_P(SecretsBackend, EncryptedNeverReturnedFilterableAndRotated) {
     auto ra = api.Call("POST", base, R"({"name": "a", "token": "tok-alpha-7f3a", "pin": "pin-4242-x"})");
     ASSERT_EQ(ra.status, 201) << ra.body;
     ExpectNoPlaintext(ra, "create");
-    a = std::string(Parse(ra.body).as_object().at("id").as_string());
+    a = std::string(ParseJson(ra.body).as_object().at("id").as_string());
     auto rb = api.Call("POST", base, R"({"name": "b", "token": "tok-beta-91c2"})");
     ASSERT_EQ(rb.status, 201);
-    b = std::string(Parse(rb.body).as_object().at("id").as_string());
+    b = std::string(ParseJson(rb.body).as_object().at("id").as_string());
     // Validation still applies to secrets (and the message does not echo the value).
     auto missing = api.Call("POST", base, R"({"name": "c"})");
     EXPECT_EQ(missing.status, 422) << missing.body;
@@ -220,7 +193,7 @@ TEST_P(SecretsBackend, EncryptedNeverReturnedFilterableAndRotated) {
     EXPECT_EQ(api.Call("GET", base + "?sort=token").status, 400);
     auto o = api.Call("POST", "/api/v1/collections/" + owners + "/records", R"({"owner": ")" + a + "\"}");
     ASSERT_EQ(o.status, 201);
-    const std::string oid(Parse(o.body).as_object().at("id").as_string());
+    const std::string oid(ParseJson(o.body).as_object().at("id").as_string());
     auto expanded = api.Call("GET", "/api/v1/collections/" + owners + "/records/" + oid + "?expand=owner");
     ASSERT_EQ(expanded.status, 200);
     EXPECT_NE(expanded.body.find("\"name\":\"a\""), std::string::npos) << expanded.body;
@@ -230,11 +203,11 @@ TEST_P(SecretsBackend, EncryptedNeverReturnedFilterableAndRotated) {
                                                         R"(", "body": {"name": "g", "token": "tok-gamma-55d1"}}]})");
     ASSERT_EQ(batch.status, 200) << batch.body;
     ExpectNoPlaintext(batch, "batch");
-    const std::string g(Parse(batch.body).as_object().at("results").as_array()[0].as_object().at("body").as_object().at("id").as_string());
+    const std::string g(ParseJson(batch.body).as_object().at("results").as_array()[0].as_object().at("body").as_object().at("id").as_string());
     auto openapi = api.Call("GET", "/api/v1/openapi.json");
     ASSERT_EQ(openapi.status, 200);
     {
-      auto doc = Parse(openapi.body);
+      auto doc = ParseJson(openapi.body);
       const auto& schemas = doc.as_object().at("components").as_object().at("schemas").as_object();
       bool saw_record = false, saw_input = false;
       for (const auto& [name, schema] : schemas) {
@@ -268,9 +241,9 @@ TEST_P(SecretsBackend, EncryptedNeverReturnedFilterableAndRotated) {
     auto positioned = list(api, "token > 'a'");
     EXPECT_NE(positioned.body.find("at 6"), std::string::npos) << positioned.body;
     // Through a relation too.
-    auto via = api.Call("GET", "/api/v1/collections/" + owners + "/records?filter=" + Encode("owner.token = 'tok-alpha-7f3a'"));
+    auto via = api.Call("GET", "/api/v1/collections/" + owners + "/records?filter=" + UrlEncode("owner.token = 'tok-alpha-7f3a'"));
     EXPECT_EQ(Ids(via), std::vector<std::string>{oid});
-    EXPECT_EQ(api.Call("GET", "/api/v1/collections/" + owners + "/records?filter=" + Encode("owner.token ~ 'a'")).status, 400);
+    EXPECT_EQ(api.Call("GET", "/api/v1/collections/" + owners + "/records?filter=" + UrlEncode("owner.token ~ 'a'")).status, 400);
 
     // PATCH without the secret keeps it; PATCH with it replaces it.
     auto patched = api.Call("PATCH", base + "/" + a, R"({"name": "a2"})");
@@ -392,10 +365,10 @@ TEST_P(SecretsBackend, SecretFieldDefinitionsAreChecked) {
   auto added = api.Call("PATCH", "/api/v1/collections/" + coll, R"({"fields": [{"name": "t", "type": "secret"}, {"name": "w", "type": "secret"}]})");
   EXPECT_EQ(added.status, 200) << added.body;
   ASSERT_EQ(api.Call("POST", "/api/v1/collections/" + coll + "/records", R"({"t": "v", "w": "z"})").status, 201);
-  EXPECT_EQ(Ids(api.Call("GET", "/api/v1/collections/" + coll + "/records?filter=" + Encode("w = 'z'"))).size(), 1u);
+  EXPECT_EQ(Ids(api.Call("GET", "/api/v1/collections/" + coll + "/records?filter=" + UrlEncode("w = 'z'"))).size(), 1u);
   auto dropped = api.Call("PATCH", "/api/v1/collections/" + coll, R"({"fields": [{"name": "w", "type": "secret"}], "rules": {"view": ""}})");
   EXPECT_EQ(dropped.status, 200) << dropped.body;
-  EXPECT_EQ(Ids(api.Call("GET", "/api/v1/collections/" + coll + "/records?filter=" + Encode("w = 'z'"))).size(), 1u);
+  EXPECT_EQ(Ids(api.Call("GET", "/api/v1/collections/" + coll + "/records?filter=" + UrlEncode("w = 'z'"))).size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SecretsBackend, ::testing::Values("sqlite", "postgres"),

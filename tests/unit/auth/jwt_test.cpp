@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include <boost/json.hpp>
 
 #include "auth/jwt.hpp"
+#include "core/crypto.hpp"
 
 namespace basalt::auth {
 namespace {
@@ -12,21 +16,21 @@ namespace {
 TEST(Base64Url, RoundTripsEveryLength) {
   std::string bytes;
   for (int n = 0; n < 70; ++n) {
-    auto decoded = Base64UrlDecode(Base64UrlEncode(bytes));
+    auto decoded = core::Base64UrlDecode(core::Base64UrlEncode(bytes));
     ASSERT_TRUE(decoded) << n;
     EXPECT_EQ(*decoded, bytes);
     bytes.push_back(static_cast<char>(n * 37));
   }
-  EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_EQ(core::Base64UrlEncode("\xfb\xff"), "-_8");
 }
 
 TEST(Base64Url, RejectsPaddingForeignCharactersAndNonCanonicalTails) {
-  EXPECT_FALSE(Base64UrlDecode("YQ=="));   // padding
-  EXPECT_FALSE(Base64UrlDecode("a+b/"));   // base64, not base64url
-  EXPECT_FALSE(Base64UrlDecode("abcde"));  // length % 4 == 1
-  EXPECT_FALSE(Base64UrlDecode("YR"));     // "a" is "YQ": trailing bits must be zero
-  EXPECT_TRUE(Base64UrlDecode("YQ"));
-  EXPECT_TRUE(Base64UrlDecode(""));
+  EXPECT_FALSE(core::Base64UrlDecode("YQ=="));   // padding
+  EXPECT_FALSE(core::Base64UrlDecode("a+b/"));   // base64, not base64url
+  EXPECT_FALSE(core::Base64UrlDecode("abcde"));  // length % 4 == 1
+  EXPECT_FALSE(core::Base64UrlDecode("YR"));     // "a" is "YQ": trailing bits must be zero
+  EXPECT_TRUE(core::Base64UrlDecode("YQ"));
+  EXPECT_TRUE(core::Base64UrlDecode(""));
 }
 
 TEST(Jwt, SignsAndVerifiesWithEd25519) {
@@ -60,18 +64,20 @@ TEST(Jwt, SignsAndVerifiesWithEd25519) {
 }
 
 TEST(Jwt, DecodeRejectsMalformedTokens) {
-  const std::string h = Base64UrlEncode(R"({"alg":"EdDSA"})");
-  const std::string p = Base64UrlEncode(R"({"sub":"x"})");
-  const std::string s = Base64UrlEncode("sig");
+  const std::string h = core::Base64UrlEncode(R"({"alg":"EdDSA"})");
+  const std::string p = core::Base64UrlEncode(R"({"sub":"x"})");
+  const std::string s = core::Base64UrlEncode("sig");
   EXPECT_TRUE(DecodeJwt(h + "." + p + "." + s));
   EXPECT_TRUE(DecodeJwt(h + "." + p + "."));  // empty signature decodes (and never verifies)
-  for (const std::string bad : {std::string(), h, h + "." + p, h + "." + p + "." + s + ".x", "." + p + "." + s,
-                                h + ".!!." + s, Base64UrlEncode("[1]") + "." + p + "." + s,
-                                Base64UrlEncode("not json") + "." + p + "." + s, h + "." + Base64UrlEncode("3") + "." + s,
+  for (const std::string& bad : std::vector<std::string>{std::string(), h, h + "." + p, h + "." + p + "." + s + ".x", "." + p + "." + s,
+                                h + ".!!." + s, core::Base64UrlEncode("[1]") + "." + p + "." + s,
+                                core::Base64UrlEncode("not json") + "." + p + "." + s, h + "." + core::Base64UrlEncode("3") + "." + s,
                                 std::string(9000, 'a')}) {
     auto d = DecodeJwt(bad);
     EXPECT_FALSE(d) << bad.substr(0, 80);
-    if (!d) EXPECT_EQ(d.error().code, core::ErrorCode::kUnauthorized);
+    if (!d) {
+      EXPECT_EQ(d.error().code, core::ErrorCode::kUnauthorized);
+    }
   }
 }
 

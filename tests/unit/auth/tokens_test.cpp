@@ -14,6 +14,7 @@
 #include "auth/jwt.hpp"
 #include "auth/migrations.hpp"
 #include "auth/tokens.hpp"
+#include "core/crypto.hpp"
 #include "store/migrations.hpp"
 #include "store_test_support.hpp"
 
@@ -24,13 +25,13 @@ namespace json = boost::json;
 using store::testing::RunTask;
 
 std::string Craft(const json::object& header, const json::object& payload, std::string_view signature) {
-  return Base64UrlEncode(json::serialize(header)) + "." + Base64UrlEncode(json::serialize(payload)) + "." +
-         Base64UrlEncode(signature);
+  return core::Base64UrlEncode(json::serialize(header)) + "." + core::Base64UrlEncode(json::serialize(payload)) + "." +
+         core::Base64UrlEncode(signature);
 }
 
 std::string SignWith(const SigningKey& key, const json::object& header, const json::object& payload) {
   // Sign an arbitrary header with the real key (SignJwt fixes the header).
-  const std::string input = Base64UrlEncode(json::serialize(header)) + "." + Base64UrlEncode(json::serialize(payload));
+  const std::string input = core::Base64UrlEncode(json::serialize(header)) + "." + core::Base64UrlEncode(json::serialize(payload));
   EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
                                                 reinterpret_cast<const unsigned char*>(key.private_key.data()), 32);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -40,7 +41,7 @@ std::string SignWith(const SigningKey& key, const json::object& header, const js
   EVP_DigestSign(ctx, sig, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(pkey);
-  return input + "." + Base64UrlEncode(std::string_view(reinterpret_cast<char*>(sig), len));
+  return input + "." + core::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(sig), len));
 }
 
 class TokensTest : public ::testing::Test {
@@ -68,8 +69,8 @@ class TokensTest : public ::testing::Test {
     EXPECT_TRUE(rows && !rows->rows.empty());
     SigningKey k;
     k.kid = std::get<std::string>(rows->rows[0][0]);
-    k.private_key = *Base64UrlDecode(std::get<std::string>(rows->rows[0][1]));
-    k.public_key = *Base64UrlDecode(std::get<std::string>(rows->rows[0][2]));
+    k.private_key = *core::Base64UrlDecode(std::get<std::string>(rows->rows[0][1]));
+    k.public_key = *core::Base64UrlDecode(std::get<std::string>(rows->rows[0][2]));
     return k;
   }
   json::object Claims(std::int64_t now) {
@@ -126,16 +127,16 @@ TEST_F(TokensTest, RejectsEveryAttack) {
   // HS256 keyed with the public key (the classic key-confusion attack).
   {
     const json::object h{{"alg", "HS256"}, {"typ", "JWT"}, {"kid", key.kid}};
-    const std::string input = Base64UrlEncode(json::serialize(h)) + "." + Base64UrlEncode(json::serialize(Claims(now)));
+    const std::string input = core::Base64UrlEncode(json::serialize(h)) + "." + core::Base64UrlEncode(json::serialize(Claims(now)));
     unsigned char mac[32];
     unsigned int len = 0;
     HMAC(EVP_sha256(), key.public_key.data(), static_cast<int>(key.public_key.size()),
          reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-    rejected(input + "." + Base64UrlEncode(std::string_view(reinterpret_cast<char*>(mac), len)), "algorithm");
-    const std::string jwk_x = Base64UrlEncode(key.public_key);
+    rejected(input + "." + core::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(mac), len)), "algorithm");
+    const std::string jwk_x = core::Base64UrlEncode(key.public_key);
     HMAC(EVP_sha256(), jwk_x.data(), static_cast<int>(jwk_x.size()), reinterpret_cast<const unsigned char*>(input.data()),
          input.size(), mac, &len);
-    rejected(input + "." + Base64UrlEncode(std::string_view(reinterpret_cast<char*>(mac), len)), "algorithm");
+    rejected(input + "." + core::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(mac), len)), "algorithm");
   }
   // Unknown kid, missing kid, embedded jwk.
   rejected(SignWith(key, {{"alg", "EdDSA"}, {"kid", "nope"}}, Claims(now)), "unknown key");
@@ -151,7 +152,7 @@ TEST_F(TokensTest, RejectsEveryAttack) {
     json::object evil = Claims(now);
     evil["roles"] = json::array{"admin"};
     const std::size_t a = good.find('.'), b = good.rfind('.');
-    rejected(good.substr(0, a) + "." + Base64UrlEncode(json::serialize(evil)) + good.substr(b), "signature");
+    rejected(good.substr(0, a) + "." + core::Base64UrlEncode(json::serialize(evil)) + good.substr(b), "signature");
     std::string flipped = good;
     flipped[flipped.size() - 5] = flipped[flipped.size() - 5] == 'A' ? 'B' : 'A';
     rejected(flipped, "signature");
@@ -207,7 +208,7 @@ TEST_F(TokensTest, RotationKeepsOldTokensValidUntilTheyExpire) {
     EXPECT_EQ(o.at("crv").as_string(), "Ed25519");
     EXPECT_EQ(o.at("use").as_string(), "sig");
     EXPECT_EQ(o.at("alg").as_string(), "EdDSA");
-    EXPECT_EQ(Base64UrlDecode(o.at("x").as_string())->size(), 32u);
+    EXPECT_EQ(core::Base64UrlDecode(o.at("x").as_string())->size(), 32u);
     EXPECT_FALSE(o.contains("d"));  // never the private part
   }
   // Once every token of the old key has expired, the old key is gone from verification.

@@ -136,5 +136,35 @@ TEST(Crypto, ParseAcceptsCommentsAndChoosesTheActiveKey) {
   EXPECT_TRUE(Ring("").empty());
 }
 
+TEST(Crypto, Sha256HexMatchesTheFips180Vectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, PartsHashPrefixesEachPartWithItsLength) {
+  // The audit chain depends on this exact encoding: "<len>:<bytes>" per part.
+  EXPECT_EQ(PartsHash().Add("ab").Add("c").HexDigest(), Sha256Hex("2:ab1:c"));
+  EXPECT_NE(PartsHash().Add("ab").Add("c").HexDigest(), PartsHash().Add("a").Add("bc").HexDigest());
+  EXPECT_EQ(PartsHash().Add(std::int64_t{-42}).HexDigest(), Sha256Hex("3:-42"));
+  EXPECT_EQ(PartsHash().HexDigest(), Sha256Hex(""));
+}
+
+TEST(Crypto, Base64UrlRoundTripsEveryLength) {
+  std::string bytes;
+  for (int i = 0; i < 70; ++i) {
+    const std::string text = Base64UrlEncode(bytes);
+    EXPECT_EQ(text.find_first_of("+/="), std::string::npos);
+    auto back = Base64UrlDecode(text);
+    ASSERT_TRUE(back) << i;
+    EXPECT_EQ(*back, bytes);
+    bytes.push_back(static_cast<char>(i * 37 + 250));
+  }
+  EXPECT_FALSE(Base64UrlDecode("QQ=="));  // padding is not base64url-without-padding
+  EXPECT_FALSE(Base64UrlDecode("QR"));    // non-zero trailing bits: not canonical
+  EXPECT_FALSE(Base64UrlDecode("Q"));     // a dangling sextet
+  EXPECT_FALSE(Base64UrlDecode("a+b/"));  // the standard alphabet
+  EXPECT_EQ(Base64Decode("QQ=="), std::optional<std::string>("A"));
+}
+
 }  // namespace
 }  // namespace basalt::core
