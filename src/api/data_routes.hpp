@@ -29,9 +29,6 @@ struct DataServices {
   const core::KeyRing& keys;  ///< Seals secret fields; empty when `secrets.keys` is not set.
   /// Collection changes are recorded here, in the change's own transaction; null records nothing.
   audit::AuditLog* audit = nullptr;
-  /// Called after a record write committed (its outbox events exist): wakes the events
-  /// dispatcher. Thread-safe; may be empty.
-  std::function<void()> events_written;
 };
 
 /// POST/GET /api/v1/collections, GET/PATCH/DELETE /api/v1/collections/{name} (admin only).

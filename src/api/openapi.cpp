@@ -829,10 +829,11 @@ json::object DeliverySchema() {
                     {"updated_at", DateTime()},
                     {"next_attempt_at", DateTime(true)},
                     {"delivered_at", DateTime(true)},
+                    {"redelivery_of", NullableStr()},
                     {"log", json::object{{"type", "array"}, {"items", std::move(attempt)}}}}},
       {"required", json::array{"id", "webhook_id", "event_id", "event_type", "state", "attempts", "status_code",
                                "latency_ms", "error", "created_at", "updated_at", "next_attempt_at", "delivered_at",
-                               "log"}}};
+                               "redelivery_of", "log"}}};
 }
 
 json::object ItemsOf(std::string_view schema) {
@@ -900,10 +901,15 @@ void EventPaths(json::object& paths) {
       {"parameters", json::array{Param("id", "path", Str(), "The webhook's id.", true)}}, {"get", std::move(deliveries)}};
 
   json::object redeliver = Operation("redeliver_webhook_delivery", "webhooks", "Send a delivery again");
+  redeliver["description"] =
+      "Produces a new message onto the basalt.webhooks queue with the same event (same webhook-id): a new "
+      "delivery whose redelivery_of names this one. 409 when this delivery's message is no longer retained.";
   redeliver["security"] = Security(false);
   redeliver["parameters"] = Params({"Idempotency-Key"});
-  redeliver["responses"] =
-      Responses().Add(202, JsonResponse("Queued again.", SchemaRef("WebhookDelivery"))).Problems({401, 403, 404}).Build();
+  redeliver["responses"] = Responses()
+                               .Add(202, JsonResponse("The new delivery, queued.", SchemaRef("WebhookDelivery")))
+                               .Problems({401, 403, 404, 409})
+                               .Build();
   paths["/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver"] = json::object{
       {"parameters", json::array{Param("id", "path", Str(), "The webhook's id.", true),
                                  Param("delivery", "path", Str(), "The delivery's id.", true)}},

@@ -41,15 +41,25 @@ enum class QueueAction {
   kAdmin,    ///< Settings, stats, dead letters, replay.
 };
 
+http::Response ReservedQueue(const http::Request& req) {
+  return http::Problem(core::Error::Make(ErrorCode::kForbidden,
+                                         "Queues named basalt.* are reserved for Basalt: they can be inspected and "
+                                         "their dead letters replayed, not produced to, consumed from or reconfigured."),
+                       req.request_id());
+}
+
 /// The permission check of every queue route: nullopt to proceed, else the 401/403 answer.
 /// Superusers only for now. When roles land, per-queue produce/consume/admin grants are checked
 /// here (the action and the queue name are all it needs), and nowhere else.
 std::optional<http::Response> Authorize(const http::Request& req, QueueAction action, std::string_view queue) {
-  (void)action;
-  (void)queue;
-  if (req.principal().superuser()) return std::nullopt;
-  if (req.principal().anonymous()) return detail::Unauthorized(req, "A valid bearer token is required.");
-  return http::Problem(core::Error::Make(ErrorCode::kForbidden, "Not allowed to use this queue."), req.request_id());
+  if (!req.principal().superuser()) {
+    if (req.principal().anonymous()) return detail::Unauthorized(req, "A valid bearer token is required.");
+    return http::Problem(core::Error::Make(ErrorCode::kForbidden, "Not allowed to use this queue."), req.request_id());
+  }
+  // Basalt's own queues ("basalt.*", e.g. basalt.webhooks) are inspected and their dead letters
+  // replayed like any other, but only Basalt produces to and consumes from them.
+  if (action != QueueAction::kAdmin && queue::IsSystemQueue(queue)) return ReservedQueue(req);
+  return std::nullopt;
 }
 
 core::Error Invalid(std::string field, std::string code, std::string message) {
@@ -367,6 +377,7 @@ struct Routes {
   http::Task<http::Response> PutQueue(http::Request& req) {
     const std::string queue(req.Param("queue"));
     if (auto denied = Authorize(req, QueueAction::kAdmin, queue)) co_return *denied;
+    if (queue::IsSystemQueue(queue)) co_return ReservedQueue(req);
     if (!queue::ValidQueueName(queue)) {
       co_return detail::Fail(req, Invalid("name", "invalid", "1 to 128 of A-Z a-z 0-9 _ . -, starting with a letter or digit"));
     }

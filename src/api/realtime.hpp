@@ -11,6 +11,9 @@
 namespace basalt::events {
 class Hub;
 }
+namespace basalt::queue {
+class Engine;
+}
 
 namespace basalt::api {
 
@@ -35,6 +38,8 @@ struct WebhookOptions {
 /// POST/GET /api/v1/webhooks, GET/PATCH/DELETE /api/v1/webhooks/{id},
 /// GET /api/v1/webhooks/{id}/deliveries, POST /api/v1/webhooks/{id}/deliveries/{delivery}/redeliver.
 /// Superuser only.
-core::Result<void> RegisterWebhooks(http::Router& router, const DataServices& data, WebhookOptions options);
+/// Redelivery produces onto `queue` (kWebhookQueue), which must outlive the router.
+core::Result<void> RegisterWebhooks(http::Router& router, const DataServices& data, queue::Engine& queue,
+                                    WebhookOptions options);
 
 }  // namespace basalt::api

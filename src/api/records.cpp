@@ -733,11 +733,10 @@ store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::
   }
   result = schema::RowToJson(*w.spec, RowOf(w.id, w.now, w.now, 1, w.columns));
   // The outbox event, in the same transaction: a rollback leaves no event.
-  store::Statement event = events::OutboxInsert(dialect, w.spec->name, w.id, events::ChangeKind::kCreated,
-                                                json::serialize(result), {});
-  auto appended = co_await tx.Execute(std::move(event));
-  if (!appended) co_return std::unexpected(std::move(appended.error()));
-  co_return core::Result<void>{};
+  const std::string record_json = json::serialize(result);
+  const std::vector<std::string> no_changes;
+  co_return co_await events::AppendEvent(tx, dialect, w.spec->name, w.id, events::ChangeKind::kCreated, record_json,
+                                         no_changes);
 }
 
 store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::Dialect& dialect, PreparedWrite& w,
@@ -758,11 +757,10 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
         co_return core::Fail(core::ErrorCode::kConflict, "The record is still referenced by other records.");
       co_return std::unexpected(std::move(deleted.error()));
     }
-    store::Statement event = events::OutboxInsert(dialect, spec.name, w.id, events::ChangeKind::kDeleted,
-                                                  json::serialize(current), {});
-    auto appended = co_await tx.Execute(std::move(event));
-    if (!appended) co_return std::unexpected(std::move(appended.error()));
-    co_return core::Result<void>{};
+    const std::string record_json = json::serialize(current);
+    const std::vector<std::string> no_changes;
+    co_return co_await events::AppendEvent(tx, dialect, spec.name, w.id, events::ChangeKind::kDeleted, record_json,
+                                           no_changes);
   }
   auto columns = schema::ValidateRecord(spec, *w.body,
                                         w.write == Write::kMerge ? schema::WriteMode::kMerge : schema::WriteMode::kReplace,
@@ -787,11 +785,9 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
     const json::value* before = current.if_contains(key);
     if (!before || *before != value) changed.emplace_back(key);
   }
-  store::Statement event = events::OutboxInsert(dialect, spec.name, w.id, events::ChangeKind::kUpdated,
-                                                json::serialize(result), changed);
-  auto appended = co_await tx.Execute(std::move(event));
-  if (!appended) co_return std::unexpected(std::move(appended.error()));
-  co_return core::Result<void>{};
+  const std::string record_json = json::serialize(result);
+  co_return co_await events::AppendEvent(tx, dialect, spec.name, w.id, events::ChangeKind::kUpdated, record_json,
+                                         changed);
 }
 
 /// Runs a prepared write inside `tx`; `result` receives the written record (not for kDelete).
@@ -825,7 +821,6 @@ http::Task<http::Response> WriteRecord(const DataServices& s, http::Request& req
   json::object result;
   auto done = co_await s.database.Transact(req.shard(), [&](store::Transaction& tx) { return RunWrite(tx, dialect, w, result); });
   if (!done) co_return detail::Fail(req, done.error());
-  if (s.events_written) s.events_written();
   co_return WriteResponse(w, result);
 }
 
@@ -988,7 +983,6 @@ http::Task<http::Response> Batch(const DataServices& s, http::Request& req) {
     if (failed >= prepared.size()) co_return detail::Fail(req, done.error());
     co_return OperationProblem(req, done.error(), failed);
   }
-  if (s.events_written) s.events_written();
   json::array out;
   out.reserve(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {

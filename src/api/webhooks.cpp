@@ -12,6 +12,7 @@
 #include "core/time.hpp"
 #include "events/webhooks.hpp"
 #include "http/client.hpp"
+#include "queue/engine.hpp"
 #include "store/database.hpp"
 
 namespace basalt::api {
@@ -22,6 +23,7 @@ using core::ErrorCode;
 
 struct Ctx {
   store::Database& db;
+  queue::Engine& queue;
   WebhookOptions options;
 };
 
@@ -58,8 +60,9 @@ json::object DeliveryJson(const events::Delivery& d) {
                       {"error", d.error.empty() ? json::value(nullptr) : json::value(d.error)},
                       {"created_at", Time(d.created_at_ms)},
                       {"updated_at", Time(d.updated_at_ms)},
-                      {"next_attempt_at", d.state == "pending" ? json::value(Time(d.next_attempt_at_ms)) : json::value(nullptr)},
+                      {"next_attempt_at", d.next_attempt_at_ms ? json::value(Time(*d.next_attempt_at_ms)) : json::value(nullptr)},
                       {"delivered_at", d.delivered_at_ms ? json::value(Time(*d.delivered_at_ms)) : json::value(nullptr)},
+                      {"redelivery_of", d.redelivery_of.empty() ? json::value(nullptr) : json::value(d.redelivery_of)},
                       {"log", std::move(log)}};
 }
 
@@ -219,15 +222,16 @@ http::Task<http::Response> Redeliver(const Ctx& c, http::Request& req) {
   if (auto denied = Deny(req)) co_return *denied;
   std::string id(req.Param("id"));
   std::string delivery(req.Param("delivery"));
-  auto d = co_await events::Redeliver(c.db, req.shard(), std::move(id), std::move(delivery));
+  auto d = co_await events::Redeliver(c.db, c.queue, req.shard(), std::move(id), std::move(delivery));
   if (!d) co_return detail::Fail(req, d.error());
   co_return JsonResponse(202, DeliveryJson(*d));
 }
 
 }  // namespace
 
-core::Result<void> RegisterWebhooks(http::Router& router, const DataServices& data, WebhookOptions options) {
-  auto c = std::make_shared<Ctx>(Ctx{data.database, options});
+core::Result<void> RegisterWebhooks(http::Router& router, const DataServices& data, queue::Engine& queue,
+                                    WebhookOptions options) {
+  auto c = std::make_shared<Ctx>(Ctx{data.database, queue, options});
   const std::string base = "/api/v1/webhooks";
   const std::string one = base + "/{id}";
   using M = http::Method;

@@ -230,16 +230,16 @@ int Serve(const config::Settings& settings) {
              {{"active_key", keys->active_id()}, {"keys", static_cast<std::int64_t>(keys->ids().size())}});
   audit::AuditLog audit_log(db);
   const bool serves_api = settings.server.role != "worker";
+  queue::Engine queues(db);
   events::Hub hub;
-  events::Dispatcher dispatcher(db, events_shard, hub, ToDispatcherOptions(settings),
+  events::Dispatcher dispatcher(db, queues, events_shard, hub, ToDispatcherOptions(settings),
                                 [webhooks = settings.webhooks](events::OutboundRequest request) {
                                   return SendWebhook(webhooks, std::move(request));
                                 });
-  const api::DataServices data{db, catalog, *keys, &audit_log, [&dispatcher] { dispatcher.Notify(); }};
+  const api::DataServices data{db, catalog, *keys, &audit_log};
   const api::RealtimeServices realtime{data, hub,
                                        {.max_pending = settings.realtime.max_pending,
                                         .heartbeat = milliseconds(settings.realtime.heartbeat_ms)}};
-  queue::Engine queues(db);
   std::vector<api::MetricsSource> metric_sources;
   metric_sources.push_back([&queues](unsigned shard, std::string& out) { return api::RenderQueueMetrics(queues, shard, out); });
 
@@ -262,7 +262,7 @@ int Serve(const config::Settings& settings) {
                  serves_api ? api::RegisterCollections(router, data) : core::Result<void>{},
                  serves_api ? api::RegisterRecords(router, data) : core::Result<void>{},
                  serves_api ? api::RegisterRealtime(router, realtime) : core::Result<void>{},
-                 serves_api ? api::RegisterWebhooks(router, data, {.allow_private = settings.webhooks.allow_private})
+                 serves_api ? api::RegisterWebhooks(router, data, queues, {.allow_private = settings.webhooks.allow_private})
                             : core::Result<void>{},
                  serves_api ? api::RegisterOpenApi(router, data) : core::Result<void>{},
                  serves_api ? api::RegisterAuditLog(router, audit_log) : core::Result<void>{},
@@ -299,6 +299,7 @@ int Serve(const config::Settings& settings) {
   http::Server server(ToServerOptions(settings, threads), router, pipeline, readiness);
   if (auto started = server.Start(); !started) {
     obs::Log(obs::LogLevel::kError, "cannot start server", {{"error", started.error().message}});
+    queues.Shutdown();
     dispatcher.Stop();
     db.Close();
     return 1;
@@ -324,7 +325,7 @@ int Serve(const config::Settings& settings) {
   server.Shutdown();
   server.Wait();
   purger.Stop();
-  dispatcher.Stop();  // after the I/O threads (no more writes to wake it), before the database
+  dispatcher.Stop();  // after the I/O threads and queues.Shutdown(), before the database
   db.Close();  // after the I/O threads: flushes the writer queue
   obs::Log(obs::LogLevel::kInfo, "stopped");
   obs::FlushLogs();

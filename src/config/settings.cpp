@@ -435,8 +435,8 @@ std::vector<Row> BuildRows() {
                             "Seconds outbox events (the Last-Event-ID window) and finished webhook deliveries are "
                             "kept before the worker purges them."));
   rows.push_back(IntegerRow("events", "poll_ms", &S::events, &EventsSettings::poll_ms, 10, 60'000,
-                            "How often the dispatcher looks for new events it was not woken for (other "
-                            "instances' writes on PostgreSQL)."));
+                            "Safety net: how often the dispatcher looks for new events when no notification "
+                            "woke it (writes notify it at once, on PostgreSQL across instances)."));
   // realtime
   rows.push_back(IntegerRow("realtime", "max_pending", &S::realtime, &RealtimeSettings::max_pending, 1, 100'000,
                             "Events queued for one live subscriber before it is cut off."));

@@ -134,7 +134,7 @@ std::optional<std::pair<std::string, RateSpec>> ParseRouteRate(std::string_view 
 const std::vector<std::string>& BuiltinRouteRates();
 struct EventsSettings {
   unsigned retention_s = 86'400;  ///< Outbox events (and finished deliveries) are kept this long.
-  unsigned poll_ms = 250;         ///< How often the dispatcher looks for other instances' events.
+  unsigned poll_ms = 5'000;       ///< Safety-net look for events when no notification came.
 };
 
 struct RealtimeSettings {

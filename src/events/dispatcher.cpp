@@ -1,6 +1,8 @@
 #include "events/dispatcher.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <future>
 #include <optional>
 #include <random>
@@ -15,10 +17,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 
+#include <boost/json/serialize.hpp>
+
 #include "core/ids.hpp"
 #include "events/outbox.hpp"
 #include "events/webhooks.hpp"
 #include "obs/log.hpp"
+#include "queue/engine.hpp"
 
 namespace basalt::events {
 namespace {
@@ -29,7 +34,7 @@ using store::Value;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::int64_t kPublishBatch = 500;
-constexpr std::int64_t kEnqueueBatch = 200;
+constexpr std::int64_t kEnqueueBatch = 200;  // events per enqueue transaction
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -49,11 +54,22 @@ void LogError(std::string_view what, const core::Error& e) {
   obs::Log(obs::LogLevel::kWarn, std::string(what), {{"error", e.message}, {"cause", e.cause}});
 }
 
-/// A claimed delivery with what sending needs.
-struct Claimed {
-  std::string id, event_id, body, url, secret, lease_token;
-  std::int64_t attempts = 0;  ///< Before this attempt.
+/// What a delivery message carries (DeliveryPayload), parsed; nullopt when malformed.
+struct Parsed {
+  std::string webhook_id, event_id, body;
 };
+std::optional<Parsed> ParsePayload(const std::string& payload) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(payload, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  const auto* hook = o.if_contains("webhook_id");
+  const auto* event_id = o.if_contains("event_id");
+  const auto* event = o.if_contains("event");
+  if (!hook || !hook->is_string() || !event_id || !event_id->is_string() || !event || !event->is_object())
+    return std::nullopt;
+  return Parsed{std::string(hook->as_string()), std::string(event_id->as_string()), boost::json::serialize(*event)};
+}
 
 std::vector<std::string> ParseNames(const std::string& text) {
   std::vector<std::string> out;
@@ -69,10 +85,18 @@ std::vector<std::string> ParseNames(const std::string& text) {
 }  // namespace
 
 struct Dispatcher::Impl {
-  Impl(store::Database& d, unsigned s, Hub& h, DispatcherOptions o, Sender snd)
-      : db(d), shard(s), hub(h), options(std::move(o)), sender(std::move(snd)), tick(ctx), worker_tick(ctx) {}
+  Impl(store::Database& d, queue::Engine& q, unsigned s, Hub& h, DispatcherOptions o, Sender snd)
+      : db(d),
+        engine(q),
+        shard(s),
+        hub(h),
+        options(std::move(o)),
+        sender(std::move(snd)),
+        tick(ctx),
+        worker_tick(ctx) {}
 
   store::Database& db;
+  queue::Engine& engine;
   unsigned shard;
   Hub& hub;
   DispatcherOptions options;
@@ -81,8 +105,11 @@ struct Dispatcher::Impl {
   asio::steady_timer tick;
   asio::steady_timer worker_tick;
   std::thread thread;
+  std::unique_ptr<store::Subscription> listening;
   std::atomic<bool> stopping{false};
   std::atomic<bool> notified{false};
+  /// The highest PostgreSQL transaction id notified and not yet seen visible (0: none).
+  std::atomic<std::int64_t> awaited_txid{0};
   std::optional<Position> realtime_position;
   std::int64_t last_purge_ms = 0;
   std::int64_t last_idle_advance_ms = 0;
@@ -90,25 +117,25 @@ struct Dispatcher::Impl {
   unsigned loops = 0;  // MainLoop and WorkerLoop still running
   std::promise<void> first_step;  // Start() waits for the first step (the initial position)
   bool first_step_done = false;
-  std::mt19937_64 random{std::random_device{}()};
 
   asio::awaitable<void> MainLoop();
   asio::awaitable<void> WorkerLoop();
   asio::awaitable<bool> PublishStep();
   asio::awaitable<bool> EnqueueStep();
+  asio::awaitable<bool> AwaitedInvisible();
   asio::awaitable<void> PurgeStep();
-  asio::awaitable<std::size_t> ClaimStep(std::int64_t want);
-  asio::awaitable<void> Deliver(Claimed c);
+  asio::awaitable<void> Deliver(queue::Message m);
   asio::awaitable<void> Pause(asio::steady_timer& timer, std::chrono::milliseconds d);
   asio::awaitable<void> Drain();
 
   store::Task<core::Result<void>> EnqueueBody(store::Transaction& tx, std::size_t& events, std::size_t& deliveries);
-  store::Task<core::Result<void>> RecordBody(store::Transaction& tx, const Claimed& c, int status, std::int64_t latency,
-                                             const std::string& error, const std::string& destination);
+  store::Task<core::Result<void>> RecordBody(store::Transaction& tx, const std::string& id, const std::string& state,
+                                             int status, std::int64_t latency, const std::string& error,
+                                             const std::string& destination);
   store::Task<core::Result<void>> ExecuteAll(store::Transaction& tx, std::vector<Statement>& statements,
                                              std::int64_t& first_affected);
   store::Task<core::Result<std::int64_t>> Run(std::vector<Statement> statements);
-  std::int64_t Backoff(std::int64_t attempt);
+  void OnNotification(std::string_view payload, bool lost);
 };
 
 asio::awaitable<void> Dispatcher::Impl::Pause(asio::steady_timer& timer, std::chrono::milliseconds d) {
@@ -135,13 +162,15 @@ store::Task<core::Result<std::int64_t>> Dispatcher::Impl::Run(std::vector<Statem
   co_return affected;
 }
 
-std::int64_t Dispatcher::Impl::Backoff(std::int64_t attempt) {
-  const auto& o = options.delivery;
-  double delay = static_cast<double>(o.backoff_base.count());
-  for (std::int64_t i = 1; i < attempt && delay < static_cast<double>(o.backoff_max.count()); ++i) delay *= 2;
-  delay = std::min(delay, static_cast<double>(o.backoff_max.count()));
-  std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return static_cast<std::int64_t>(delay * jitter(random));
+// On the backend's notification thread: remember the transaction id, wake the loop.
+void Dispatcher::Impl::OnNotification(std::string_view payload, bool lost) {
+  std::int64_t txid = 0;
+  if (!lost) std::from_chars(payload.data(), payload.data() + payload.size(), txid);
+  std::int64_t seen = awaited_txid.load();
+  while (txid > seen && !awaited_txid.compare_exchange_weak(seen, txid)) {
+  }
+  if (notified.exchange(true)) return;
+  asio::post(ctx, [this] { tick.cancel(); });
 }
 
 asio::awaitable<bool> Dispatcher::Impl::PublishStep() {
@@ -191,20 +220,39 @@ store::Task<core::Result<void>> Dispatcher::Impl::EnqueueBody(store::Transaction
   if (!hooks) co_return std::unexpected(std::move(hooks.error()));
   std::vector<std::pair<std::string, std::vector<std::string>>> webhooks;
   for (const auto& r : hooks->rows) webhooks.emplace_back(Text(r[0]), ParseNames(Text(r[1])));
-  const std::int64_t now = NowMs();
-  const std::string insert =
-      "INSERT INTO basalt_webhook_deliveries (id, webhook_id, event_id, event_type, body, state, attempts,"
-      " next_attempt_at, lease_until, created_at, updated_at) VALUES (" +
-      d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " + d.Placeholder(4) + ", " +
-      d.Placeholder(5) + ", 'pending', 0, " + d.Placeholder(6) + ", 0, " + d.Placeholder(6) + ", " + d.Placeholder(6) +
-      ") ON CONFLICT (webhook_id, event_id) DO NOTHING";
-  for (const auto& e : events) {
+  // One message per (event, matching webhook), with its log row; produced in chunks of at most
+  // the engine's batch size.
+  struct Pending {
+    std::string webhook_id, event_id, event_type;
+  };
+  std::vector<Pending> pending;
+  std::vector<queue::NewMessage> all;
+  for (const Event& e : events) {
     for (const auto& [id, names] : webhooks) {
       if (!Matches(names, e.collection, e.kind)) continue;
-      Statement st{insert, {core::FormatUuid(core::NewUuidV7()), id, e.id, e.collection + "." + e.kind, e.payload, now}};
-      auto r = co_await tx.Execute(std::move(st));
+      queue::NewMessage m;
+      std::string type = e.collection + "." + e.kind;
+      m.payload = DeliveryPayload(id, e.id, type, e.payload);
+      m.idempotency_key = e.id + ":" + id;
+      all.push_back(std::move(m));
+      pending.push_back(Pending{id, e.id, std::move(type)});
+    }
+  }
+  const std::int64_t now = NowMs();
+  const std::string insert = DeliveryInsertSql(d);
+  for (std::size_t first = 0; first < all.size(); first += queue::kMaxBatch) {
+    const std::size_t last = std::min(all.size(), first + queue::kMaxBatch);
+    std::vector<queue::NewMessage> chunk(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(first)),
+                                         std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(last)));
+    std::string queue_name(kWebhookQueue);
+    auto produced = co_await engine.Produce(tx, std::move(queue_name), std::move(chunk));
+    if (!produced) co_return std::unexpected(std::move(produced.error()));
+    for (std::size_t k = 0; k < produced->size(); ++k) {
+      const Pending& p = pending[first + k];
+      Statement row{insert, {(*produced)[k].id, p.webhook_id, p.event_id, p.event_type, store::Null{}, now}};
+      auto r = co_await tx.Execute(std::move(row));
       if (!r) co_return std::unexpected(std::move(r.error()));
-      ++delivery_count;
+      if (!(*produced)[k].duplicate) ++delivery_count;
     }
   }
   Statement move{"UPDATE basalt_event_cursors SET txid = " + d.Placeholder(1) + ", seq = " + d.Placeholder(2) +
@@ -247,8 +295,23 @@ asio::awaitable<bool> Dispatcher::Impl::EnqueueStep() {
     LogError("events: cannot enqueue webhook deliveries", done.error());
     co_return false;
   }
-  if (deliveries > 0) worker_tick.cancel();
   co_return static_cast<std::int64_t>(events) == kEnqueueBatch;
+}
+
+// True while a notified PostgreSQL transaction's events are not visible yet (see outbox.hpp).
+asio::awaitable<bool> Dispatcher::Impl::AwaitedInvisible() {
+  const std::int64_t txid = awaited_txid.load();
+  if (txid <= 0) co_return false;  // SQLite notifies 0: committed means visible.
+  Statement st{"SELECT 1 FROM basalt_events_visible WHERE txid >= " + db.dialect().Placeholder(1) + " LIMIT 1", {txid}};
+  auto rows = co_await db.Query(shard, std::move(st));
+  if (!rows) {
+    LogError("events: cannot read the outbox", rows.error());
+    co_return false;
+  }
+  if (rows->rows.empty()) co_return true;
+  std::int64_t expected = txid;
+  awaited_txid.compare_exchange_strong(expected, 0);
+  co_return false;
 }
 
 asio::awaitable<void> Dispatcher::Impl::PurgeStep() {
@@ -281,12 +344,16 @@ asio::awaitable<void> Dispatcher::Impl::Drain() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while ((loops > 0 || in_flight > 0) && std::chrono::steady_clock::now() < deadline) {
     co_await Pause(wait, std::chrono::milliseconds(10));
+    tick.cancel();  // a loop that started a pause after the first cancel
+    worker_tick.cancel();
   }
   ctx.stop();
 }
 
 asio::awaitable<void> Dispatcher::Impl::MainLoop() {
   ++loops;
+  std::chrono::milliseconds recheck{0};  // backoff while a notified transaction is invisible
+  auto recheck_until = std::chrono::steady_clock::now();
   while (!stopping.load()) {
     notified.store(false);
     bool more = false;
@@ -304,92 +371,62 @@ asio::awaitable<void> Dispatcher::Impl::MainLoop() {
       first_step.set_value();
     }
     if (more || stopping.load()) continue;
-    // Woken by writes while working: go again soon, but at most every 5 ms, so a busy server
-    // does not spend a core on the dispatcher (the wake-up costs a few queries, not one per write).
-    co_await Pause(tick, notified.load() ? std::chrono::milliseconds(5) : options.poll);
+    if (notified.load()) {
+      // Woken by writes while working: go again soon, but at most every 5 ms, so a busy server
+      // does not spend a core on the dispatcher (the wake-up costs a few queries, not one per write).
+      co_await Pause(tick, std::chrono::milliseconds(5));
+      continue;
+    }
+    bool invisible = false;
+    try {
+      invisible = co_await AwaitedInvisible();
+    } catch (const std::exception& e) {
+      obs::Log(obs::LogLevel::kError, "events: dispatcher step failed", {{"error", e.what()}});
+    }
+    if (invisible) {
+      const auto now = std::chrono::steady_clock::now();
+      if (recheck.count() == 0) {
+        recheck = std::chrono::milliseconds(5);
+        recheck_until = now + std::chrono::seconds(30);
+      } else {
+        recheck = std::min(recheck * 2, std::chrono::milliseconds(1000));
+      }
+      if (now < recheck_until) {
+        co_await Pause(tick, recheck);
+        continue;
+      }
+      awaited_txid.store(0);  // Give up on it; the safety-net poll will see it.
+    }
+    recheck = std::chrono::milliseconds(0);
+    co_await Pause(tick, options.poll);
   }
   --loops;
 }
 
-asio::awaitable<std::size_t> Dispatcher::Impl::ClaimStep(std::int64_t want) {
+store::Task<core::Result<void>> Dispatcher::Impl::RecordBody(store::Transaction& tx, const std::string& id,
+                                                             const std::string& state, int status, std::int64_t latency,
+                                                             const std::string& error, const std::string& destination) {
   const auto& d = db.dialect();
   const std::int64_t now = NowMs();
-  Statement due{"SELECT id FROM basalt_webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= " +
-                    d.Placeholder(1) + " AND lease_until <= " + d.Placeholder(1) + " LIMIT 1",
-                {now}};
-  auto any = co_await db.Query(shard, std::move(due));
-  if (!any) {
-    LogError("events: cannot read due deliveries", any.error());
-    co_return 0;
-  }
-  if (any->rows.empty()) co_return 0;
-  const std::string token = core::FormatUuid(core::NewUuidV7());
-  const std::int64_t lease_until =
-      now + std::chrono::duration_cast<std::chrono::milliseconds>(options.delivery.lease).count();
-  std::vector<Statement> claim;
-  claim.push_back({"UPDATE basalt_webhook_deliveries SET lease_until = " + d.Placeholder(1) + ", lease_token = " +
-                       d.Placeholder(2) +
-                       " WHERE id IN (SELECT id FROM basalt_webhook_deliveries WHERE state = 'pending' AND"
-                       " next_attempt_at <= " + d.Placeholder(3) + " AND lease_until <= " + d.Placeholder(3) +
-                       " ORDER BY next_attempt_at LIMIT " + d.Placeholder(4) + ") AND state = 'pending' AND"
-                       " lease_until <= " + d.Placeholder(3),
-                   {lease_until, token, now, want}});
-  auto claimed = co_await Run(std::move(claim));
-  if (!claimed) {
-    LogError("events: cannot claim deliveries", claimed.error());
-    co_return 0;
-  }
-  if (*claimed == 0) co_return 0;
-  Statement load{"SELECT dl.id, dl.event_id, dl.body, dl.attempts, w.url, w.secret FROM basalt_webhook_deliveries dl"
-                 " JOIN basalt_webhooks w ON w.id = dl.webhook_id WHERE dl.lease_token = " + d.Placeholder(1),
-                 {token}};
-  auto rows = co_await db.Query(shard, std::move(load));
-  if (!rows) {
-    LogError("events: cannot load claimed deliveries", rows.error());
-    co_return 0;
-  }
-  for (const auto& r : rows->rows) {
-    Claimed c{Text(r[0]), Text(r[1]), Text(r[2]), Text(r[4]), Text(r[5]), token, Int(r[3])};
-    ++in_flight;
-    asio::co_spawn(ctx, Deliver(std::move(c)), asio::detached);
-  }
-  co_return rows->rows.size();
-}
-
-store::Task<core::Result<void>> Dispatcher::Impl::RecordBody(store::Transaction& tx, const Claimed& c, int status,
-                                                             std::int64_t latency, const std::string& error,
-                                                             const std::string& destination) {
-  const auto& d = db.dialect();
-  const std::int64_t now = NowMs();
-  const bool ok = status >= 200 && status < 300;
-  Statement update;
-  if (ok) {
-    update = {"UPDATE basalt_webhook_deliveries SET state = 'succeeded', attempts = attempts + 1, status_code = " +
-                  d.Placeholder(1) + ", latency_ms = " + d.Placeholder(2) + ", error = NULL, delivered_at = " +
-                  d.Placeholder(3) + ", updated_at = " + d.Placeholder(3) +
-                  ", lease_until = 0, lease_token = NULL WHERE id = " + d.Placeholder(4) + " AND lease_token = " +
-                  d.Placeholder(5),
-              {OptionalInt(status), latency, now, c.id, c.lease_token}};
-  } else {
-    const bool last = c.attempts + 1 >= static_cast<std::int64_t>(options.delivery.max_attempts);
-    update = {"UPDATE basalt_webhook_deliveries SET state = " + d.Placeholder(1) +
-                  ", attempts = attempts + 1, status_code = " + d.Placeholder(2) + ", latency_ms = " +
-                  d.Placeholder(3) + ", error = " + d.Placeholder(4) + ", next_attempt_at = " + d.Placeholder(5) +
-                  ", updated_at = " + d.Placeholder(6) + ", lease_until = 0, lease_token = NULL WHERE id = " +
-                  d.Placeholder(7) + " AND lease_token = " + d.Placeholder(8),
-              {std::string(last ? "failed" : "pending"), OptionalInt(status), latency, error,
-               now + Backoff(c.attempts + 1), now, c.id, c.lease_token}};
-  }
+  const bool ok = state == "succeeded";
+  Statement update{"UPDATE basalt_webhook_deliveries SET state = " + d.Placeholder(1) +
+                       ", attempts = attempts + 1, status_code = " + d.Placeholder(2) + ", latency_ms = " +
+                       d.Placeholder(3) + ", error = " + d.Placeholder(4) + ", updated_at = " + d.Placeholder(5) +
+                       ", delivered_at = COALESCE(" + d.Placeholder(6) + ", delivered_at) WHERE id = " +
+                       d.Placeholder(7) + " RETURNING attempts",
+                   {state, OptionalInt(status), latency, ok ? Value(store::Null{}) : Value(error), now,
+                    ok ? Value(now) : Value(store::Null{}), id}};
   auto updated = co_await tx.Execute(std::move(update));
   if (!updated) co_return std::unexpected(std::move(updated.error()));
-  if (updated->affected == 0) co_return core::Result<void>{};  // the lease was lost: another worker owns it now
-  Statement attempt{"INSERT INTO basalt_webhook_attempts (delivery_id, attempt, at, status_code, latency_ms, error)"
-                    " VALUES (" + d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " +
-                        d.Placeholder(4) + ", " + d.Placeholder(5) + ", " + d.Placeholder(6) +
-                        ") ON CONFLICT (delivery_id, attempt) DO NOTHING",
-                    {c.id, c.attempts + 1, now, OptionalInt(status), latency,
-                     ok ? Value(store::Null{}) : Value(error)}};
-  if (auto r = co_await tx.Execute(std::move(attempt)); !r) co_return std::unexpected(std::move(r.error()));
+  if (!updated->rows.empty()) {
+    Statement attempt{"INSERT INTO basalt_webhook_attempts (delivery_id, attempt, at, status_code, latency_ms, error)"
+                      " VALUES (" + d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " +
+                          d.Placeholder(4) + ", " + d.Placeholder(5) + ", " + d.Placeholder(6) +
+                          ") ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                      {id, Int(updated->rows[0][0]), now, OptionalInt(status), latency,
+                       ok ? Value(store::Null{}) : Value(error)}};
+    if (auto r = co_await tx.Execute(std::move(attempt)); !r) co_return std::unexpected(std::move(r.error()));
+  }
   if (ok) {
     Statement close{"INSERT INTO basalt_webhook_breakers (destination, state, failures, open_until) VALUES (" +
                         d.Placeholder(1) + ", 'closed', 0, 0) ON CONFLICT (destination) DO UPDATE SET"
@@ -413,64 +450,102 @@ store::Task<core::Result<void>> Dispatcher::Impl::RecordBody(store::Transaction&
   co_return core::Result<void>{};
 }
 
-asio::awaitable<void> Dispatcher::Impl::Deliver(Claimed c) {
+asio::awaitable<void> Dispatcher::Impl::Deliver(queue::Message m) {
   try {
     const auto& d = db.dialect();
-    const std::string destination = DestinationOf(c.url);
-    const std::int64_t now = NowMs();
-    const std::int64_t cooldown =
-        std::chrono::duration_cast<std::chrono::milliseconds>(options.delivery.breaker_cooldown).count();
-    std::optional<std::int64_t> defer_until;
-    auto breaker = co_await GetBreaker(db, shard, destination);
-    if (!breaker) {
-      LogError("events: cannot read a circuit breaker", breaker.error());
-      defer_until = now + 1000;
-    } else if (*breaker && (*breaker)->state != "closed") {
-      if (now < (*breaker)->open_until_ms) {
-        defer_until = (*breaker)->open_until_ms;
-      } else {
-        // Cool-down over: one delivery becomes the half-open probe; the others wait for it.
-        std::vector<Statement> probe;
-        probe.push_back({"UPDATE basalt_webhook_breakers SET state = 'half_open', open_until = " + d.Placeholder(1) +
-                             " WHERE destination = " + d.Placeholder(2) + " AND state <> 'closed' AND open_until <= " +
-                             d.Placeholder(3),
-                         {now + cooldown, destination, now}});
-        auto won = co_await Run(std::move(probe));
-        if (!won || *won == 0) defer_until = now + std::min<std::int64_t>(cooldown, 1000);
-      }
-    }
-    if (defer_until) {
-      std::vector<Statement> defer;
-      defer.push_back({"UPDATE basalt_webhook_deliveries SET next_attempt_at = " + d.Placeholder(1) +
-                           ", lease_until = 0, lease_token = NULL WHERE id = " + d.Placeholder(2) +
-                           " AND lease_token = " + d.Placeholder(3),
-                       {*defer_until, c.id, c.lease_token}});
-      auto deferred = co_await Run(std::move(defer));
-      if (!deferred) LogError("events: cannot defer a delivery", deferred.error());
+    const std::string queue_name(kWebhookQueue);
+    std::optional<Parsed> parsed = ParsePayload(m.payload);
+    if (!parsed) {
+      std::string q = queue_name, id = m.id, token = m.lease_token, why = "not a webhook delivery message";
+      auto nacked = co_await engine.Nack(shard, std::move(q), std::move(id), std::move(token), std::nullopt,
+                                         std::move(why));
+      if (!nacked) LogError("events: cannot nack a malformed webhook message", nacked.error());
     } else {
-      const std::int64_t timestamp = NowMs() / 1000;
-      OutboundRequest request;
-      request.url = c.url;
-      request.headers = {{"Content-Type", "application/cloudevents+json"},
-                         {"webhook-id", c.event_id},
-                         {"webhook-timestamp", std::to_string(timestamp)},
-                         {"webhook-signature", Sign(c.secret, c.event_id, timestamp, c.body)}};
-      request.body = c.body;
-      const auto started = std::chrono::steady_clock::now();
-      OutboundResult result = co_await sender(std::move(request));
-      const std::int64_t latency =
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      std::string error = result.error;
-      if (error.empty() && (result.status < 200 || result.status >= 300)) {
-        error = result.status >= 300 && result.status < 400 ? "redirect not followed (HTTP " +
-                                                                  std::to_string(result.status) + ")"
-                                                            : "HTTP " + std::to_string(result.status);
+      Statement hook_st{"SELECT url, secret FROM basalt_webhooks WHERE id = " + d.Placeholder(1), {parsed->webhook_id}};
+      auto hook = co_await db.Query(shard, std::move(hook_st));
+      if (!hook) {
+        LogError("events: cannot read a webhook", hook.error());
+        std::string q = queue_name, id = m.id, token = m.lease_token;
+        auto released = co_await engine.Release(shard, std::move(q), std::move(id), std::move(token), 1000);
+        if (!released) LogError("events: cannot release a webhook message", released.error());
+      } else if (hook->rows.empty()) {
+        // The webhook was deleted: nothing to send; the message is done.
+        std::string q = queue_name, id = m.id, token = m.lease_token;
+        auto acked = co_await engine.Ack(shard, std::move(q), std::move(id), std::move(token));
+        if (!acked) LogError("events: cannot ack a message of a deleted webhook", acked.error());
+      } else {
+        const std::string url = Text(hook->rows[0][0]);
+        const std::string secret = Text(hook->rows[0][1]);
+        const std::string destination = DestinationOf(url);
+        const std::int64_t now = NowMs();
+        const std::int64_t cooldown =
+            std::chrono::duration_cast<std::chrono::milliseconds>(options.delivery.breaker_cooldown).count();
+        std::optional<std::int64_t> defer_until;
+        auto breaker = co_await GetBreaker(db, shard, destination);
+        if (!breaker) {
+          LogError("events: cannot read a circuit breaker", breaker.error());
+          defer_until = now + 1000;
+        } else if (*breaker && (*breaker)->state != "closed") {
+          if (now < (*breaker)->open_until_ms) {
+            defer_until = (*breaker)->open_until_ms;
+          } else {
+            // Cool-down over: one delivery becomes the half-open probe; the others wait for it.
+            std::vector<Statement> probe;
+            probe.push_back({"UPDATE basalt_webhook_breakers SET state = 'half_open', open_until = " +
+                                 d.Placeholder(1) + " WHERE destination = " + d.Placeholder(2) +
+                                 " AND state <> 'closed' AND open_until <= " + d.Placeholder(3),
+                             {now + cooldown, destination, now}});
+            auto won = co_await Run(std::move(probe));
+            if (!won || *won == 0) defer_until = now + std::min<std::int64_t>(cooldown, 1000);
+          }
+        }
+        if (defer_until) {
+          // An open circuit: give the message back for later without spending its attempt.
+          std::string q = queue_name, id = m.id, token = m.lease_token;
+          const std::int64_t delay = std::clamp<std::int64_t>(*defer_until - now, 1, 86'400'000);
+          auto released = co_await engine.Release(shard, std::move(q), std::move(id), std::move(token), delay);
+          if (!released) LogError("events: cannot defer a webhook message", released.error());
+        } else {
+          const std::int64_t timestamp = NowMs() / 1000;
+          OutboundRequest request;
+          request.url = url;
+          request.headers = {{"Content-Type", "application/cloudevents+json"},
+                             {"webhook-id", parsed->event_id},
+                             {"webhook-timestamp", std::to_string(timestamp)},
+                             {"webhook-signature", Sign(secret, parsed->event_id, timestamp, parsed->body)}};
+          request.body = parsed->body;
+          const auto started = std::chrono::steady_clock::now();
+          OutboundResult result = co_await sender(std::move(request));
+          const std::int64_t latency =
+              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+          const bool ok = result.status >= 200 && result.status < 300;
+          std::string error = result.error;
+          if (!ok && error.empty()) {
+            error = result.status >= 300 && result.status < 400
+                        ? "redirect not followed (HTTP " + std::to_string(result.status) + ")"
+                        : "HTTP " + std::to_string(result.status);
+          }
+          // The log first: a crash before the ack sends the message again and logs that attempt too.
+          const bool exhausted = m.attempt >= static_cast<std::int64_t>(options.delivery.max_attempts);
+          const std::string state = ok ? "succeeded" : exhausted ? "failed" : "pending";
+          const std::string id = m.id;
+          auto recorded = co_await db.Transact(
+              shard, [this, &id, &state, &result, latency, &error, &destination](store::Transaction& tx) {
+                return RecordBody(tx, id, state, result.status, latency, error, destination);
+              });
+          if (!recorded) LogError("events: cannot record a delivery attempt", recorded.error());
+          std::string q = queue_name, mid = m.id, token = m.lease_token;
+          if (ok) {
+            auto acked = co_await engine.Ack(shard, std::move(q), std::move(mid), std::move(token));
+            if (!acked) LogError("events: cannot ack a webhook message", acked.error());
+          } else {
+            std::string why = error;
+            auto nacked = co_await engine.Nack(shard, std::move(q), std::move(mid), std::move(token), std::nullopt,
+                                               std::move(why));
+            if (!nacked) LogError("events: cannot nack a webhook message", nacked.error());
+          }
+        }
       }
-      auto recorded = co_await db.Transact(shard, [this, &c, &result, latency, &error, &destination](
-                                                      store::Transaction& tx) {
-        return RecordBody(tx, c, result.status, latency, error, destination);
-      });
-      if (!recorded) LogError("events: cannot record a delivery attempt", recorded.error());
     }
   } catch (const std::exception& e) {
     obs::Log(obs::LogLevel::kError, "events: delivery failed", {{"error", e.what()}});
@@ -480,29 +555,66 @@ asio::awaitable<void> Dispatcher::Impl::Deliver(Claimed c) {
 }
 
 asio::awaitable<void> Dispatcher::Impl::WorkerLoop() {
-  const auto pause = std::min(options.poll, std::chrono::milliseconds(1000));
   ++loops;
+  const auto& o = options.delivery;
+  queue::QueueSettings settings;
+  settings.max_attempts = o.max_attempts;
+  settings.backoff_min_ms = o.backoff_base.count();
+  settings.backoff_max_ms = std::max(o.backoff_max.count(), o.backoff_base.count());
+  settings.lease_ms = std::clamp<std::int64_t>(o.lease.count(), 100, 43'200'000);
+  settings.retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
+  settings.dead_letter = true;
+  bool configured = false;
   while (!stopping.load()) {
-    std::size_t claimed = 0;
     try {
-      if (in_flight < options.delivery.concurrency)
-        claimed = co_await ClaimStep(static_cast<std::int64_t>(options.delivery.concurrency - in_flight));
+      if (!configured) {
+        std::string q(kWebhookQueue);
+        auto put = co_await engine.Put(shard, std::move(q), settings);
+        if (!put) {
+          LogError("events: cannot configure the webhook queue", put.error());
+          co_await Pause(worker_tick, std::chrono::milliseconds(1000));
+          continue;
+        }
+        configured = true;
+      }
+      if (in_flight >= o.concurrency) {
+        co_await Pause(worker_tick, std::chrono::milliseconds(1000));  // a finished delivery cancels it
+        continue;
+      }
+      queue::ClaimOptions claim;
+      claim.max = static_cast<std::int64_t>(o.concurrency - in_flight);
+      claim.lease_ms = settings.lease_ms;
+      claim.wait_ms = queue::kMaxWaitMs;  // woken at once by a produce; no polling
+      std::string q(kWebhookQueue);
+      auto claimed = co_await engine.Claim(shard, std::move(q), claim);
+      if (!claimed) {
+        LogError("events: cannot claim webhook messages", claimed.error());
+        co_await Pause(worker_tick, std::chrono::milliseconds(1000));
+        continue;
+      }
+      for (auto& m : *claimed) {
+        ++in_flight;
+        asio::co_spawn(ctx, Deliver(std::move(m)), asio::detached);
+      }
     } catch (const std::exception& e) {
-      obs::Log(obs::LogLevel::kError, "events: delivery worker step failed", {{"error", e.what()}});
+      obs::Log(obs::LogLevel::kError, "events: webhook worker step failed", {{"error", e.what()}});
     }
-    if (claimed > 0 || stopping.load()) continue;
-    co_await Pause(worker_tick, pause);
   }
   --loops;
 }
 
-Dispatcher::Dispatcher(store::Database& database, unsigned shard, Hub& hub, DispatcherOptions options, Sender sender)
-    : impl_(std::make_unique<Impl>(database, shard, hub, std::move(options), std::move(sender))) {}
+Dispatcher::Dispatcher(store::Database& database, queue::Engine& queue, unsigned shard, Hub& hub,
+                       DispatcherOptions options, Sender sender)
+    : impl_(std::make_unique<Impl>(database, queue, shard, hub, std::move(options), std::move(sender))) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
 void Dispatcher::Start() {
   auto& s = *impl_;
+  std::string channel(kEventsChannel);
+  s.listening = s.db.Listen(std::move(channel), [&s](std::string_view payload, bool lost) {
+    s.OnNotification(payload, lost);
+  });
   asio::co_spawn(s.ctx, s.MainLoop(), asio::detached);
   if (s.options.webhooks) asio::co_spawn(s.ctx, s.WorkerLoop(), asio::detached);
   auto first = s.first_step.get_future();
@@ -520,16 +632,14 @@ void Dispatcher::Start() {
   first.wait_for(std::chrono::seconds(10));
 }
 
-void Dispatcher::Notify() {
-  auto& s = *impl_;
-  if (s.notified.exchange(true)) return;
-  asio::post(s.ctx, [&s] { s.tick.cancel(); });
-}
+void Dispatcher::Notify() { impl_->OnNotification({}, false); }
 
 void Dispatcher::Stop() {
   auto& s = *impl_;
   if (!s.thread.joinable()) return;
+  s.listening.reset();  // waits for a callback in progress; none after this
   s.stopping.store(true);
+  if (s.options.webhooks) s.engine.Shutdown();  // ends the worker's long-poll
   asio::co_spawn(s.ctx, s.Drain(), asio::detached);
   s.thread.join();
 }

@@ -70,6 +70,20 @@ store::Statement OutboxInsert(const store::Dialect& d, std::string_view collecti
                            std::move(ce)}};
 }
 
+store::Task<core::Result<void>> AppendEvent(store::Transaction& tx, const store::Dialect& dialect,
+                                            std::string_view collection, std::string_view record_id, ChangeKind kind,
+                                            std::string_view record_json, const std::vector<std::string>& changed) {
+  store::Statement insert = OutboxInsert(dialect, collection, record_id, kind, record_json, changed);
+  insert.sql += " RETURNING txid";
+  auto appended = co_await tx.Execute(std::move(insert));
+  if (!appended) co_return std::unexpected(std::move(appended.error()));
+  const std::int64_t txid = appended->rows.empty() ? 0 : Int(appended->rows[0][0]);
+  // One notification per transaction and txid: identical payloads of one transaction may merge.
+  std::string channel(kEventsChannel);
+  std::string payload = std::to_string(txid);
+  co_return co_await tx.Notify(std::move(channel), std::move(payload));
+}
+
 store::Statement ReadAfter(const store::Dialect& d, Position after, std::int64_t limit, std::string_view collection) {
   store::Statement st;
   st.sql = "SELECT " + std::string(kColumns) + " FROM basalt_events_visible WHERE (txid > " + d.Placeholder(1) +
@@ -154,7 +168,33 @@ std::vector<store::Migration> Migrations(std::string_view dialect_name) {
            .name = "webhooks",
            .up = std::move(webhooks),
            .down = "DROP TABLE basalt_webhook_breakers; DROP TABLE basalt_webhook_attempts;"
-                   " DROP TABLE basalt_webhook_deliveries; DROP TABLE basalt_webhooks;"}};
+                   " DROP TABLE basalt_webhook_deliveries; DROP TABLE basalt_webhooks;"},
+          // Deliveries travel through the queue (basalt.webhooks) now: the private retry table
+          // (state, lease, next attempt, body) gives way to a log keyed by the message id.
+          // Deliveries still pending in the old table are not carried over.
+          {.version = 952,
+           .name = "webhook deliveries through the queue",
+           .up = "DROP TABLE basalt_webhook_attempts; DROP TABLE basalt_webhook_deliveries;"
+                 "CREATE TABLE basalt_webhook_deliveries (id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL,"
+                 " event_id TEXT NOT NULL, event_type TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL,"
+                 " status_code BIGINT, latency_ms BIGINT, error TEXT, redelivery_of TEXT,"
+                 " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, delivered_at BIGINT);"
+                 "CREATE INDEX basalt_webhook_deliveries_hook ON basalt_webhook_deliveries (webhook_id, created_at);"
+                 "CREATE INDEX basalt_webhook_deliveries_done ON basalt_webhook_deliveries (updated_at);"
+                 "CREATE TABLE basalt_webhook_attempts (delivery_id TEXT NOT NULL, attempt BIGINT NOT NULL,"
+                 " at BIGINT NOT NULL, status_code BIGINT, latency_ms BIGINT NOT NULL, error TEXT,"
+                 " PRIMARY KEY (delivery_id, attempt));",
+           .down = "DROP TABLE basalt_webhook_attempts; DROP TABLE basalt_webhook_deliveries;"
+                   "CREATE TABLE basalt_webhook_deliveries (id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL,"
+                   " event_id TEXT NOT NULL, event_type TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,"
+                   " attempts BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL, lease_until BIGINT NOT NULL,"
+                   " lease_token TEXT, status_code BIGINT, latency_ms BIGINT, error TEXT, created_at BIGINT NOT NULL,"
+                   " updated_at BIGINT NOT NULL, delivered_at BIGINT, UNIQUE (webhook_id, event_id));"
+                   "CREATE INDEX basalt_webhook_deliveries_due ON basalt_webhook_deliveries (state, next_attempt_at);"
+                   "CREATE INDEX basalt_webhook_deliveries_hook ON basalt_webhook_deliveries (webhook_id, created_at);"
+                   "CREATE TABLE basalt_webhook_attempts (delivery_id TEXT NOT NULL, attempt BIGINT NOT NULL,"
+                   " at BIGINT NOT NULL, status_code BIGINT, latency_ms BIGINT NOT NULL, error TEXT,"
+                   " PRIMARY KEY (delivery_id, attempt));"}};
 }
 
 }  // namespace basalt::events

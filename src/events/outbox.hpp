@@ -53,6 +53,16 @@ struct Event {
 store::Statement OutboxInsert(const store::Dialect& dialect, std::string_view collection, std::string_view record_id,
                               ChangeKind kind, std::string_view record_json, const std::vector<std::string>& changed);
 
+/// The Database::Listen channel on which every transaction that appended events notifies, after
+/// its commit, with its outbox `txid` as the payload ("0" on SQLite): the dispatcher's wake-up.
+inline constexpr std::string_view kEventsChannel = "basalt_events";
+
+/// Appends one event inside `tx` (OutboxInsert) and queues the kEventsChannel notification, which
+/// listeners receive only if `tx` commits. Only awaits `tx` (valid in a SQLite Transact callback).
+store::Task<core::Result<void>> AppendEvent(store::Transaction& tx, const store::Dialect& dialect,
+                                            std::string_view collection, std::string_view record_id, ChangeKind kind,
+                                            std::string_view record_json, const std::vector<std::string>& changed);
+
 /// Up to `limit` visible events after `after`, in order; only `collection`'s when not empty.
 store::Statement ReadAfter(const store::Dialect& dialect, Position after, std::int64_t limit,
                            std::string_view collection = {});

@@ -13,10 +13,12 @@
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 
 #include "core/ids.hpp"
 #include "core/time.hpp"
+#include "queue/engine.hpp"
 
 namespace basalt::events {
 namespace {
@@ -93,9 +95,16 @@ Webhook ToWebhook(const std::vector<Value>& r) {
   return w;
 }
 
-constexpr std::string_view kDeliveryColumns =
-    "id, webhook_id, event_id, event_type, state, attempts, next_attempt_at, created_at, updated_at, status_code,"
-    " latency_ms, delivered_at, error";
+/// The log row joined with its queue message (?1 = the webhook queue): the state and the next
+/// attempt come from the message while it exists.
+std::string DeliverySelect(const store::Dialect& d) {
+  return "SELECT dl.id, dl.webhook_id, dl.event_id, dl.event_type,"
+         " CASE WHEN m.state IN (0, 1) THEN 'pending' WHEN m.state = 3 THEN 'failed' ELSE dl.state END,"
+         " dl.attempts, CASE WHEN m.state = 0 THEN m.visible_at ELSE NULL END, dl.created_at, dl.updated_at,"
+         " dl.status_code, dl.latency_ms, dl.delivered_at, dl.error, dl.redelivery_of"
+         " FROM basalt_webhook_deliveries dl LEFT JOIN basalt_queue_messages m ON m.id = dl.id AND m.queue = " +
+         d.Placeholder(1);
+}
 
 Delivery ToDelivery(const std::vector<Value>& r) {
   Delivery d;
@@ -105,13 +114,14 @@ Delivery ToDelivery(const std::vector<Value>& r) {
   d.event_type = Text(r[3]);
   d.state = Text(r[4]);
   d.attempts = Int(r[5]);
-  d.next_attempt_at_ms = Int(r[6]);
+  d.next_attempt_at_ms = OptInt(r[6]);
   d.created_at_ms = Int(r[7]);
   d.updated_at_ms = Int(r[8]);
   d.status_code = OptInt(r[9]);
   d.latency_ms = OptInt(r[10]);
   d.delivered_at_ms = OptInt(r[11]);
   d.error = Text(r[12]);
+  d.redelivery_of = Text(r[13]);
   return d;
 }
 
@@ -217,6 +227,31 @@ std::string DestinationOf(std::string_view url) {
   return scheme + "://" + authority;
 }
 
+std::string DeliveryPayload(std::string_view webhook_id, std::string_view event_id, std::string_view event_type,
+                            std::string_view event_json) {
+  const auto quoted = [](std::string_view v) { return boost::json::serialize(boost::json::string(v)); };
+  std::string out;
+  out.reserve(event_json.size() + 160);
+  out += "{\"webhook_id\":";
+  out += quoted(webhook_id);
+  out += ",\"event_id\":";
+  out += quoted(event_id);
+  out += ",\"event_type\":";
+  out += quoted(event_type);
+  out += ",\"event\":";
+  out += event_json;
+  out += "}";
+  return out;
+}
+
+std::string DeliveryInsertSql(const store::Dialect& d) {
+  return "INSERT INTO basalt_webhook_deliveries (id, webhook_id, event_id, event_type, state, attempts, redelivery_of,"
+         " created_at, updated_at) VALUES (" +
+         d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " + d.Placeholder(4) +
+         ", 'pending', 0, " + d.Placeholder(5) + ", " + d.Placeholder(6) + ", " + d.Placeholder(6) +
+         ") ON CONFLICT (id) DO NOTHING";
+}
+
 Task<core::Result<std::pair<Webhook, std::string>>> CreateWebhook(store::Database& db, unsigned shard, std::string url,
                                                                   std::vector<std::string> events) {
   const auto& d = db.dialect();
@@ -300,18 +335,23 @@ Task<core::Result<void>> DeleteWebhook(store::Database& db, unsigned shard, std:
 Task<core::Result<std::vector<Delivery>>> ListDeliveries(store::Database& db, unsigned shard, std::string webhook_id,
                                                          std::int64_t limit) {
   const auto& d = db.dialect();
-  Statement st{"SELECT " + std::string(kDeliveryColumns) + " FROM basalt_webhook_deliveries WHERE webhook_id = " +
-                   d.Placeholder(1) + " ORDER BY created_at DESC, id DESC LIMIT " + d.Placeholder(2),
-               {webhook_id, limit}};
+  Statement st{DeliverySelect(d) + " WHERE dl.webhook_id = " + d.Placeholder(2) +
+                   " ORDER BY dl.created_at DESC, dl.id DESC LIMIT " + d.Placeholder(3),
+               {std::string(kWebhookQueue), webhook_id, limit}};
   auto rows = co_await db.Query(shard, std::move(st));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   std::vector<Delivery> out;
   for (const auto& r : rows->rows) out.push_back(ToDelivery(r));
   if (out.empty()) co_return out;
-  Statement log{"SELECT a.delivery_id, a.attempt, a.at, a.status_code, a.latency_ms, a.error FROM basalt_webhook_attempts a"
-                " JOIN basalt_webhook_deliveries dl ON dl.id = a.delivery_id WHERE dl.webhook_id = " +
-                    d.Placeholder(1) + " ORDER BY a.delivery_id, a.attempt",
-                {webhook_id}};
+  std::string ids;
+  std::vector<Value> params;
+  for (const auto& delivery : out) {
+    params.emplace_back(delivery.id);
+    ids += (ids.empty() ? "" : ", ") + d.Placeholder(static_cast<int>(params.size()));
+  }
+  Statement log{"SELECT delivery_id, attempt, at, status_code, latency_ms, error FROM basalt_webhook_attempts"
+                " WHERE delivery_id IN (" + ids + ") ORDER BY delivery_id, attempt",
+                std::move(params)};
   auto attempts = co_await db.Query(shard, std::move(log));
   if (!attempts) co_return std::unexpected(std::move(attempts.error()));
   for (const auto& r : attempts->rows) {
@@ -324,25 +364,59 @@ Task<core::Result<std::vector<Delivery>>> ListDeliveries(store::Database& db, un
   co_return out;
 }
 
-Task<core::Result<Delivery>> Redeliver(store::Database& db, unsigned shard, std::string webhook_id,
-                                       std::string delivery_id) {
+namespace {
+
+/// Produces the new message and its log row (one transaction).
+Task<core::Result<void>> RedeliverBody(store::Transaction& tx, const store::Dialect& d, queue::Engine& engine,
+                                       const Delivery& original, const std::string& payload, std::string& new_id) {
+  std::vector<queue::NewMessage> messages(1);
+  messages[0].payload = payload;
+  std::string queue_name(kWebhookQueue);
+  auto produced = co_await engine.Produce(tx, std::move(queue_name), std::move(messages));
+  if (!produced) co_return std::unexpected(std::move(produced.error()));
+  new_id = (*produced)[0].id;
+  Statement insert{DeliveryInsertSql(d),
+                   {new_id, original.webhook_id, original.event_id, original.event_type, original.id, NowMs()}};
+  auto inserted = co_await tx.Execute(std::move(insert));
+  if (!inserted) co_return std::unexpected(std::move(inserted.error()));
+  co_return core::Result<void>{};
+}
+
+/// One delivery of a webhook (with its log), or kNotFound.
+Task<core::Result<Delivery>> GetDelivery(store::Database& db, unsigned shard, const std::string& webhook_id,
+                                         const std::string& delivery_id) {
   const auto& d = db.dialect();
-  const std::int64_t now = NowMs();
-  std::vector<Statement> st;
-  st.push_back({"UPDATE basalt_webhook_deliveries SET state = 'pending', next_attempt_at = " + d.Placeholder(1) +
-                    ", updated_at = " + d.Placeholder(1) + " WHERE id = " + d.Placeholder(2) + " AND webhook_id = " +
-                    d.Placeholder(3),
-                {now, delivery_id, webhook_id}});
-  auto done = co_await Write(db, shard, std::move(st));
-  if (!done) co_return std::unexpected(std::move(done.error()));
-  if (*done == 0) co_return std::unexpected(NotFound("delivery"));
-  Statement one{"SELECT " + std::string(kDeliveryColumns) + " FROM basalt_webhook_deliveries WHERE id = " +
-                    d.Placeholder(1),
-                {delivery_id}};
-  auto rows = co_await db.Query(shard, std::move(one));
+  Statement st{DeliverySelect(d) + " WHERE dl.id = " + d.Placeholder(2) + " AND dl.webhook_id = " + d.Placeholder(3),
+               {std::string(kWebhookQueue), delivery_id, webhook_id}};
+  auto rows = co_await db.Query(shard, std::move(st));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   if (rows->rows.empty()) co_return std::unexpected(NotFound("delivery"));
   co_return ToDelivery(rows->rows[0]);
+}
+
+}  // namespace
+
+Task<core::Result<Delivery>> Redeliver(store::Database& db, queue::Engine& engine, unsigned shard,
+                                       std::string webhook_id, std::string delivery_id) {
+  auto original = co_await GetDelivery(db, shard, webhook_id, delivery_id);
+  if (!original) co_return std::unexpected(std::move(original.error()));
+  std::string queue_name(kWebhookQueue);
+  std::string message_id = delivery_id;
+  auto message = co_await engine.Peek(shard, std::move(queue_name), std::move(message_id));
+  if (!message) {
+    if (message.error().code != ErrorCode::kNotFound) co_return std::unexpected(std::move(message.error()));
+    co_return core::Fail(ErrorCode::kConflict,
+                         "The delivery's message is no longer retained by the queue; it cannot be sent again.");
+  }
+  std::string new_id;
+  const auto& d = db.dialect();
+  const Delivery& o = *original;
+  std::string payload = std::move(message->payload);
+  auto done = co_await db.Transact(shard, [&d, &engine, &o, &payload, &new_id](store::Transaction& tx) {
+    return RedeliverBody(tx, d, engine, o, payload, new_id);
+  });
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  co_return co_await GetDelivery(db, shard, webhook_id, new_id);
 }
 
 Task<core::Result<std::optional<Breaker>>> GetBreaker(store::Database& db, unsigned shard, std::string destination) {

@@ -370,6 +370,9 @@ class Engine::Impl {
     kill_ = A(
         "UPDATE basalt_queue_messages SET state = 3, visible_at = ?4, lease_token = NULL, last_error = ?5 "
         "WHERE id = ?1 AND queue = ?2 AND state = 1 AND lease_token = ?3");
+    release_ = A(
+        "UPDATE basalt_queue_messages SET state = 0, attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, "
+        "visible_at = ?4, lease_token = NULL WHERE id = ?1 AND queue = ?2 AND state = 1 AND lease_token = ?3");
     extend_ = A(
         "UPDATE basalt_queue_messages SET visible_at = ?4 WHERE id = ?1 AND queue = ?2 AND state = 1 AND lease_token = ?3");
     dead_page_ = A(
@@ -786,7 +789,7 @@ class Engine::Impl {
 
   std::string select_queue_, list_queues_, create_queue_, update_queue_, insert_keyed_, find_key_, counters_,
       expire_dead_, expire_drop_, claim_, next_visible_, delete_one_, message_state_, leased_attempt_, retry_,
-      kill_, extend_, dead_page_, replay_dead_one_, replay_dead_all_, replay_done_one_, replay_done_range_, stats_,
+      kill_, release_, extend_, dead_page_, replay_dead_one_, replay_dead_all_, replay_done_one_, replay_done_range_, stats_,
       stats_counters_, purge_, peek_;
   std::map<std::size_t, std::string> insert_chunk_, ack_chunk_, delete_chunk_;
   std::unique_ptr<store::Subscription> notify_subscription_;
@@ -934,6 +937,26 @@ Task<core::Result<void>> RunAll(store::Transaction& tx, std::vector<Statement>& 
   co_return core::Result<void>{};
 }
 }  // namespace
+
+Task<core::Result<void>> Engine::Release(unsigned shard, std::string queue, std::string id, std::string lease_token,
+                                         std::int64_t delay_ms) {
+  if (!ValidQueueName(queue)) co_return NoQueue();
+  if (delay_ms < 0 || delay_ms > 86'400'000)
+    co_return std::unexpected(Invalid("delay_ms", "out_of_range", "must be 0 to 86400000"));
+  std::vector<Statement> statements;
+  statements.push_back(Statement{impl_->release_, {id, queue, lease_token, NowMs() + delay_ms}});
+  std::int64_t affected = 0;
+  auto done = co_await impl_->db_.Transact(shard, [&](store::Transaction& tx) {
+    return RunAll(tx, statements, affected, queue);
+  });
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  if (affected > 0) co_return core::Result<void>{};
+  Statement check{impl_->message_state_, {id, queue}};
+  auto found = co_await impl_->db_.Query(shard, std::move(check));
+  if (!found) co_return std::unexpected(std::move(found.error()));
+  if (found->rows.empty()) co_return NoMessage();
+  co_return Stale();
+}
 
 Task<core::Result<std::int64_t>> Engine::Extend(unsigned shard, std::string queue, std::string id,
                                                 std::string lease_token, std::int64_t lease_ms) {

@@ -53,6 +53,13 @@ core::Result<void> ValidateSettings(const QueueSettings& settings);
 /// True for a valid queue name: 1..128 of [A-Za-z0-9_.-], starting with a letter or digit.
 bool ValidQueueName(std::string_view name);
 
+/// Names starting with this prefix are reserved for Basalt's own queues (e.g. "basalt.webhooks"):
+/// the HTTP API lets admins inspect them and replay their dead letters, but not produce to,
+/// consume from or reconfigure them. The engine itself does not check it.
+inline constexpr std::string_view kSystemQueuePrefix = "basalt.";
+/// True for a reserved (system) queue name.
+inline bool IsSystemQueue(std::string_view name) { return name.starts_with(kSystemQueuePrefix); }
+
 /// A queue and its settings.
 struct QueueInfo {
   std::string name;
@@ -200,6 +207,12 @@ class Engine {
   /// kConflict for a stale token.
   Task<core::Result<NackOutcome>> Nack(unsigned shard, std::string queue, std::string id, std::string lease_token,
                                        std::optional<std::int64_t> delay_ms, std::string error);
+  /// Gives a message back without spending the attempt its claim took: claimable again after
+  /// `delay_ms` (0..86400000), never dead-lettered by this call (e.g. a consumer that must wait
+  /// for a reason unrelated to the message, like an open circuit breaker). kNotFound, kConflict
+  /// for a stale token.
+  Task<core::Result<void>> Release(unsigned shard, std::string queue, std::string id, std::string lease_token,
+                                   std::int64_t delay_ms);
   /// Extends a lease to now + lease_ms (0: the queue's). Returns the new lease_expires_at.
   Task<core::Result<std::int64_t>> Extend(unsigned shard, std::string queue, std::string id, std::string lease_token,
                                           std::int64_t lease_ms);
