@@ -398,6 +398,10 @@ asio::awaitable<void> Dispatcher::Impl::MainLoop() {
       awaited_txid.store(0);  // Give up on it; the safety-net poll will see it.
     }
     recheck = std::chrono::milliseconds(0);
+    // A notification that came while AwaitedInvisible was suspended cancelled no wait: look at
+    // the flag again. No suspension between this check and the wait, and a later notification's
+    // cancel is posted to this thread, so it reaches the wait.
+    if (notified.load()) continue;
     co_await Pause(tick, options.poll);
   }
   --loops;
