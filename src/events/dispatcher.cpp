@@ -590,10 +590,17 @@ asio::awaitable<void> Dispatcher::Impl::WorkerLoop() {
       claim.lease_ms = settings.lease_ms;
       claim.wait_ms = queue::kMaxWaitMs;  // woken at once by a produce; no polling
       std::string q(kWebhookQueue);
+      const auto asked = std::chrono::steady_clock::now();
       auto claimed = co_await engine.Claim(shard, std::move(q), claim);
       if (!claimed) {
         LogError("events: cannot claim webhook messages", claimed.error());
         co_await Pause(worker_tick, std::chrono::milliseconds(1000));
+        continue;
+      }
+      // Empty at once: the engine is shutting down (claims no longer wait) or another worker won
+      // the race; do not spin.
+      if (claimed->empty() && std::chrono::steady_clock::now() - asked < std::chrono::seconds(1)) {
+        co_await Pause(worker_tick, std::chrono::milliseconds(200));
         continue;
       }
       for (auto& m : *claimed) {

@@ -996,6 +996,47 @@ TEST_P(WebhooksBackend, KilledServerLosesNoQueuedDelivery) {
   EXPECT_EQ(api.Call("DELETE", "/api/v1/webhooks/" + hook_id).status, 204);
 }
 
+// Two processes on one PostgreSQL database, the safety-net poll at a minute: an `api` instance
+// (no webhook worker) and an `all` instance. Writes on either reach the other's live subscribers
+// and the webhook worker only through LISTEN/NOTIFY.
+TEST(EventsPostgres, InstancesWakeEachOtherThroughListenNotify) {
+  const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+  if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
+  Receiver receiver([](int) { return Answer{200}; });
+  Env env{{"BASALT_AUTH__ADMIN_TOKEN", kToken},       {"BASALT_EVENTS__POLL_MS", "60000"},
+          {"BASALT_RATE_LIMIT__ENABLED", "false"},    {"BASALT_DATABASE__URL", url},
+          {"BASALT_WEBHOOKS__ALLOW_PRIVATE", "true"}};
+  BasaltProcess api_only(ProcessOptions{{"--role", "api"}, env, true});
+  ASSERT_TRUE(api_only.started()) << api_only.start_error();
+  BasaltProcess all(ProcessOptions{{}, env, true});
+  ASSERT_TRUE(all.started()) << all.start_error();
+  const Api a{api_only.port()};
+  const Api b{all.port()};
+  const std::string c = "lnx" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000000);
+  ASSERT_EQ(a.Call("POST", "/api/v1/collections", R"({"name": ")" + c + R"(", "fields": [{"name": "title", "type": "text"}],
+      "rules": {"list": "", "view": "", "create": "", "update": "", "delete": ""}})").status, 201);
+  const auto [hook_id, secret] = CreateHook(a, receiver.url(), R"([")" + c + R"(.created"])");
+  // The api instance's subscriber sees a write made on the other instance.
+  SseClient sse(api_only.port(), "/api/v1/realtime?collection=" + c);
+  ASSERT_EQ(sse.Status(), 200);
+  ASSERT_TRUE(sse.Ready());
+  ASSERT_TRUE(WaitUntil([&] { return b.Call("GET", "/api/v1/collections/" + c).status == 200; }, 10s));
+  const std::string on_b = CreateRecord(b, c, R"({"title": "written on b"})");
+  auto seen = sse.Next();
+  ASSERT_TRUE(seen) << "no event from the other instance";
+  EXPECT_EQ(Str(ParseJson(seen->data).as_object().at("data"), "id"), on_b);
+  // A write on the api instance is delivered by the other instance's webhook worker.
+  const std::string on_a = CreateRecord(a, c, R"({"title": "written on a"})");
+  ASSERT_TRUE(WaitUntil([&] { return receiver.count() >= 2; }, 20s)) << all.LogText();
+  std::set<std::string> delivered;
+  for (const auto& r : receiver.requests()) {
+    EXPECT_EQ(r.headers.at("webhook-signature"), ExpectedSignature(secret, r));
+    delivered.insert(Str(ParseJson(r.body).as_object().at("data"), "id"));
+  }
+  EXPECT_EQ(delivered, (std::set<std::string>{on_a, on_b}));
+  EXPECT_EQ(a.Call("DELETE", "/api/v1/webhooks/" + hook_id).status, 204);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, WebhooksBackend, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -112,6 +112,47 @@ TEST_P(EngineTest, PriorityThenAgeAndAcks) {
   EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);
 }
 
+TEST_P(EngineTest, ReleaseGivesAMessageBackWithoutSpendingItsAttempt) {
+  Engine& e = *engine_;
+  QueueSettings one_attempt;
+  one_attempt.max_attempts = 1;
+  ASSERT_TRUE(RunTask(e.Put(0, "held", one_attempt)));
+  ASSERT_TRUE(RunTask(e.Produce(0, "held", One("1"))));
+  for (int round = 0; round < 3; ++round) {  // with max_attempts 1 a nack would kill it at once
+    auto got = RunTask(e.Claim(0, "held", ClaimOptions{.max = 1}));
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->size(), 1u) << round;
+    EXPECT_EQ((*got)[0].attempt, 1);
+    auto released = RunTask(e.Release(0, "held", (*got)[0].id, (*got)[0].lease_token, 0));
+    ASSERT_TRUE(released) << released.error().message;
+    auto again = RunTask(e.Release(0, "held", (*got)[0].id, (*got)[0].lease_token, 0));
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, core::ErrorCode::kConflict);  // the token is spent
+  }
+  // A delay keeps it unclaimable meanwhile; bad input and unknown ids are refused.
+  auto got = RunTask(e.Claim(0, "held", ClaimOptions{.max = 1}));
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 1u);
+  ASSERT_TRUE(RunTask(e.Release(0, "held", (*got)[0].id, (*got)[0].lease_token, 60'000)));
+  auto none = RunTask(e.Claim(0, "held", ClaimOptions{.max = 1}));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto stats = RunTask(e.Stats(0, "held"));
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->delayed, 1);
+  EXPECT_EQ(stats->dead, 0);
+  EXPECT_EQ(stats->nacked, 0);
+  auto negative = RunTask(e.Release(0, "held", (*got)[0].id, "x", -1));
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().code, core::ErrorCode::kValidation);
+  auto missing = RunTask(e.Release(0, "held", "no-such-id", "x", 0));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);
+  EXPECT_TRUE(IsSystemQueue("basalt.webhooks"));
+  EXPECT_FALSE(IsSystemQueue("emails"));
+  EXPECT_FALSE(IsSystemQueue("basaltx"));
+}
+
 /// Waits (bounded) until a claim is parked on `queue`, then produces inside a transaction.
 Task<void> ProduceWhenWaiting(store::Database& db, Engine& engine, bool& saw_waiter) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
