@@ -451,7 +451,7 @@ std::vector<Row> BuildRows() {
   rows.push_back(IntegerRow("webhooks", "timeout_ms", &S::webhooks, &WebhookSettings::timeout_ms, 100, 300'000,
                             "Bound on one whole delivery request."));
   rows.push_back(IntegerRow("webhooks", "max_attempts", &S::webhooks, &WebhookSettings::max_attempts, 1, 100,
-                            "Attempts before a delivery is marked failed."));
+                            "Attempts before a delivery fails (a dead letter of the basalt.webhooks queue)."));
   rows.push_back(IntegerRow("webhooks", "backoff_base_ms", &S::webhooks, &WebhookSettings::backoff_base_ms, 10,
                             3'600'000, "Delay before the first retry; doubled each retry, with jitter."));
   rows.push_back(IntegerRow("webhooks", "backoff_max_ms", &S::webhooks, &WebhookSettings::backoff_max_ms, 10,

@@ -702,6 +702,11 @@ TEST_P(WebhooksBackend, SignedRetriedBreakerOpensAndClosesNoDuplicateAfterSucces
   EXPECT_NE(Str(attempts[1], "error").find("timed out"), std::string::npos) << json::serialize(attempts[1]);
   EXPECT_EQ(attempts[2].as_object().at("status_code"), json::value(500));
   EXPECT_EQ(attempts[3].as_object().at("status_code"), json::value(200));
+  // While the breaker was open the message went back to the queue without spending attempts: its
+  // claim count is the four sends, not more.
+  auto message = api.Call("GET", "/api/v1/queues/basalt.webhooks/messages/" + delivery_id);
+  ASSERT_EQ(message.status, 200) << message.body;
+  EXPECT_EQ(ParseJson(message.body).as_object().at("attempt"), json::value(4)) << message.body;
 
   // Every request is the same signed CloudEvent (same webhook-id across retries).
   auto requests = receiver.requests();
