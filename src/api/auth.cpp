@@ -5,7 +5,6 @@
 
 #include "api/auth.hpp"
 
-#include <openssl/crypto.h>
 
 #include <chrono>
 
@@ -390,7 +389,7 @@ http::Task<http::Response> CreateInvite(const AuthServices& s, http::Request& re
       ttl = v->as_int64();
     }
   }
-  const std::string token = "inv_" + auth::RandomToken();
+  const std::string token = "inv_" + core::RandomToken();
   const std::string hash = core::Sha256Hex(token);
   const std::string by = req.principal().id.empty() ? std::string(req.principal().kind_name()) : req.principal().id;
   const std::int64_t now = NowS();
@@ -461,7 +460,7 @@ bool SetupToken::Consume(std::string_view token) {
   std::lock_guard lock(mutex_);
   if (hash_.empty()) return false;
   // Compare the digests in constant time.
-  if (CRYPTO_memcmp(hash_.data(), presented.data(), hash_.size()) != 0) return false;
+  if (!core::ConstantTimeEquals(hash_, presented)) return false;
   hash_.clear();
   return true;
 }

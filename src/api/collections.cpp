@@ -1,4 +1,4 @@
-// /api/v1/collections[/{name}]: collection management, admin only (auth.admin_token).
+// /api/v1/collections[/{name}]: collection management, under the `collections:manage` permission.
 // PATCH takes a partial definition merged into the current one (RFC 7396: `fields` and `indexes`
 // replace the whole list, `rules` merge by key); a field renames with "previous_name".
 
@@ -8,7 +8,9 @@
 
 #include "api/audit_log.hpp"
 #include "api/data_routes.hpp"
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "core/crypto.hpp"
 #include "schema/catalog.hpp"
 #include "schema/collection.hpp"
@@ -31,13 +33,10 @@ http::Response CollectionResponse(int status, const schema::Collection& c) {
   return res;
 }
 
-// Admin gate for every collection route: 401 (with WWW-Authenticate) for an anonymous caller, 403
-// for an authenticated one without the right.
+// The gate of every collection route: the `collections:manage` permission (admins have it; a custom
+// role may grant it). 401 for an anonymous caller, 403 for one without it.
 std::optional<http::Response> RequireAdmin(const http::Request& req, const DataServices&) {
-  if (detail::Identify(req).admin) return std::nullopt;
-  if (req.principal().anonymous()) return detail::Unauthorized(req, "A valid admin bearer token is required.");
-  return http::Problem(core::Error::Make(core::ErrorCode::kForbidden, "Only admins may manage collections."),
-                       req.request_id());
+  return detail::RequirePermission(req, auth::kCollectionsManage);
 }
 
 /// The named collection, refreshing the catalog once (rate-limited) when it is unknown here: another

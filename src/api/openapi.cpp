@@ -117,7 +117,8 @@ json::array Security(bool public_allowed) {
   json::array a;
   if (public_allowed) a.emplace_back(json::object{});
   a.emplace_back(json::object{{"admin_token", json::array{}}});
-  a.emplace_back(json::object{{"user_token", json::array{}}});
+  a.emplace_back(json::object{{"bearer", json::array{}}});
+  a.emplace_back(json::object{{"api_key", json::array{}}});
   return a;
 }
 
@@ -680,7 +681,7 @@ json::object PasswordSchema() {
 void AuthPaths(json::object& paths) {
   auto post = [](std::string id, std::string summary, json::value request, json::object responses, bool user) {
     json::object op = Operation(std::move(id), "auth", std::move(summary));
-    op["security"] = user ? json::array{json::object{{"user_token", json::array{}}}} : json::array{json::object{}};
+    op["security"] = user ? json::array{json::object{{"bearer", json::array{}}}} : json::array{json::object{}};
     if (!request.is_null())
       op["requestBody"] = Body(json::object{{"application/json", json::object{{"schema", std::move(request)}}}});
     op["responses"] = std::move(responses);
@@ -735,7 +736,7 @@ void AuthPaths(json::object& paths) {
       Responses().Add(201, JsonResponse("The admin.", SchemaRef("AuthUser"), user_created)).Problems({400, 403, 409, 415, 422}).Build(),
       false);
   json::object me = Operation("me", "auth", "The calling user");
-  me["security"] = json::array{json::object{{"user_token", json::array{}}}};
+  me["security"] = json::array{json::object{{"bearer", json::array{}}}};
   me["responses"] = Responses().Add(200, JsonResponse("The user.", SchemaRef("AuthUser"))).Problems({401, 403}).Build();
   paths["/api/v1/auth/me"] = json::object{{"get", std::move(me)}};
   json::object jwk = ObjectOf(json::object{{"kty", json::object{{"const", "OKP"}}},
@@ -754,6 +755,292 @@ void AuthPaths(json::object& paths) {
                                                  {}, "application/jwk-set+json"))
                           .Build();
   paths["/.well-known/jwks.json"] = json::object{{"get", std::move(jwks)}};
+}
+
+// ---- machines, services and authorization --------------------------------------------------------
+
+json::array Authenticated() {
+  return json::array{json::object{{"admin_token", json::array{}}}, json::object{{"bearer", json::array{}}},
+                     json::object{{"api_key", json::array{}}}};
+}
+
+json::object ItemsOf(std::string_view schema) {
+  return json::object{{"type", "object"},
+                      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef(schema)}}}}},
+                      {"required", json::array{"items"}}};
+}
+
+json::object Obj(json::object properties, std::initializer_list<std::string_view> required, bool closed = false) {
+  json::array req;
+  for (auto r : required) req.emplace_back(r);
+  json::object o{{"type", "object"}, {"properties", std::move(properties)}, {"required", std::move(req)}};
+  if (closed) o["additionalProperties"] = false;
+  return o;
+}
+json::object Strings() { return json::object{{"type", "array"}, {"items", json::object{{"type", "string"}}}}; }
+json::object NullableTime() {
+  return json::object{{"type", json::array{"string", "null"}}, {"format", "date-time"}};
+}
+json::object Form(json::object properties, std::initializer_list<std::string_view> required) {
+  return Body(json::object{{"application/x-www-form-urlencoded", json::object{{"schema", Obj(std::move(properties), required)}}}});
+}
+json::object OAuthErrorResponse(std::string description, bool basic) {
+  json::object r = JsonResponse(std::move(description), SchemaRef("OAuthError"));
+  if (basic) r["headers"] = json::object{{"WWW-Authenticate", HeaderRef("WWW-Authenticate")}};
+  return r;
+}
+
+void AccessSchemas(json::object& schemas) {
+  json::object key{{"id", Str()}, {"name", Str()}, {"user_id", json::object{{"type", json::array{"string", "null"}}}},
+                   {"scopes", Strings()}, {"prefix", Str("`bsk_<id>`, to recognise the key.")},
+                   {"created_at", NullableTime()}, {"expires_at", NullableTime()}, {"last_used_at", NullableTime()},
+                   {"revoked_at", NullableTime()}, {"active", json::object{{"type", "boolean"}}}};
+  schemas["ApiKey"] = Obj(key, {"id", "name", "user_id", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at", "active"});
+  key["key"] = Str("`bsk_<id>_<secret>`: shown only here, once.");
+  schemas["ApiKeyCreated"] = Obj(key, {"id", "key", "scopes"});
+  schemas["ApiKeys"] = ItemsOf("ApiKey");
+  schemas["ApiKeyCreate"] = Obj(json::object{{"name", json::object{{"type", "string"}, {"minLength", 1}, {"maxLength", 100}}},
+                                             {"scopes", Strings()},
+                                             {"user_id", json::object{{"type", json::array{"string", "null"}}}},
+                                             {"expires_in_s", json::object{{"type", "integer"}, {"minimum", 1}}}},
+                                {"name", "scopes"}, true);
+  schemas["Role"] = Obj(json::object{{"name", Str()}, {"permissions", Strings()}, {"builtin", json::object{{"type", "boolean"}}}},
+                        {"name", "permissions", "builtin"});
+  schemas["Roles"] = ItemsOf("Role");
+  schemas["RoleCreate"] = Obj(json::object{{"name", Str()}, {"permissions", Strings()}}, {"name", "permissions"}, true);
+  schemas["RoleChange"] = Obj(json::object{{"name", Str()}, {"permissions", Strings()}}, {"permissions"}, true);
+  schemas["UserRoles"] = Obj(json::object{{"roles", Strings()}}, {"roles"});
+  json::object client{{"id", Str()}, {"client_id", Str()}, {"name", Str()}, {"scopes", Strings()},
+                      {"created_at", NullableTime()}, {"revoked_at", NullableTime()}, {"active", json::object{{"type", "boolean"}}}};
+  schemas["OAuthClient"] = Obj(client, {"id", "client_id", "name", "scopes", "created_at", "revoked_at", "active"});
+  client["client_secret"] = Str("Shown only here, once.");
+  schemas["OAuthClientCreated"] = Obj(client, {"client_id", "client_secret", "scopes"});
+  schemas["OAuthClients"] = ItemsOf("OAuthClient");
+  schemas["OAuthClientCreate"] = Obj(json::object{{"name", Str()}, {"scopes", Strings()}}, {"name", "scopes"}, true);
+  schemas["OAuthToken"] = Obj(json::object{{"access_token", Str()}, {"token_type", json::object{{"const", "Bearer"}}},
+                                           {"expires_in", json::object{{"type", "integer"}}}, {"scope", Str()}},
+                              {"access_token", "token_type", "expires_in", "scope"});
+  schemas["OAuthError"] = Obj(json::object{{"error", json::object{{"enum", json::array{"invalid_request", "invalid_client",
+                                                                                         "invalid_grant", "unauthorized_client",
+                                                                                         "unsupported_grant_type", "invalid_scope",
+                                                                                         "server_error"}}}},
+                                           {"error_description", Str()}},
+                              {"error"});
+  schemas["OAuthIntrospection"] = Obj(json::object{{"active", json::object{{"type", "boolean"}}}, {"scope", Str()},
+                                                   {"client_id", Str()}, {"sub", Str()}, {"iss", Str()}, {"jti", Str()},
+                                                   {"exp", json::object{{"type", "integer"}}},
+                                                   {"iat", json::object{{"type", "integer"}}}, {"token_type", Str()}},
+                                      {"active"});
+  schemas["OAuthServerMetadata"] = Obj(json::object{{"issuer", Str()}, {"token_endpoint", Str()},
+                                                    {"introspection_endpoint", Str()}, {"revocation_endpoint", Str()},
+                                                    {"jwks_uri", Str()}, {"grant_types_supported", Strings()},
+                                                    {"token_endpoint_auth_methods_supported", Strings()},
+                                                    {"scopes_supported", Strings()}},
+                                       {"issuer", "token_endpoint", "grant_types_supported"});
+}
+
+void AccessPaths(json::object& paths) {
+  auto op = [](std::string id, std::string tag, std::string summary) {
+    json::object o = Operation(std::move(id), std::move(tag), std::move(summary));
+    o["security"] = Authenticated();
+    return o;
+  };
+  auto json_body = [](std::string_view schema) {
+    return Body(json::object{{"application/json", json::object{{"schema", SchemaRef(schema)}}}});
+  };
+  const json::object location{{"Location", HeaderRef("Location")}};
+
+  json::object create_key = op("create_api_key", "api keys", "Create an API key (the token is shown once)");
+  create_key["requestBody"] = json_body("ApiKeyCreate");
+  create_key["responses"] = Responses().Add(201, JsonResponse("Created.", SchemaRef("ApiKeyCreated"), location))
+                                .Problems({401, 403, 415, 422}).Build();
+  json::object list_keys = op("list_api_keys", "api keys", "List API keys (own; all with api_keys:manage)");
+  list_keys["parameters"] = json::array{Param("user_id", "query", Str(), "Only this owner's keys (managers).")};
+  list_keys["responses"] = Responses().Add(200, JsonResponse("Keys.", SchemaRef("ApiKeys"))).Problems({401, 403}).Build();
+  paths["/api/v1/api-keys"] = json::object{{"get", std::move(list_keys)}, {"post", std::move(create_key)}};
+  json::object get_key = op("get_api_key", "api keys", "Get an API key");
+  get_key["responses"] = Responses().Add(200, JsonResponse("The key.", SchemaRef("ApiKey"))).Problems({401, 404}).Build();
+  json::object revoke_key = op("revoke_api_key", "api keys", "Revoke an API key");
+  revoke_key["responses"] = Responses().Add(204, json::object{{"description", "Revoked."}}).Problems({401, 404}).Build();
+  paths["/api/v1/api-keys/{id}"] = json::object{{"parameters", json::array{Param("id", "path", Str(), "The key id.", true)}},
+                                                {"get", std::move(get_key)}, {"delete", std::move(revoke_key)}};
+
+  json::object list_roles = op("list_roles", "roles", "List roles (roles:manage)");
+  list_roles["responses"] = Responses().Add(200, JsonResponse("Roles.", SchemaRef("Roles"))).Problems({401, 403}).Build();
+  json::object create_role = op("create_role", "roles", "Create a custom role (roles:manage)");
+  create_role["requestBody"] = json_body("RoleCreate");
+  create_role["responses"] = Responses().Add(201, JsonResponse("Created.", SchemaRef("Role"), location))
+                                 .Problems({401, 403, 409, 415, 422}).Build();
+  paths["/api/v1/roles"] = json::object{{"get", std::move(list_roles)}, {"post", std::move(create_role)}};
+  json::object get_role = op("get_role", "roles", "Get a role");
+  get_role["responses"] = Responses().Add(200, JsonResponse("The role.", SchemaRef("Role"))).Problems({401, 403, 404}).Build();
+  json::object put_role = op("replace_role", "roles", "Replace a custom role's permissions");
+  put_role["requestBody"] = json_body("RoleChange");
+  put_role["responses"] = Responses().Add(200, JsonResponse("The role.", SchemaRef("Role")))
+                              .Problems({401, 403, 404, 409, 415, 422}).Build();
+  json::object del_role = op("delete_role", "roles", "Delete a custom role and take it off its holders");
+  del_role["responses"] = Responses().Add(204, json::object{{"description", "Deleted."}}).Problems({401, 403, 404, 409}).Build();
+  paths["/api/v1/roles/{name}"] = json::object{{"parameters", json::array{Param("name", "path", Str(), "The role.", true)}},
+                                               {"get", std::move(get_role)}, {"put", std::move(put_role)},
+                                               {"delete", std::move(del_role)}};
+  json::object user_roles = op("list_user_roles", "roles", "Roles assigned to a user");
+  user_roles["responses"] = Responses().Add(200, JsonResponse("Assigned roles.", SchemaRef("UserRoles"))).Problems({401, 403, 404}).Build();
+  paths["/api/v1/users/{id}/roles"] = json::object{{"parameters", json::array{Param("id", "path", Str(), "The user's id.", true)}},
+                                                   {"get", std::move(user_roles)}};
+  json::object assign = op("assign_role", "roles", "Assign a role to a user (audited)");
+  assign["responses"] = Responses().Add(204, json::object{{"description", "Assigned."}}).Problems({401, 403, 404}).Build();
+  json::object unassign = op("unassign_role", "roles", "Take a role from a user (audited)");
+  unassign["responses"] = Responses().Add(204, json::object{{"description", "Unassigned."}}).Problems({401, 403, 404}).Build();
+  paths["/api/v1/users/{id}/roles/{role}"] = json::object{
+      {"parameters", json::array{Param("id", "path", Str(), "The user.", true), Param("role", "path", Str(), "The role.", true)}},
+      {"put", std::move(assign)}, {"delete", std::move(unassign)}};
+
+  json::object create_client = op("create_oauth2_client", "oauth2", "Create an OAuth2 client (the secret is shown once)");
+  create_client["requestBody"] = json_body("OAuthClientCreate");
+  create_client["responses"] = Responses().Add(201, JsonResponse("Created.", SchemaRef("OAuthClientCreated"), location))
+                                   .Problems({401, 403, 415, 422}).Build();
+  json::object list_clients = op("list_oauth2_clients", "oauth2", "List OAuth2 clients");
+  list_clients["responses"] = Responses().Add(200, JsonResponse("Clients.", SchemaRef("OAuthClients"))).Problems({401, 403}).Build();
+  paths["/api/v1/oauth2/clients"] = json::object{{"get", std::move(list_clients)}, {"post", std::move(create_client)}};
+  json::object get_client = op("get_oauth2_client", "oauth2", "Get an OAuth2 client");
+  get_client["responses"] = Responses().Add(200, JsonResponse("The client.", SchemaRef("OAuthClient"))).Problems({401, 403, 404}).Build();
+  json::object revoke_client = op("revoke_oauth2_client", "oauth2", "Revoke an OAuth2 client");
+  revoke_client["responses"] = Responses().Add(204, json::object{{"description", "Revoked."}}).Problems({401, 403, 404}).Build();
+  paths["/api/v1/oauth2/clients/{id}"] = json::object{{"parameters", json::array{Param("id", "path", Str(), "The client id.", true)}},
+                                                      {"get", std::move(get_client)}, {"delete", std::move(revoke_client)}};
+
+  json::array client_auth{json::object{{"client_basic", json::array{}}}, json::object{}};
+  json::object token = Operation("oauth2_token", "oauth2", "Client credentials grant (RFC 6749 §4.4)");
+  token["security"] = client_auth;
+  token["requestBody"] = Form(json::object{{"grant_type", json::object{{"type", "string"}}}, {"scope", Str()},
+                                           {"client_id", Str()}, {"client_secret", Str()}},
+                              {"grant_type"});
+  token["responses"] = Responses().Add(200, JsonResponse("An access token.", SchemaRef("OAuthToken")))
+                           .Add(400, OAuthErrorResponse("RFC 6749 §5.2 error.", false))
+                           .Add(401, OAuthErrorResponse("invalid_client (HTTP Basic).", true)).Build();
+  paths["/api/v1/oauth2/token"] = json::object{{"post", std::move(token)}};
+  json::object introspect = Operation("oauth2_introspect", "oauth2", "Token introspection (RFC 7662)");
+  introspect["security"] = client_auth;
+  introspect["requestBody"] = Form(json::object{{"token", Str()}, {"token_type_hint", Str()}}, {"token"});
+  introspect["responses"] = Responses().Add(200, JsonResponse("The token's state.", SchemaRef("OAuthIntrospection")))
+                                .Add(400, OAuthErrorResponse("RFC 6749 §5.2 error.", false))
+                                .Add(401, OAuthErrorResponse("invalid_client.", true)).Build();
+  paths["/api/v1/oauth2/introspect"] = json::object{{"post", std::move(introspect)}};
+  json::object revoke = Operation("oauth2_revoke", "oauth2", "Token revocation (RFC 7009)");
+  revoke["security"] = client_auth;
+  revoke["requestBody"] = Form(json::object{{"token", Str()}, {"token_type_hint", Str()}}, {"token"});
+  revoke["responses"] = Responses().Add(200, json::object{{"description", "Revoked, or the token was not valid."}})
+                            .Add(400, OAuthErrorResponse("RFC 6749 §5.2 error.", false))
+                            .Add(401, OAuthErrorResponse("invalid_client.", true)).Build();
+  paths["/api/v1/oauth2/revoke"] = json::object{{"post", std::move(revoke)}};
+  json::object metadata = Operation("oauth2_metadata", "oauth2", "Authorization server metadata (RFC 8414)");
+  metadata["security"] = json::array{};
+  metadata["responses"] = Responses().Add(200, JsonResponse("Metadata.", SchemaRef("OAuthServerMetadata"))).Build();
+  paths["/.well-known/oauth-authorization-server"] = json::object{{"get", std::move(metadata)}};
+
+  json::object verify = op("auth_verify", "auth", "For gateways (nginx auth_request): who is calling");
+  verify["parameters"] = json::array{Param("scope", "query", Str(), "Require this scope/permission (403 otherwise)."),
+                                     Param("role", "query", Str(), "Require this role (403 otherwise).")};
+  json::object ok{{"description", "Authenticated; the identity is in the X-Basalt-* headers."}};
+  json::object hdrs;
+  for (const char* h : {"X-Basalt-Principal-Kind", "X-Basalt-Principal-Id", "X-Basalt-User-Id", "X-Basalt-Roles",
+                        "X-Basalt-Scopes", "X-Basalt-Permissions"}) {
+    hdrs[h] = json::object{{"schema", Str()}};
+  }
+  ok["headers"] = std::move(hdrs);
+  verify["responses"] = Responses().Add(200, std::move(ok)).Problems({401, 403}).Build();
+  paths["/api/v1/auth/verify"] = json::object{{"get", std::move(verify)}};
+}
+
+json::object Components(const schema::Snapshot& snapshot) {
+  json::object schemas;
+  schemas["Problem"] = ProblemSchema();
+  schemas["Collection"] = CollectionSchema();
+  schemas["CollectionDefinition"] = DefinitionSchema(false);
+  schemas["CollectionChange"] = DefinitionSchema(true);
+  schemas["CollectionField"] = FieldDefinitionSchema();
+  schemas["CollectionIndex"] = IndexSchema();
+  schemas["CollectionRules"] = RulesSchema();
+  schemas["Collections"] = json::object{
+      {"type", "object"},
+      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("Collection")}}}}},
+      {"required", json::array{"items"}}};
+  AccessSchemas(schemas);
+  schemas["AuditEntry"] = AuditEntrySchema();
+  schemas["AuditLog"] = json::object{
+      {"type", "object"},
+      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("AuditEntry")}}},
+                                  {"next_cursor", json::object{{"type", json::array{"string", "null"}}}}}},
+      {"required", json::array{"items", "next_cursor"}}};
+  for (const auto& [name, c] : snapshot.collections) {
+    const std::string base = SchemaBaseName(name);
+    schemas[base + "Record"] = RecordSchema(c->spec, false);
+    schemas[base + "Item"] = RecordSchema(c->spec, true);
+    schemas[base + "Create"] = CreateSchema(c->spec);
+    schemas[base + "Patch"] = PatchSchema(c->spec);
+    schemas[base + "List"] = ListSchema(base);
+  }
+
+  json::object responses;
+  for (const auto& p : kProblems) {
+    json::object r{{"description", p.description}};
+    if (p.status == 401) r["headers"] = json::object{{"WWW-Authenticate", HeaderRef("WWW-Authenticate")}};
+    if (p.status == 503) r["headers"] = json::object{{"Retry-After", HeaderRef("Retry-After")}};
+    if (p.status == 429)
+      r["headers"] = json::object{{"Retry-After", HeaderRef("Retry-After")},
+                                  {"RateLimit-Limit", HeaderRef("RateLimit-Limit")},
+                                  {"RateLimit-Remaining", HeaderRef("RateLimit-Remaining")},
+                                  {"RateLimit-Reset", HeaderRef("RateLimit-Reset")}};
+    r["content"] = json::object{{"application/problem+json", json::object{{"schema", SchemaRef("Problem")}}}};
+    responses[ProblemName(p.status)] = std::move(r);
+  }
+
+  json::object parameters;
+  parameters["filter"] = Param("filter", "query", Str(), "Filter expression, e.g. `views > 10 && title ~ \"db\"`.");
+  parameters["sort"] = Param("sort", "query", Str(), "Comma-separated fields, `-` for descending, e.g. `-views,title`.");
+  parameters["fields"] = Param("fields", "query", Str(), "Projection, e.g. `id,title`.");
+  parameters["expand"] = Param("expand", "query", Str(), "Relation fields whose records to embed under `expand`, e.g. `author`.");
+  parameters["limit"] = Param("limit", "query",
+                              json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 500}, {"default", 50}},
+                              "Page size.");
+  parameters["cursor"] = Param("cursor", "query", Str(), "`next_cursor` of the previous page (same `sort`).");
+  parameters["count"] = Param("count", "query", json::object{{"type", "boolean"}, {"default", false}},
+                              "Include `total`.");
+  parameters["If-Match"] = Param("If-Match", "header", Str(), "`\"<version>\"`: 412 when the resource changed.");
+  parameters["If-None-Match"] = Param("If-None-Match", "header", Str(), "`\"<version>\"`: 304 when unchanged.");
+  parameters["Idempotency-Key"] = Param("Idempotency-Key", "header",
+                                        json::object{{"type", "string"}, {"minLength", 1}, {"maxLength", 255}},
+                                        "The first response is stored and replayed for the same key.");
+
+  json::object headers;
+  auto header = [&](const char* name, const char* description) {
+    headers[name] = json::object{{"description", description}, {"schema", Str()}};
+  };
+  header("ETag", "The version as a strong entity tag, e.g. `\"3\"`.");
+  header("Link", "`<...>; rel=\"next\"` while there are more pages.");
+  header("Location", "The new resource's path.");
+  header("Retry-After", "Seconds to wait.");
+  header("WWW-Authenticate", "`Bearer realm=...`.");
+  header("RateLimit-Limit", "The identity's burst for this route (IETF draft ratelimit headers).");
+  header("RateLimit-Remaining", "Requests that would still pass now.");
+  header("RateLimit-Reset", "Seconds until the quota is whole again.");
+
+  json::object security{
+      {"admin_token", json::object{{"type", "http"}, {"scheme", "bearer"},
+                                   {"description", "`auth.admin_token`: a superuser for automation."}}},
+      {"metrics_token", json::object{{"type", "http"}, {"scheme", "bearer"},
+                                     {"description", "`metrics.token`, when configured."}}},
+      {"bearer", json::object{{"type", "http"}, {"scheme", "bearer"},
+                              {"description", "A user's or service's JWT access token, or an API key `bsk_...`."}}},
+      {"api_key", json::object{{"type", "apiKey"}, {"in", "header"}, {"name", "X-API-Key"},
+                               {"description", "An API key `bsk_<id>_<secret>`."}}},
+      {"client_basic", json::object{{"type", "http"}, {"scheme", "basic"},
+                                    {"description", "OAuth2 client_id and client_secret (client_secret_basic)."}}}};
+  return json::object{{"schemas", std::move(schemas)},
+                      {"responses", std::move(responses)},
+                      {"parameters", std::move(parameters)},
+                      {"headers", std::move(headers)},
+                      {"securitySchemes", std::move(security)}};
 }
 
 // ---- events: realtime and webhooks ---------------------------------------------------------------
@@ -834,12 +1121,6 @@ json::object DeliverySchema() {
       {"required", json::array{"id", "webhook_id", "event_id", "event_type", "state", "attempts", "status_code",
                                "latency_ms", "error", "created_at", "updated_at", "next_attempt_at", "delivered_at",
                                "redelivery_of", "log"}}};
-}
-
-json::object ItemsOf(std::string_view schema) {
-  return json::object{{"type", "object"},
-                      {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef(schema)}}}}},
-                      {"required", json::array{"items"}}};
 }
 
 void EventPaths(json::object& paths) {
@@ -949,6 +1230,7 @@ json::object Components(const schema::Snapshot& snapshot, bool events) {
       {"type", "object"},
       {"properties", json::object{{"items", json::object{{"type", "array"}, {"items", SchemaRef("Collection")}}}}},
       {"required", json::array{"items"}}};
+  AccessSchemas(schemas);
   schemas["AuditEntry"] = AuditEntrySchema();
   schemas["AuditLog"] = json::object{
       {"type", "object"},
@@ -1013,8 +1295,12 @@ json::object Components(const schema::Snapshot& snapshot, bool events) {
                                    {"description", "`auth.admin_token`: a superuser for automation."}}},
       {"metrics_token", json::object{{"type", "http"}, {"scheme", "bearer"},
                                      {"description", "`metrics.token`, when configured."}}},
-      {"user_token", json::object{{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"},
-                                  {"description", "A user's access token from POST /api/v1/auth/login."}}}};
+      {"bearer", json::object{{"type", "http"}, {"scheme", "bearer"},
+                              {"description", "A user's or service's JWT access token, or an API key `bsk_...`."}}},
+      {"api_key", json::object{{"type", "apiKey"}, {"in", "header"}, {"name", "X-API-Key"},
+                               {"description", "An API key `bsk_<id>_<secret>`."}}},
+      {"client_basic", json::object{{"type", "http"}, {"scheme", "basic"},
+                                    {"description", "OAuth2 client_id and client_secret (client_secret_basic)."}}}};
   return json::object{{"schemas", std::move(schemas)},
                       {"responses", std::move(responses)},
                       {"parameters", std::move(parameters)},
@@ -1119,12 +1405,15 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   if (options.batch) tags.emplace_back(json::object{{"name", "batch"}});
   tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (superusers)."}});
   if (options.queues) tags.emplace_back(json::object{{"name", "queues"}, {"description", "The durable queue."}});
-  if (options.auth) tags.emplace_back(json::object{{"name", "auth"}, {"description", "Users and sessions."}});
+  tags.emplace_back(json::object{{"name", "auth"}, {"description", "Users, sessions and the gateway verify endpoint."}});
   if (options.events) {
     tags.emplace_back(json::object{{"name", "events"}, {"description", "Live record changes (Server-Sent Events)."}});
     tags.emplace_back(json::object{{"name", "webhooks"}, {"description", "Signed record-change deliveries (admin)."}});
   }
   tags.emplace_back(json::object{{"name", "meta"}});
+  tags.emplace_back(json::object{{"name", "api keys"}, {"description", "API keys `bsk_...` with scopes."}});
+  tags.emplace_back(json::object{{"name", "roles"}, {"description", "Roles, permissions and assignments."}});
+  tags.emplace_back(json::object{{"name", "oauth2"}, {"description", "OAuth2 authorization server for services."}});
   tags.emplace_back(json::object{{"name", "operations"}, {"description", "Health and metrics."}});
   doc["tags"] = std::move(tags);
 
@@ -1136,6 +1425,7 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   if (options.auth) AuthPaths(paths);
   if (options.events) EventPaths(paths);
   CollectionPaths(paths);
+  AccessPaths(paths);
   for (const auto& [name, c] : snapshot.collections) RecordPaths(paths, c->spec);
   json::object components = Components(snapshot, options.events);
   if (options.queues) AddQueueDocs(paths, components["schemas"].as_object());

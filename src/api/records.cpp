@@ -20,7 +20,9 @@
 #include <boost/json.hpp>
 
 #include "api/data_routes.hpp"
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "core/crypto.hpp"
 #include "api/visibility.hpp"
 #include "core/ids.hpp"
@@ -479,6 +481,7 @@ std::string NextLink(const http::Request& req, const std::string& cursor) {
 }
 
 http::Task<http::Response> ListRecords(const DataServices& s, http::Request& req) {
+  if (auto denied = detail::RequireScope(req, auth::kRecordsRead, req.Param("name"))) co_return *denied;
   auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
@@ -593,6 +596,7 @@ enum class Write { kCreate, kReplace, kMerge, kDelete };
 // ---- single records ----------------------------------------------------------------------------
 
 http::Task<http::Response> ViewRecord(const DataServices& s, http::Request& req) {
+  if (auto denied = detail::RequireScope(req, auth::kRecordsRead, req.Param("name"))) co_return *denied;
   auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   const schema::CollectionSpec& spec = ctx->collection->spec;
@@ -807,6 +811,7 @@ http::Response WriteResponse(const PreparedWrite& w, const json::object& result)
 }
 
 http::Task<http::Response> WriteRecord(const DataServices& s, http::Request& req, Write write) {
+  if (auto denied = detail::RequireScope(req, auth::kRecordsWrite, req.Param("name"))) co_return *denied;
   auto ctx = co_await Resolve(s, req);
   if (!ctx) co_return detail::Fail(req, ctx.error());
   core::Result<json::value> body = json::value(nullptr);
@@ -934,6 +939,8 @@ store::Task<core::Result<void>> BatchBody(store::Transaction& tx, const store::D
 }
 
 http::Task<http::Response> Batch(const DataServices& s, http::Request& req) {
+  // A batch may touch any collection: scoped credentials need the unrestricted records:write.
+  if (auto denied = detail::RequireScope(req, auth::kRecordsWrite)) co_return *denied;
   auto parsed = detail::ParseBody(req);
   if (!parsed) co_return detail::Fail(req, parsed.error());
   if (!parsed->is_object()) co_return detail::Fail(req, BadOp("The batch must be a JSON object."));

@@ -108,6 +108,7 @@ int RotateKeys(const config::Settings& settings) {
   auth::TokenService tokens(**database, {.issuer = settings.auth.issuer,
                                          .audience = settings.auth.audience,
                                          .ttl_s = settings.auth.access_token_ttl_s,
+                                         .service_ttl_s = settings.auth.service_token_ttl_s,
                                          .leeway_s = settings.auth.clock_skew_s});
   if (auto loaded = RunBlocking(tokens.Load(0)); !loaded) {
     PrintError(loaded.error());

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "api/audit_log.hpp"
+#include "api/access_cache.hpp"
+#include "api/access_routes.hpp"
 #include "api/auth.hpp"
 #include "api/authn.hpp"
 #include "api/idempotency.hpp"
@@ -17,6 +19,8 @@
 #include "api/realtime.hpp"
 #include "api/routes.hpp"
 #include "app/database.hpp"
+#include "auth/access_store.hpp"
+#include "core/crypto.hpp"
 #include "http/rate_limit.hpp"
 #include "app/queue_purger.hpp"
 #include "events/dispatcher.hpp"
@@ -96,6 +100,7 @@ struct Identity {
         tokens(db, {.issuer = s.auth.issuer,
                     .audience = s.auth.audience,
                     .ttl_s = s.auth.access_token_ttl_s,
+                    .service_ttl_s = s.auth.service_token_ttl_s,
                     .leeway_s = s.auth.clock_skew_s,
                     .key_max_age_s = s.auth.key_rotation_s}),
         users(db),
@@ -129,7 +134,7 @@ core::Result<std::unique_ptr<Identity>> StartIdentity(const config::Settings& se
   if (!count) return std::unexpected(std::move(count.error()));
   if (*count == 0) {
     // A fresh instance: a one-time token to create the first admin (dead once any user exists).
-    const std::string token = "setup_" + auth::RandomToken();
+    const std::string token = "setup_" + core::RandomToken();
     identity->setup.Arm(token);
     obs::Log(obs::LogLevel::kWarn,
              "no users yet: create the first admin with POST /api/v1/auth/setup {token, email, password} "
@@ -253,6 +258,11 @@ int Serve(const config::Settings& settings) {
   }
   Identity& id = **identity;
 
+  // Machines and services: API keys, custom roles, OAuth2 clients; cached for the auth stage.
+  auth::AccessStore access_store(db);
+  api::AccessCache access_cache(access_store);
+  const api::AccessServices access{access_store, access_cache, settings.auth.user_api_keys, id.tokens, &audit_log};
+
   http::Router router;
   for (auto r : {api::RegisterHealth(router, readiness),
                  settings.metrics.enabled
@@ -266,7 +276,12 @@ int Serve(const config::Settings& settings) {
                             : core::Result<void>{},
                  serves_api ? api::RegisterOpenApi(router, data) : core::Result<void>{},
                  serves_api ? api::RegisterAuditLog(router, audit_log) : core::Result<void>{},
-                 serves_api ? api::RegisterAuth(router, id.services) : core::Result<void>{}}) {
+                 serves_api ? api::RegisterAuth(router, id.services) : core::Result<void>{},
+                 serves_api ? api::RegisterApiKeys(router, access) : core::Result<void>{},
+                 serves_api ? api::RegisterRoles(router, access) : core::Result<void>{},
+                 serves_api ? api::RegisterOAuth2Clients(router, access) : core::Result<void>{},
+                 serves_api ? api::RegisterOAuth2(router, access) : core::Result<void>{},
+                 serves_api ? api::RegisterVerify(router) : core::Result<void>{}}) {
     if (!r) {
       obs::Log(obs::LogLevel::kError, "cannot register routes", {{"error", r.error().message}});
       db.Close();
@@ -287,7 +302,8 @@ int Serve(const config::Settings& settings) {
                                 .exposed_headers = settings.cors.exposed_headers,
                                 .allow_credentials = settings.cors.allow_credentials,
                                 .max_age_s = settings.cors.max_age_s}));
-  pipeline.Use(api::AuthenticationStage({.admin_token = settings.auth.admin_token, .tokens = &id.tokens}));
+  pipeline.Use(api::AuthenticationStage({.admin_token = settings.auth.admin_token, .tokens = &id.tokens,
+                                         .access = &access_cache}));
   if (settings.rate_limit.enabled) {
     auto limiter = std::make_shared<http::GcraLimiter>(http::GcraOptions{.max_keys = settings.rate_limit.max_keys});
     pipeline.Use(http::RateLimitStage(std::move(limiter), ToRateLimitOptions(settings.rate_limit)));

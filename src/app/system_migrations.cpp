@@ -1,6 +1,7 @@
 #include "app/system_migrations.hpp"
 
 #include "api/idempotency.hpp"
+#include "auth/access_store.hpp"
 #include "auth/migrations.hpp"
 #include "audit/audit.hpp"
 #include "queue/migrations.hpp"
@@ -18,6 +19,7 @@ std::vector<store::Migration> SystemMigrations(std::string_view dialect) {
   append(schema::SystemMigrations());     // versions 200..299
   append(api::IdempotencyMigrations());  // version 500
   append(auth::IdentityMigrations());    // versions 600..649
+  append(auth::AccessMigrations());      // versions 650..699
   append(audit::Migrations());           // versions 700..749
   append(queue::SystemMigrations());     // versions 900..949
   append(events::Migrations(dialect));   // versions 950..999

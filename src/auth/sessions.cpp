@@ -1,6 +1,5 @@
 #include "auth/sessions.hpp"
 
-#include <openssl/rand.h>
 
 #include <cctype>
 #include <stdexcept>
@@ -109,15 +108,8 @@ store::Task<core::Result<void>> RevokeOfBody(store::Transaction& tx, const store
 
 }  // namespace
 
-std::string RandomToken(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
-    throw std::runtime_error("RAND_bytes failed");
-  return core::Base64UrlEncode(raw);
-}
-
 Task<core::Result<RefreshToken>> SessionStore::Start(unsigned shard, std::string user_id) {
-  RefreshToken t{RandomToken(), core::FormatUuid(core::NewUuidV7())};
+  RefreshToken t{core::RandomToken(), core::FormatUuid(core::NewUuidV7())};
   const std::string hash = core::Sha256Hex(t.token);
   const std::int64_t now = UnixNow();
   const std::int64_t expires = now + ttl_s_;
@@ -132,7 +124,7 @@ Task<core::Result<RefreshOutcome>> SessionStore::Rotate(unsigned shard, std::str
   if (!WellFormed(token)) co_return std::unexpected(InvalidRefresh());
   const std::string hash = core::Sha256Hex(token);
   RefreshOutcome out;
-  out.next.token = RandomToken();
+  out.next.token = core::RandomToken();
   const std::string next_hash = core::Sha256Hex(out.next.token);
   const std::int64_t now = UnixNow();
   const std::int64_t ttl = ttl_s_;

@@ -13,8 +13,6 @@
 
 namespace basalt::auth {
 
-/// `bytes` random bytes from OpenSSL's CSPRNG, base64url without padding.
-std::string RandomToken(std::size_t bytes = 32);
 
 /// A refresh token just issued.
 struct RefreshToken {

@@ -147,11 +147,35 @@ core::Result<IssuedToken> TokenService::Issue(std::string_view user_id, const st
   return IssuedToken{std::move(*token), options_.ttl_s};
 }
 
+core::Result<IssuedToken> TokenService::IssueService(std::string_view client_id,
+                                                     const std::vector<std::string>& scopes) const {
+  auto set = keys_.load(std::memory_order_acquire);
+  if (set->keys.empty()) return core::Fail(ErrorCode::kInternal, "Cannot issue a token.", "no signing key loaded");
+  const std::int64_t now = UnixNow();
+  std::string scope;
+  for (const auto& s : scopes) {
+    if (!scope.empty()) scope += ' ';
+    scope += s;
+  }
+  boost::json::object claims{{"iss", options_.issuer},
+                             {"aud", options_.audience},
+                             {"sub", client_id},
+                             {"client_id", client_id},
+                             {"scope", std::move(scope)},
+                             {"iat", now},
+                             {"exp", now + options_.service_ttl_s},
+                             {"jti", core::FormatUuid(core::NewUuidV7())}};
+  auto token = SignJwt(set->keys.front(), claims);
+  if (!token) return std::unexpected(std::move(token.error()));
+  return IssuedToken{std::move(*token), options_.service_ttl_s};
+}
+
 std::vector<const SigningKey*> TokenService::Accepted(const KeySet& set, const TokenOptions& o, std::int64_t now) {
   std::vector<const SigningKey*> out;
   for (std::size_t i = 0; i < set.keys.size(); ++i) {
     // keys[i] was superseded when keys[i-1] was created; its last token expires ttl later.
-    if (i == 0 || now < set.keys[i - 1].created_at + o.ttl_s + o.leeway_s) out.push_back(&set.keys[i]);
+    const std::int64_t ttl = std::max(o.ttl_s, o.service_ttl_s);
+    if (i == 0 || now < set.keys[i - 1].created_at + ttl + o.leeway_s) out.push_back(&set.keys[i]);
   }
   return out;
 }
@@ -211,6 +235,22 @@ core::Result<AccessClaims> TokenService::VerifyAt(std::string_view token, std::i
     for (const auto& r : roles->as_array()) {
       if (!r.is_string()) return std::unexpected(Invalid("claims"));
       claims.roles.emplace_back(r.as_string());
+    }
+  }
+  if (const auto* client = p.if_contains("client_id")) {
+    // A service token: a client, its scopes, and never roles (no user behind it).
+    if (!client->is_string() || client->as_string().empty() || p.contains("roles") || p.contains("sid"))
+      return std::unexpected(Invalid("claims"));
+    claims.client_id = std::string(client->as_string());
+    if (const auto* scope = p.if_contains("scope")) {
+      if (!scope->is_string()) return std::unexpected(Invalid("claims"));
+      std::string_view rest = scope->as_string();
+      while (!rest.empty()) {
+        const auto space = rest.find(' ');
+        if (space != 0) claims.scopes.emplace_back(rest.substr(0, space));
+        if (space == std::string_view::npos) break;
+        rest.remove_prefix(space + 1);
+      }
     }
   }
   return claims;

@@ -22,6 +22,7 @@ struct TokenOptions {
   std::string issuer = "basalt";    ///< `iss` written and required.
   std::string audience = "basalt";  ///< `aud` written and required.
   std::int64_t ttl_s = 900;         ///< Access-token lifetime.
+  std::int64_t service_ttl_s = 900; ///< OAuth2 client-credentials token lifetime.
   std::int64_t leeway_s = 30;       ///< Clock skew tolerated on exp / iat / nbf.
   std::int64_t key_max_age_s = 0;   ///< Rotate automatically after this age; 0: only by command.
 };
@@ -32,6 +33,8 @@ struct AccessClaims {
   std::string jti;                 ///< `jti`: unique token id.
   std::string session_id;          ///< `sid`: the login (refresh-token family); "" when absent.
   std::vector<std::string> roles;  ///< `roles`.
+  std::string client_id;           ///< `client_id`: set only in OAuth2 service tokens.
+  std::vector<std::string> scopes; ///< `scope` (space-separated in the token), service tokens.
   std::int64_t issued_at = 0;      ///< `iat`, Unix seconds.
   std::int64_t expires_at = 0;     ///< `exp`, Unix seconds.
 };
@@ -66,6 +69,9 @@ class TokenService {
   core::Result<IssuedToken> Issue(std::string_view user_id, const std::vector<std::string>& roles,
                                   std::string_view session_id = {}) const;
 
+  /// A signed OAuth2 client-credentials token (RFC 9068 claims): `sub` and `client_id` are the
+  /// client, `scope` the space-separated scopes; no roles. Valid service_ttl_s from now.
+  core::Result<IssuedToken> IssueService(std::string_view client_id, const std::vector<std::string>& scopes) const;
   /// Verifies a token: alg exactly EdDSA (no `none`, no HMAC, no `crit`), a known kid, the
   /// signature, iss, aud, exp/iat/nbf with the leeway, and the claim types. An unknown kid
   /// reloads the keys once (rate-limited) in case another instance rotated.

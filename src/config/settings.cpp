@@ -407,6 +407,11 @@ std::vector<Row> BuildRows() {
                             "Longest lock, in seconds."));
   rows.push_back(IntegerRow("auth", "invite_ttl_s", &S::auth, &AuthSettings::invite_ttl_s, 60, 7'776'000,
                             "Default lifetime of an invite token, in seconds."));
+  rows.push_back(BooleanRow("auth", "user_api_keys", &S::auth, &AuthSettings::user_api_keys,
+                            "Users may create API keys for themselves, with scopes within their own "
+                            "permissions. Admins (and `api_keys:manage`) may always create keys."));
+  rows.push_back(IntegerRow("auth", "service_token_ttl_s", &S::auth, &AuthSettings::service_token_ttl_s, 60, 86400,
+                            "Lifetime in seconds of OAuth2 client-credentials access tokens."));
   // rate_limit
   rows.push_back(BooleanRow("rate_limit", "enabled", &S::rate_limit, &RateLimitSettings::enabled,
                             "Limit the request rate of every route per identity (probes exempt)."));

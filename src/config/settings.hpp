@@ -99,6 +99,8 @@ struct AuthSettings {
   unsigned lockout_base_s = 30;                ///< First lock; doubles per further failure.
   unsigned lockout_max_s = 900;                ///< Longest lock.
   unsigned invite_ttl_s = 604'800;             ///< Default invite lifetime (7 days).
+  bool user_api_keys = true;             ///< Users may create API keys for themselves (within their own rights).
+  unsigned service_token_ttl_s = 900;  ///< Lifetime of OAuth2 client-credentials access tokens.
 };
 
 struct SecretsSettings {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 namespace basalt::core {
 
@@ -67,6 +68,16 @@ std::string Base64UrlEncode(std::string_view in) {
     }
   }
   if (bits > 0) out += kB64Url[(buf << (6 - bits)) & 63];
+  return out;
+}
+
+std::string Base64Encode(std::string_view in) {
+  std::string out = Base64UrlEncode(in);
+  for (char& c : out) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (out.size() % 4 != 0) out += '=';
   return out;
 }
 
@@ -281,6 +292,17 @@ std::vector<std::string> KeyRing::BlindIndexes(std::string_view context, std::st
   out.reserve(keys_.size());
   for (const auto& e : keys_) out.push_back(Index(e, context, plaintext));
   return out;
+}
+
+std::string RandomToken(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  return Base64UrlEncode(raw);
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -85,9 +85,18 @@ std::string Base64UrlEncode(std::string_view bytes);
 /// Strict base64url without padding: nullopt for any other character, padding, or an encoding
 /// that is not canonical (a dangling sextet, non-zero trailing bits).
 std::optional<std::string> Base64UrlDecode(std::string_view text);
+/// Standard base64 with padding (RFC 4648 §4): HTTP Basic credentials, webhook signatures.
+std::string Base64Encode(std::string_view bytes);
 /// Decodes standard or URL-safe base64, padding optional; nullopt on any other character or a
 /// dangling bit group.
 std::optional<std::string> Base64Decode(std::string_view text);
+
+/// `bytes` random bytes from OpenSSL's CSPRNG, base64url without padding (43 characters for the
+/// default 256 bits). Throws std::runtime_error when the CSPRNG fails (nothing safe to do then).
+std::string RandomToken(std::size_t bytes = 32);
+
+/// Equality in time that depends only on the lengths (false for different lengths).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 /// SHA-256 of `data` as lower-case hex (64 characters).
 std::string Sha256Hex(std::string_view data);

@@ -58,14 +58,31 @@ struct Principal {
   std::vector<std::string> roles;   ///< "admin", "user", custom roles.
   std::vector<std::string> scopes;  ///< API keys and service tokens act only within these.
   std::string session_id;           ///< kUser: the login (refresh-token family) the token came from.
+  /// What `roles` grant (auth/scopes.hpp vocabulary), filled by the authentication stage.
+  std::vector<std::string> permissions;
 
   bool anonymous() const { return kind == Kind::kAnonymous; }
   bool HasRole(std::string_view role) const {
     for (const auto& r : roles) if (r == role) return true;
     return false;
   }
-  /// The admin token, or any principal holding the built-in `admin` role.
-  bool superuser() const { return kind == Kind::kAdminToken || HasRole("admin"); }
+  bool HasScope(std::string_view scope) const {
+    for (const auto& s : scopes) if (s == scope) return true;
+    return false;
+  }
+  /// The admin token; a user holding the built-in `admin` role; an API key of such a user that
+  /// carries the `admin` scope; a service token with the `admin` scope. An API key acts only within
+  /// its scopes, so an admin's key scoped to `records:read` is not a superuser.
+  bool superuser() const {
+    switch (kind) {
+      case Kind::kAdminToken: return true;
+      case Kind::kUser: return HasRole("admin");
+      case Kind::kApiKey: return HasRole("admin") && HasScope("admin");
+      case Kind::kService: return HasScope("admin");
+      case Kind::kAnonymous: break;
+    }
+    return false;
+  }
   /// "user", "api_key", "service", "admin_token" or "anonymous" (logs, audit).
   std::string_view kind_name() const {
     switch (kind) {

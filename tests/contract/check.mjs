@@ -370,6 +370,64 @@ if (doc.paths["/api/v1/queues"]) {
   if (!produced.json?.messages?.length) fail("queue produce returned no ids");
 }
 
+// Machines, services and authorization.
+{
+  const owner = await call("POST", "/api/v1/auth/register", "/api/v1/auth/register",
+                           { body: { email: `owner-${Date.now().toString(36)}@example.com`, password: "correct horse battery staple" },
+                             expect: 201 });
+  const userId = owner.json?.id ?? "missing";
+  const made = await call("POST", "/api/v1/api-keys", "/api/v1/api-keys",
+                          { body: { name: "contract", user_id: userId, scopes: ["records:read"], expires_in_s: 3600 },
+                            headers: ADMIN, expect: 201 });
+  await call("POST", "/api/v1/api-keys", "/api/v1/api-keys",
+             { body: { name: "x", user_id: "nobody", scopes: [] }, headers: ADMIN, expect: 422 });
+  const key = made.json?.key;
+  await call("POST", "/api/v1/api-keys", "/api/v1/api-keys", { body: { name: "x", scopes: ["nope"] }, headers: ADMIN, expect: 422 });
+  await call("POST", "/api/v1/api-keys", "/api/v1/api-keys", { body: { name: "x", scopes: [] }, expect: 401 });
+  await call("GET", "/api/v1/api-keys", "/api/v1/api-keys", { headers: ADMIN, expect: 200 });
+  await call("GET", "/api/v1/api-keys/{id}", `/api/v1/api-keys/${made.json?.id}`, { headers: ADMIN, expect: 200 });
+  await call("GET", "/api/v1/api-keys/{id}", "/api/v1/api-keys/nope", { headers: ADMIN, expect: 404 });
+  await call("GET", "/api/v1/auth/verify", "/api/v1/auth/verify", { headers: { "X-API-Key": key }, expect: 200 });
+  await call("GET", "/api/v1/auth/verify", "/api/v1/auth/verify?scope=collections:manage", { headers: { "X-API-Key": key }, expect: 403 });
+  await call("GET", "/api/v1/auth/verify", "/api/v1/auth/verify", { expect: 401 });
+  await call("GET", "/api/v1/roles", "/api/v1/roles", { headers: { "X-API-Key": key }, expect: 403 });
+  await call("DELETE", "/api/v1/api-keys/{id}", `/api/v1/api-keys/${made.json?.id}`, { headers: ADMIN, expect: 204 });
+
+  const role = `contract_${Date.now().toString(36)}`;
+  await call("POST", "/api/v1/roles", "/api/v1/roles", { body: { name: role, permissions: ["records:read"] }, headers: ADMIN, expect: 201 });
+  await call("POST", "/api/v1/roles", "/api/v1/roles", { body: { name: role, permissions: [] }, headers: ADMIN, expect: 409 });
+  await call("GET", "/api/v1/roles", "/api/v1/roles", { headers: ADMIN, expect: 200 });
+  await call("GET", "/api/v1/roles/{name}", `/api/v1/roles/${role}`, { headers: ADMIN, expect: 200 });
+  await call("PUT", "/api/v1/roles/{name}", `/api/v1/roles/${role}`, { body: { permissions: ["records:write"] }, headers: ADMIN, expect: 200 });
+  await call("PUT", "/api/v1/users/{id}/roles/{role}", `/api/v1/users/${userId}/roles/${role}`, { headers: ADMIN, expect: 204 });
+  await call("GET", "/api/v1/users/{id}/roles", `/api/v1/users/${userId}/roles`, { headers: ADMIN, expect: 200 });
+  await call("GET", "/api/v1/users/{id}/roles", "/api/v1/users/nobody/roles", { headers: ADMIN, expect: 404 });
+  await call("DELETE", "/api/v1/users/{id}/roles/{role}", `/api/v1/users/${userId}/roles/${role}`, { headers: ADMIN, expect: 204 });
+  await call("DELETE", "/api/v1/roles/{name}", `/api/v1/roles/${role}`, { headers: ADMIN, expect: 204 });
+  await call("DELETE", "/api/v1/roles/{name}", `/api/v1/roles/${role}`, { headers: ADMIN, expect: 404 });
+
+  const client = await call("POST", "/api/v1/oauth2/clients", "/api/v1/oauth2/clients",
+                            { body: { name: "contract", scopes: ["records:read"] }, headers: ADMIN, expect: 201 });
+  await call("GET", "/api/v1/oauth2/clients", "/api/v1/oauth2/clients", { headers: ADMIN, expect: 200 });
+  await call("GET", "/api/v1/oauth2/clients/{id}", `/api/v1/oauth2/clients/${client.json?.client_id}`, { headers: ADMIN, expect: 200 });
+  const form = { "Content-Type": "application/x-www-form-urlencoded" };
+  const basic = "Basic " + Buffer.from(`${client.json?.client_id}:${client.json?.client_secret}`).toString("base64");
+  await call("POST", "/api/v1/oauth2/token", "/api/v1/oauth2/token",
+             { raw: "grant_type=password", headers: { ...form, Authorization: basic }, expect: 400 });
+  await call("POST", "/api/v1/oauth2/token", "/api/v1/oauth2/token",
+             { raw: "grant_type=client_credentials", headers: { ...form, Authorization: "Basic eDp5" }, expect: 401 });
+  const granted = await call("POST", "/api/v1/oauth2/token", "/api/v1/oauth2/token",
+                             { raw: "grant_type=client_credentials", headers: { ...form, Authorization: basic }, expect: 200 });
+  await call("POST", "/api/v1/oauth2/introspect", "/api/v1/oauth2/introspect",
+             { raw: `token=${granted.json?.access_token}`, headers: { ...form, Authorization: basic }, expect: 200 });
+  await call("POST", "/api/v1/oauth2/introspect", "/api/v1/oauth2/introspect",
+             { raw: "token=nope", headers: { ...form, Authorization: basic }, expect: 200 });
+  await call("POST", "/api/v1/oauth2/revoke", "/api/v1/oauth2/revoke",
+             { raw: "token=nope", headers: { ...form, Authorization: basic }, expect: 200 });
+  await call("GET", "/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server", { expect: 200 });
+  await call("DELETE", "/api/v1/oauth2/clients/{id}", `/api/v1/oauth2/clients/${client.json?.client_id}`, { headers: ADMIN, expect: 204 });
+}
+
 if (failures.length) {
   console.error(`\ncontract: ${failures.length} mismatch(es) in ${checked} responses`);
   process.exit(1);

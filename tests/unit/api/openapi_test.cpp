@@ -121,9 +121,9 @@ TEST(OpenApi, DescribesEveryCollection) {
 
   // Operations: statuses, problem responses, security from the rules.
   const auto& list = At(paths, {"/api/v1/collections/users/records", "get"});
-  EXPECT_EQ(list.at("security").as_array().size(), 3u);  // public list rule: anonymous, admin token or user token
+  EXPECT_EQ(list.at("security").as_array().size(), 4u);  // public list rule: anonymous, admin token, bearer, API key
   const auto& create_op = At(paths, {"/api/v1/collections/blog_posts/records", "post"});
-  EXPECT_EQ(create_op.at("security").as_array().size(), 2u);  // null create rule: admin token or an admin user's token
+  EXPECT_EQ(create_op.at("security").as_array().size(), 3u);  // null create rule: admin token, bearer, API key
   for (const char* status : {"201", "400", "401", "403", "409", "415", "422", "500", "503"})
     EXPECT_TRUE(create_op.at("responses").as_object().contains(status)) << status;
   EXPECT_EQ(At(create_op, {"responses", "422"}).at("$ref"), "#/components/responses/Problem422");
@@ -149,7 +149,7 @@ TEST(OpenApi, IsDeterministic) {
 TEST(OpenApi, EmptyCatalog) {
   const json::value doc = OpenApiDocument(schema::Snapshot{}, {});
   EXPECT_TRUE(doc.at("paths").as_object().contains("/api/v1/collections"));
-  EXPECT_EQ(doc.at("components").at("schemas").as_object().size(), 12u);  // incl. AuditEntry, AuditLog, TokenPair, AuthUser
+  EXPECT_EQ(doc.at("components").at("schemas").as_object().size(), 29u);  // incl. AuditEntry, AuditLog, TokenPair, AuthUser and 17 access schemas
   EXPECT_TRUE(doc.at("paths").as_object().contains("/api/v1/audit-log"));
 }
 

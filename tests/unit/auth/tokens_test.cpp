@@ -106,6 +106,34 @@ TEST_F(TokensTest, IssuesTokensThatVerify) {
   EXPECT_TRUE(again.VerifyAt(issued->token, UnixNow()));
 }
 
+TEST_F(TokensTest, ServiceTokensCarryTheClientAndItsScopesButNoRoles) {
+  auto issued = tokens_->IssueService("client-1", {"records:read", "queues:produce"});
+  ASSERT_TRUE(issued);
+  auto claims = tokens_->VerifyAt(issued->token, UnixNow());
+  ASSERT_TRUE(claims) << claims.error().message;
+  EXPECT_EQ(claims->client_id, "client-1");
+  EXPECT_EQ(claims->subject, "client-1");
+  EXPECT_EQ(claims->scopes, (std::vector<std::string>{"records:read", "queues:produce"}));
+  EXPECT_TRUE(claims->roles.empty());
+  // A user token has no client: it never turns into a service principal.
+  auto user = tokens_->VerifyAt(tokens_->Issue("user-1", {"admin"})->token, UnixNow());
+  ASSERT_TRUE(user);
+  EXPECT_TRUE(user->client_id.empty());
+  // A token mixing both (a client with roles, or with a session) is refused, as is a bad scope claim.
+  const SigningKey key = CurrentKey();
+  const std::int64_t now = UnixNow();
+  json::object mixed = Claims(now);
+  mixed["client_id"] = "client-1";
+  EXPECT_FALSE(tokens_->VerifyAt(SignWith(key, Header(key), mixed), now));
+  json::object bad_scope = Claims(now);
+  bad_scope.erase("roles");
+  bad_scope["client_id"] = "client-1";
+  bad_scope["scope"] = json::array{"records:read"};
+  EXPECT_FALSE(tokens_->VerifyAt(SignWith(key, Header(key), bad_scope), now));
+  bad_scope["scope"] = "records:read";
+  EXPECT_TRUE(tokens_->VerifyAt(SignWith(key, Header(key), bad_scope), now));
+}
+
 TEST_F(TokensTest, RejectsEveryAttack) {
   const SigningKey key = CurrentKey();
   const std::int64_t now = UnixNow();

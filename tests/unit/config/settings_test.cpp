@@ -81,7 +81,7 @@ TEST(SettingsTable, ListsEveryKeyOnceInOrder) {
       "auth.registration", "auth.password_min_length", "auth.argon2_memory_kib", "auth.argon2_iterations",
       "auth.hash_threads", "auth.access_token_ttl_s", "auth.refresh_token_ttl_s", "auth.clock_skew_s", "auth.issuer",
       "auth.audience", "auth.key_rotation_s", "auth.lockout_threshold", "auth.ip_lockout_threshold",
-      "auth.lockout_base_s", "auth.lockout_max_s", "auth.invite_ttl_s",
+      "auth.lockout_base_s", "auth.lockout_max_s", "auth.invite_ttl_s", "auth.user_api_keys", "auth.service_token_ttl_s",
       "rate_limit.enabled", "rate_limit.default", "rate_limit.routes", "rate_limit.max_keys",
       "secrets.keys", "secrets.active_key",
 

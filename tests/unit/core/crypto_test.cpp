@@ -136,6 +136,21 @@ TEST(Crypto, ParseAcceptsCommentsAndChoosesTheActiveKey) {
   EXPECT_TRUE(Ring("").empty());
 }
 
+TEST(Crypto, RandomTokensAreBase64UrlAndDistinct) {
+  const std::string a = RandomToken(), b = RandomToken();
+  EXPECT_EQ(a.size(), 43u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(Base64UrlDecode(a).value_or("").size(), 32u);
+  EXPECT_EQ(RandomToken(3).size(), 4u);
+}
+
+TEST(Crypto, ConstantTimeEqualsComparesContentAndLength) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));
+}
+
 TEST(Crypto, Sha256HexMatchesTheFips180Vectors) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -164,6 +179,13 @@ TEST(Crypto, Base64UrlRoundTripsEveryLength) {
   EXPECT_FALSE(Base64UrlDecode("Q"));     // a dangling sextet
   EXPECT_FALSE(Base64UrlDecode("a+b/"));  // the standard alphabet
   EXPECT_EQ(Base64Decode("QQ=="), std::optional<std::string>("A"));
+  // RFC 4648 §10 test vectors for the standard, padded form.
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode("\xfb\xff"), "+/8=");
 }
 
 }  // namespace

@@ -1,0 +1,102 @@
+#include "auth/scopes.hpp"
+
+#include <algorithm>
+
+namespace basalt::auth {
+namespace {
+
+bool IsCollectionName(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  const char first = name.front();
+  if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z') || first == '_')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+}  // namespace
+
+const std::vector<std::string>& KnownScopes() {
+  static const std::vector<std::string> kAll{
+      std::string(kAdmin),          std::string(kRecordsRead),   std::string(kRecordsWrite),
+      std::string(kCollectionsManage), std::string(kQueuesProduce), std::string(kQueuesConsume),
+      std::string(kApiKeysManage),  std::string(kClientsManage), std::string(kRolesManage),
+      std::string(kUsersManage),    std::string(kAuditRead)};
+  return kAll;
+}
+
+bool IsValidScope(std::string_view scope) {
+  const auto& known = KnownScopes();
+  if (std::find(known.begin(), known.end(), scope) != known.end()) return true;
+  for (std::string_view base : {kRecordsRead, kRecordsWrite}) {
+    if (scope.size() > base.size() + 1 && scope.starts_with(base) && scope[base.size()] == ':') {
+      return IsCollectionName(scope.substr(base.size() + 1));
+    }
+  }
+  return false;
+}
+
+bool Covers(const std::vector<std::string>& granted, std::string_view required, std::string_view collection) {
+  for (const auto& g : granted) {
+    if (g == kAdmin || g == required) return true;
+    if (!collection.empty() && g.size() == required.size() + 1 + collection.size() && g.starts_with(required) &&
+        g[required.size()] == ':' && std::string_view(g).substr(required.size() + 1) == collection) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool CoversAll(const std::vector<std::string>& granted, const std::vector<std::string>& wanted) {
+  for (const auto& w : wanted) {
+    std::string_view base = w, collection;
+    for (std::string_view b : {kRecordsRead, kRecordsWrite}) {
+      if (w.size() > b.size() + 1 && std::string_view(w).starts_with(b) && w[b.size()] == ':') {
+        base = b;
+        collection = std::string_view(w).substr(b.size() + 1);
+      }
+    }
+    if (!Covers(granted, base, collection) && std::find(granted.begin(), granted.end(), w) == granted.end()) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> SplitScopes(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = std::min(text.find(' ', pos), text.size());
+    if (end > pos) {
+      std::string s(text.substr(pos, end - pos));
+      if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(std::move(s));
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::string JoinScopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const auto& s : scopes) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+bool IsBuiltinRole(std::string_view role) { return role == "admin" || role == "user"; }
+
+std::vector<std::string> BuiltinRolePermissions(std::string_view role) {
+  if (role == "admin") return {std::string(kAdmin)};
+  if (role == "user") return {std::string(kRecordsRead), std::string(kRecordsWrite)};
+  return {};
+}
+
+bool IsValidRoleName(std::string_view name) {
+  if (name.empty() || name.size() > 63 || !(name.front() >= 'a' && name.front() <= 'z')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+}  // namespace basalt::auth
