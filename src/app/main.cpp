@@ -403,6 +403,10 @@ int main(int argc, char** argv) {
   if (*auth_cmd) return basalt::app::RotateKeys(*settings);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load
+  // Block SIGTERM/SIGINT before the first thread (the log flusher) starts: a process-directed
+  // signal goes to any thread that does not block it, and the default action would kill the
+  // process before Serve's sigwait could turn it into a graceful shutdown.
+  basalt::app::BlockShutdownSignals();
   basalt::obs::InitLogging({.level = level, .json = settings->log.format == basalt::config::LogFormat::kJson});
   try {
     return basalt::app::Serve(*settings);

@@ -181,15 +181,20 @@ events::DispatcherOptions ToDispatcherOptions(const config::Settings& s) {
 
 }  // namespace
 
-int Serve(const config::Settings& settings) {
-  RaiseFileLimit();
-
-  // Signals are taken by this thread with sigwait; every other thread inherits the block.
+sigset_t BlockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int Serve(const config::Settings& settings) {
+  RaiseFileLimit();
+
+  // Signals are taken by this thread with sigwait; every other thread inherits the block.
+  const sigset_t signals = BlockShutdownSignals();
   std::signal(SIGPIPE, SIG_IGN);
 
   const unsigned threads =
