@@ -2,7 +2,7 @@
 # make bench: measure Basalt against nginx (the ceiling) and Parse Server (the peer) on loopback,
 # one workload at a time. Prints a table and writes one JSON object per line to
 # bench/results/latest.jsonl.
-#   BENCH_WORKLOADS  "healthz get_by_id list_filtered create queue" (default: all)
+#   BENCH_WORKLOADS  "healthz get_by_id list_filtered create queue auth" (default: all; auth: bench/auth.sh)
 #   BENCH_SYSTEMS    any of nginx basalt basalt-no-access-log basalt-sqlite basalt-postgres parse bullmq
 #                    (default: all)
 # See bench/lib.sh for the other tunables (BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
@@ -159,7 +159,10 @@ workload_queue() {
   queue_case bullmq
 }
 
-read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz get_by_id list_filtered create queue}"
+# shellcheck source=auth.sh
+source "$(dirname "$0")/auth.sh"
+
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz get_by_id list_filtered create queue auth}"
 
 # Which systems does this run need?
 wants_data() {
@@ -172,7 +175,7 @@ main() {
   bench_init
   local wl
   for wl in "${WORKLOADS[@]}"; do
-    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz get_by_id list_filtered create queue)"
+    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz get_by_id list_filtered create queue auth)"
   done
   if system_selected basalt || system_selected basalt-no-access-log ||
     { wants_data && { system_selected basalt-sqlite || system_selected basalt-postgres; }; }; then

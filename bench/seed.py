@@ -11,6 +11,12 @@
       request); writes the objectIds to IDS_FILE.
   seed.py fake N IDS_FILE
       N random UUID-shaped ids (for the nginx ceiling, which answers any path).
+  seed.py auth BASE_URL ADMIN_TOKEN N OUT_DIR SESSIONS
+      The auth workload: registers one user and logs it in (OUT_DIR/access_token, OUT_DIR/email);
+      creates two collections with the same fields and N records each, owned by that user:
+      `owned` (list/view rule `owner = @request.auth.id`) and `open` (public rules), writing
+      OUT_DIR/owned_ids.txt and OUT_DIR/open_ids.txt; logs in SESSIONS more times and writes one
+      refresh token per line to OUT_DIR/refresh_tokens.txt.
 
 Records: title "post <i>", body of about 200 characters, views uniform in [0, BENCH_VIEWS_MAX)
 (default 100000), owner "user-<i % 100>". Every request has a timeout; the whole run is bounded
@@ -240,6 +246,79 @@ def seed_parse(n):
     return ids, "POST /parse/batch, 50 per request"
 
 
+AUTH_PASSWORD = "bench password 0123456789"
+
+
+def seed_auth(token, n, out_dir, sessions):
+    admin = {"Authorization": f"Bearer {token}"}
+    c = Client(BASE)
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    st, body = c.request("POST", "/api/v1/auth/register", {"email": email, "password": AUTH_PASSWORD})
+    if st in (404, 405):
+        raise NotAvailable(f"POST /api/v1/auth/register answered {st}")
+    if st != 201:
+        raise RuntimeError(f"register: {st} {short(body)}")
+    user = body["id"]
+
+    def login(client):
+        st, body = client.request("POST", "/api/v1/auth/login", {"email": email, "password": AUTH_PASSWORD})
+        if st != 200:
+            raise RuntimeError(f"login: {st} {short(body)}")
+        return body
+
+    access = login(c)["access_token"]
+    rules = {"owned": "owner = @request.auth.id", "open": ""}
+    rng = random.Random(7)
+    for name, rule in rules.items():
+        spec = {
+            "name": name,
+            "fields": [
+                {"name": "title", "type": "text", "required": True},
+                {"name": "body", "type": "text"},
+                {"name": "views", "type": "integer"},
+                {"name": "owner", "type": "text"},
+            ],
+            "indexes": [{"fields": ["owner"]}],
+            "rules": {"list": rule, "view": rule, "create": None, "update": None, "delete": None},
+        }
+        st, body = c.request("POST", "/api/v1/collections", spec, admin)
+        if st not in (200, 201):
+            raise RuntimeError(f"creating {name}: {st} {short(body)}")
+        path = f"/api/v1/collections/{name}/records"
+        recs = [dict(record(i, rng), owner=user) for i in range(n)]
+        chunks = [recs[i:i + 100] for i in range(0, n, 100)]
+
+        def work(client, chunk, path=path):
+            ops = [{"method": "POST", "path": path, "body": r} for r in chunk]
+            st, body = client.request("POST", "/api/v1/batch", {"operations": ops}, admin)
+            if st != 200:
+                raise RuntimeError(f"POST /api/v1/batch: {st} {short(body)}")
+            return [x["body"]["id"] for x in body["results"]]
+
+        ids = run_parallel(chunks, work)
+        # The measured requests must answer 200: the owner through the rule, anyone on `open`.
+        probe = {"Authorization": f"Bearer {access}"} if rule else None
+        st, body = c.request("GET", f"{path}/{ids[0]}", headers=probe)
+        if st != 200:
+            raise RuntimeError(f"GET {path}/<id> as the owner: {st} {short(body)}")
+        if rule:
+            st, _ = c.request("GET", f"{path}/{ids[0]}")
+            if st != 404:
+                raise RuntimeError(f"GET {path}/<id> anonymously answered {st}, not 404: the rule is not applied")
+        with open(os.path.join(out_dir, f"{name}_ids.txt"), "w") as f:
+            f.write("\n".join(ids) + "\n")
+
+    chunks = [[None] * 8 for _ in range((sessions + 7) // 8)]
+    refresh = run_parallel(chunks, lambda client, chunk: [login(client)["refresh_token"] for _ in chunk])
+    with open(os.path.join(out_dir, "refresh_tokens.txt"), "w") as f:
+        f.write("\n".join(refresh[:sessions]) + "\n")
+    with open(os.path.join(out_dir, "access_token"), "w") as f:
+        f.write(access)
+    with open(os.path.join(out_dir, "email"), "w") as f:
+        f.write(email)
+    return 2 * n, f"auth: 2 collections of {n}, {sessions} sessions"
+
+
 def main(argv):
     global BASE
     try:
@@ -251,6 +330,11 @@ def main(argv):
             BASE = argv[2]
             ids, mode = seed_parse(int(argv[3]))
             out = argv[4]
+        elif len(argv) == 7 and argv[1] == "auth":
+            BASE = argv[2]
+            count, mode = seed_auth(argv[3], int(argv[4]), argv[5], int(argv[6]))
+            print(f"seeded {count} records ({mode})", file=sys.stderr)
+            return 0
         elif len(argv) == 4 and argv[1] == "fake":
             ids, mode = [str(uuid.uuid4()) for _ in range(int(argv[2]))], "random ids, nothing stored"
             out = argv[3]

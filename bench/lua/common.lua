@@ -3,6 +3,8 @@
 --   BENCH_API        basalt (also used for the nginx ceiling) | parse
 --   BENCH_IDS_FILE   one record id per line, written while seeding (get_by_id)
 --   BENCH_VIEWS_MAX  upper bound (exclusive) of the seeded `views` values (default 100000)
+--   BENCH_RECORDS_PATH  the records path (default /api/v1/collections/posts/records; auth workload)
+--   BENCH_BEARER_FILE   a file holding an access token sent as `Authorization: Bearer` (auth workload)
 local M = {}
 
 M.api = os.getenv("BENCH_API") or "basalt"
@@ -18,7 +20,13 @@ if M.api == "parse" then
   wrk.headers["X-Parse-REST-API-Key"] = "basalt-bench-rest-key"
   M.records = "/parse/classes/Post"
 elseif M.api == "basalt" then
-  M.records = "/api/v1/collections/posts/records"
+  M.records = os.getenv("BENCH_RECORDS_PATH") or "/api/v1/collections/posts/records"
+  local bearer = os.getenv("BENCH_BEARER_FILE")
+  if bearer and #bearer > 0 then
+    local f = assert(io.open(bearer, "r"))
+    wrk.headers["Authorization"] = "Bearer " .. f:read("*l")
+    f:close()
+  end
 else
   error("BENCH_API must be basalt or parse, not " .. tostring(M.api))
 end

@@ -1,6 +1,11 @@
 #include "auth/tokens.hpp"
 
 #include <algorithm>
+#include <array>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <chrono>
 
 #include <boost/json/serialize.hpp>
@@ -53,8 +58,50 @@ std::int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+class TokenService::VerifiedCache {
+ public:
+  /// The claims of `token` if it verified before and has not expired at `now` (with `leeway`).
+  std::optional<AccessClaims> Find(std::string_view token, std::int64_t now, std::int64_t leeway) {
+    Shard& shard = ShardOf(token);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.claims.find(token);
+    if (it == shard.claims.end()) return std::nullopt;
+    if (it->second.expires_at + leeway <= now) {
+      shard.claims.erase(it);
+      return std::nullopt;
+    }
+    return it->second;
+  }
+  void Put(std::string_view token, const AccessClaims& claims) {
+    Shard& shard = ShardOf(token);
+    std::lock_guard lock(shard.mutex);
+    // Bounded: a full shard starts over (the next request per token verifies once more).
+    if (shard.claims.size() >= kPerShard) shard.claims.clear();
+    shard.claims.emplace(std::string(token), claims);
+  }
+
+ private:
+  static constexpr std::size_t kShards = 16;
+  static constexpr std::size_t kPerShard = 1024;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, AccessClaims, Hash, std::equal_to<>> claims;
+  };
+  Shard& ShardOf(std::string_view token) { return shards_[Hash{}(token) % kShards]; }
+  std::array<Shard, kShards> shards_;
+};
+
 TokenService::TokenService(store::Database& database, TokenOptions options)
-    : database_(database), options_(std::move(options)), keys_(std::make_shared<const KeySet>()) {}
+    : database_(database),
+      options_(std::move(options)),
+      keys_(std::make_shared<const KeySet>()),
+      verified_(std::make_unique<VerifiedCache>()) {}
+
+TokenService::~TokenService() = default;
 
 Task<core::Result<void>> TokenService::Reload(unsigned shard) {
   store::Statement st{"SELECT kid, private_key, public_key, created_at FROM basalt_auth_keys", {}};
@@ -257,12 +304,17 @@ core::Result<AccessClaims> TokenService::VerifyAt(std::string_view token, std::i
 }
 
 Task<core::Result<AccessClaims>> TokenService::Verify(unsigned shard, std::string token) {
-  auto claims = VerifyAt(token, UnixNow());
+  const std::int64_t now = UnixNow();
+  if (auto known = verified_->Find(token, now, options_.leeway_s)) co_return std::move(*known);
+  auto claims = VerifyAt(token, now);
+  if (claims) verified_->Put(token, *claims);
   if (claims || claims.error().message.find("unknown key") == std::string::npos) co_return claims;
   // Another instance may have rotated: reload at most once a second, then try again.
   if (SteadyMs() - last_reload_ms_.load(std::memory_order_relaxed) < 1000) co_return claims;
   if (auto r = co_await Reload(shard); !r) co_return claims;
-  co_return VerifyAt(token, UnixNow());
+  auto again = VerifyAt(token, UnixNow());
+  if (again) verified_->Put(token, *again);
+  co_return again;
 }
 
 std::string TokenService::Jwks() const {

@@ -134,6 +134,32 @@ TEST_F(TokensTest, ServiceTokensCarryTheClientAndItsScopesButNoRoles) {
   EXPECT_TRUE(tokens_->VerifyAt(SignWith(key, Header(key), bad_scope), now));
 }
 
+TEST_F(TokensTest, VerifiedTokensAreCachedOnlyUntilTheyExpire) {
+  TokenService brief(*db_, TokenOptions{.ttl_s = 1, .leeway_s = 0});
+  ASSERT_TRUE(RunTask(brief.Load(0)));
+  auto issued = brief.Issue("user-1", {"user"});
+  ASSERT_TRUE(issued);
+  auto first = RunTask(brief.Verify(0, issued->token));
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = RunTask(brief.Verify(0, issued->token));  // from the cache
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->jti, first->jti);
+  EXPECT_EQ(second->roles, first->roles);
+  // A changed token is another key: it verifies from scratch and fails.
+  std::string tampered = issued->token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(RunTask(brief.Verify(0, tampered)));
+  // Expiry applies to cached tokens too.
+  // Expiry applies to cached tokens too: poll with a deadline (exp is in whole seconds).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool expired = false;
+  while (!expired && std::chrono::steady_clock::now() < deadline) {
+    expired = !RunTask(brief.Verify(0, issued->token)).has_value();
+    if (!expired) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(expired);
+}
+
 TEST_F(TokensTest, RejectsEveryAttack) {
   const SigningKey key = CurrentKey();
   const std::int64_t now = UnixNow();
