@@ -485,6 +485,80 @@ TEST_P(AuthBackend, OwnerRulesKeepUsersApart) {
   EXPECT_EQ(c.Call("PATCH", "/api/v1/collections/users/records/" + a.id, R"({"name": "x"})", b.access).status, 404);
 }
 
+// OWASP API4 (unrestricted resource consumption), as a signed-in user would try it: every request
+// that asks for too much is refused with a 4xx problem before it costs the server, and nothing
+// stored is lost. The auth routes' own limits are checked with the rate limiter on.
+TEST_P(AuthBackend, ResourceConsumptionIsBounded) {
+  BasaltProcess server(Options());
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Client c{server.port()};
+  const std::string items = "api4" + suffix_;
+  ASSERT_EQ(c.Admin("POST", "/api/v1/collections", R"({"name": ")" + items + R"(", "fields": [{"name": "n", "type": "integer"}],
+      "rules": {"list": "", "view": "", "create": "", "update": "", "delete": ""}})").status, 201);
+  const std::string base = "/api/v1/collections/" + items + "/records";
+  Session u = SignUp(c, Email("api4"));
+  ASSERT_EQ(c.Call("POST", base, R"({"n": 1})", u.access).status, 201);
+  auto problem = [](const HttpResponse& r) {
+    return r.Header("Content-Type").value_or("").starts_with("application/problem+json");
+  };
+  // Page size beyond the maximum (500).
+  auto big_page = c.Call("GET", base + "?limit=100000", {}, u.access);
+  EXPECT_EQ(big_page.status, 400) << big_page.body;
+  EXPECT_TRUE(problem(big_page));
+  // A filter nested past the parser's depth limit, and one longer than its length limit.
+  std::string deep(40, '(');
+  deep += "n = 1" + std::string(40, ')');
+  auto nested = c.Call("GET", base + "?filter=" + UrlEncode(deep), {}, u.access);
+  EXPECT_EQ(nested.status, 400) << nested.body;
+  EXPECT_TRUE(problem(nested));
+  std::string long_filter = "n = 1";
+  while (long_filter.size() < 5000) long_filter += " || n = 1";
+  auto lengthy = c.Call("GET", base + "?filter=" + UrlEncode(long_filter), {}, u.access);
+  EXPECT_GE(lengthy.status, 400);
+  EXPECT_LT(lengthy.status, 500) << lengthy.body;
+  // A body over the 1 MiB default, JSON nested past max_json_depth, a batch over 100 operations.
+  auto huge = c.Call("POST", base, R"({"n": 1, "pad": ")" + std::string(2 << 20, 'x') + "\"}", u.access);
+  EXPECT_EQ(huge.status, 413);
+  std::string deep_json = R"({"n": )" + std::string(200, '[') + std::string(200, ']') + "}";
+  auto deep_body = c.Call("POST", base, deep_json, u.access);
+  EXPECT_EQ(deep_body.status, 400) << deep_body.body;
+  std::string ops = R"({"operations": [)";
+  for (int i = 0; i < 101; ++i) ops += std::string(i ? "," : "") + R"({"method": "POST", "path": ")" + base + R"(", "body": {"n": 2}})";
+  ops += "]}";
+  auto batch = c.Call("POST", "/api/v1/batch", ops, u.access);
+  EXPECT_GE(batch.status, 400);
+  EXPECT_LT(batch.status, 500) << batch.body;
+  // Nothing refused was stored; the one record is intact.
+  auto all = ParseJson(c.Call("GET", base + "?count=true", {}, u.access).body);
+  EXPECT_EQ(all.at("items").as_array().size(), 1u) << json::serialize(all);
+}
+
+// The built-in per-route limit on login (30/min, burst 10) holds with the rate limiter at its
+// defaults: a burst of logins, each for another email (so no account lockout) and fewer than the
+// per-IP lockout threshold (20), ends in the limiter's 429 with Retry-After.
+TEST_P(AuthBackend, LoginFloodsAreRateLimited) {
+  Env env;
+  for (const auto& e : env_) {
+    if (e.first != "BASALT_RATE_LIMIT__ENABLED") env.push_back(e);
+  }
+  BasaltProcess server(ProcessOptions{{}, env});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Client c{server.port()};
+  std::optional<HttpResponse> limited;
+  for (int i = 0; i < 15 && !limited; ++i) {
+    auto r = c.Login(Email("flood" + std::to_string(i)), "wrong password!");
+    if (r.status == 429) {
+      limited = r;
+    } else {
+      EXPECT_EQ(r.status, 401) << r.body;
+    }
+  }
+  ASSERT_TRUE(limited.has_value()) << "15 logins at once must hit the login route's limit (burst 10)";
+  EXPECT_TRUE(limited->Header("Content-Type").value_or("").starts_with("application/problem+json"));
+  EXPECT_GT(std::stoi(limited->Header("Retry-After").value_or("0")), 0);
+  EXPECT_EQ(limited->Header("RateLimit-Remaining").value_or(""), "0") << "the limiter answered, not the lockout";
+}
+
 TEST_P(AuthBackend, AdminCreateCliInvitesAndRegistrationModes) {
   TempDir data;
   const std::string email = Email("boss");
