@@ -2,6 +2,8 @@
 // on an I/O thread); a login for an unknown email verifies against a dummy hash and answers the
 // same message as a wrong password; failures feed the per-account and per-IP throttle (429 with
 // Retry-After). Tokens: auth::TokenService (JWT access tokens), auth::SessionStore (refresh tokens).
+// Identity events go to the audit log (docs/audit-log.md lists them): after the action, in their
+// own transaction; a failed append is logged and does not change the answer.
 
 #include "api/auth.hpp"
 
@@ -10,7 +12,9 @@
 
 #include <boost/json.hpp>
 
+#include "api/audit_log.hpp"
 #include "api/data_support.hpp"
+#include "audit/audit.hpp"
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
@@ -72,6 +76,57 @@ core::Result<void> OnlyMembers(const json::object& o, std::initializer_list<std:
 
 std::int64_t NowS() { return auth::UnixNow(); }
 
+// ---- audit -------------------------------------------------------------------------------------
+
+/// Appends an identity event. The actor is the request's principal, or the user `actor_user` when
+/// not empty (a login, a registration: the caller proved to be that user). `change`: one field
+/// name or "". All views must outlive the call (named locals; see src/README on GCC 12).
+http::Task<void> Audit(const AuthServices& s, const http::Request& req, std::string_view action,
+                       const std::string& target, audit::Outcome outcome, std::string_view actor_user = {},
+                       std::string_view change = {}) {
+  if (s.audit == nullptr) co_return;
+  audit::Entry entry = AuditEntry(req, std::string(action), target, outcome);
+  if (!actor_user.empty()) {
+    entry.actor_kind = audit::ActorKind::kUser;
+    entry.actor_id = std::string(actor_user);
+  }
+  if (!change.empty()) entry.changes.emplace_back(change);
+  auto appended = co_await s.audit->Append(req.shard(), std::move(entry));
+  if (!appended) {
+    obs::Log(obs::LogLevel::kError, "audit log: cannot record an identity event",
+             {{"request_id", req.request_id()}, {"action", std::string(action)}, {"cause", appended.error().cause}});
+  }
+}
+
+std::string UserTarget(std::string_view id) { return "user:" + std::string(id); }
+
+/// The audit target of a login attempt: `user:<id>` for an existing account; for an address
+/// nobody has, `email_sha256:<hex>` (the SHA-256 of the normalised address, so an admin can ask
+/// "were there attempts for x?" without the log holding addresses people mistyped); for input
+/// that is not an email address at all (often a password typed in the wrong box) nothing derived
+/// from it: `email:invalid`.
+std::string LoginTarget(const std::optional<auth::UserCredentials>& creds, const core::Result<std::string>& normalized) {
+  if (creds) return UserTarget(creds->id);
+  if (normalized) return "email_sha256:" + core::Sha256Hex(*normalized);
+  return "email:invalid";
+}
+
+/// Counts a failed password check against `account` and `ip`, and records `auth.lockout` for each
+/// key this failure locked (target `account_target` for the account, `ip:<address>` for the IP).
+http::Task<void> CountFailure(const AuthServices& s, const http::Request& req, const std::string& account,
+                              const std::string& ip, const std::string& account_target) {
+  auth::LockedKeys which;
+  auto locked = s.throttle.Failure(account, ip, &which);
+  if (!locked) co_return;
+  obs::Log(obs::LogLevel::kWarn, "login lockout",
+           {{"request_id", req.request_id()}, {"ip", ip}, {"lock_s", *locked}});
+  if (which.account) co_await Audit(s, req, "auth.lockout", account_target, audit::Outcome::kDenied);
+  if (which.ip) {
+    const std::string ip_target = "ip:" + ip;
+    co_await Audit(s, req, "auth.lockout", ip_target, audit::Outcome::kDenied);
+  }
+}
+
 http::Response TooManyAttempts(const http::Request& req, std::int64_t retry_after) {
   http::Response res =
       http::Problem(Err(ErrorCode::kRateLimited, "Too many failed logins; try again later."), req.request_id());
@@ -118,9 +173,10 @@ core::Result<json::object> TokenPair(const AuthServices& s, const std::string& u
 // ---- register / setup --------------------------------------------------------------------------
 
 /// Shared by register and setup: checks the body, hashes the password, creates the user.
+/// `created_id` receives the new user's id on success.
 http::Task<http::Response> CreateFromBody(const AuthServices& s, http::Request& req, json::object body,
                                           std::vector<std::string> roles, std::string invite_hash,
-                                          bool first_user_only) {
+                                          bool first_user_only, std::string& created_id) {
   auto email_text = RequiredString(body, "email");
   if (!email_text) co_return detail::Fail(req, email_text.error());
   auto password = RequiredString(body, "password");
@@ -151,8 +207,9 @@ http::Task<http::Response> CreateFromBody(const AuthServices& s, http::Request& 
   json::object created;
   auto done = co_await CreateUser(s.database, req.shard(), *users, std::move(user), created);
   if (!done) co_return detail::Fail(req, done.error());
+  created_id = std::string(created.at("id").as_string());
   http::Response res = JsonResponse(201, created);
-  res.Set("Location", "/api/v1/collections/users/records/" + std::string(created.at("id").as_string()));
+  res.Set("Location", "/api/v1/collections/users/records/" + created_id);
   co_return res;
 }
 
@@ -170,7 +227,14 @@ http::Task<http::Response> Register(const AuthServices& s, http::Request& req) {
   body->erase("invite");
   std::vector<std::string> roles;
   roles.emplace_back("user");
-  co_return co_await CreateFromBody(s, req, std::move(*body), std::move(roles), std::move(invite_hash), false);
+  std::string id;
+  http::Response res =
+      co_await CreateFromBody(s, req, std::move(*body), std::move(roles), std::move(invite_hash), false, id);
+  if (res.status == 201) {
+    const std::string target = UserTarget(id);
+    co_await Audit(s, req, "auth.registered", target, audit::Outcome::kSuccess, id);
+  }
+  co_return res;
 }
 
 http::Task<http::Response> Setup(const AuthServices& s, http::Request& req) {
@@ -180,16 +244,24 @@ http::Task<http::Response> Setup(const AuthServices& s, http::Request& req) {
   auto token = RequiredString(*body, "token");
   if (!token) co_return detail::Fail(req, token.error());
   body->erase("token");
-  if (!s.setup.Consume(*token))
+  const std::string setup_target = "setup";
+  if (!s.setup.Consume(*token)) {
+    co_await Audit(s, req, "auth.setup", setup_target, audit::Outcome::kDenied);
     co_return detail::Fail(req, Err(ErrorCode::kForbidden, "The setup token is not valid (or was used already)."));
+  }
   std::vector<std::string> roles;
   roles.emplace_back("admin");
   std::string no_invite;
-  http::Response res = co_await CreateFromBody(s, req, std::move(*body), std::move(roles), std::move(no_invite), true);
+  std::string id;
+  http::Response res =
+      co_await CreateFromBody(s, req, std::move(*body), std::move(roles), std::move(no_invite), true, id);
   if (res.status == 201) {
     obs::Log(obs::LogLevel::kInfo, "first admin created with the setup token", {{"request_id", req.request_id()}});
-  } else if (res.status != 409) {
-    s.setup.Restore(std::move(*token));  // a typo in the password should not burn the token
+    const std::string target = UserTarget(id);
+    co_await Audit(s, req, "auth.setup", target, audit::Outcome::kSuccess, id, "roles");
+  } else {
+    if (res.status != 409) s.setup.Restore(std::move(*token));  // a typo in the password should not burn the token
+    co_await Audit(s, req, "auth.setup", setup_target, audit::Outcome::kFailure);
   }
   co_return res;
 }
@@ -211,14 +283,19 @@ http::Task<http::Response> Login(const AuthServices& s, http::Request& req) {
   auto normalized = auth::NormalizeEmail(*email_text);
   const std::string account = normalized ? *normalized : std::string(email_text->substr(0, 254));
   const std::string ip(req.remote_address());
-  if (auto wait = s.throttle.RetryAfter(account, ip)) co_return TooManyAttempts(req, *wait);
 
+  // Looked up before the throttle so that a refused attempt is recorded against the account.
   std::optional<auth::UserCredentials> creds;
   if (normalized) {
     std::string lookup = *normalized;
     auto found = co_await s.users.FindByEmail(req.shard(), std::move(lookup));
     if (!found) co_return detail::Fail(req, found.error());
     creds = std::move(*found);
+  }
+  const std::string target = LoginTarget(creds, normalized);
+  if (auto wait = s.throttle.RetryAfter(account, ip)) {
+    co_await Audit(s, req, "auth.login", target, audit::Outcome::kDenied);
+    co_return TooManyAttempts(req, *wait);
   }
   std::string hash = creds ? creds->password_hash : std::string();  // "": the dummy hash
   std::string plain = std::move(*password);
@@ -232,12 +309,10 @@ http::Task<http::Response> Login(const AuthServices& s, http::Request& req) {
     user = std::move(*loaded);  // nullopt: the record was deleted; the login fails like any other
   }
   if (!user) {
-    auto locked = s.throttle.Failure(account, ip);
     obs::Log(obs::LogLevel::kInfo, "login failed", {{"request_id", req.request_id()}, {"ip", ip}});
-    if (locked) {
-      obs::Log(obs::LogLevel::kWarn, "login lockout",
-               {{"request_id", req.request_id()}, {"ip", ip}, {"lock_s", *locked}});
-    }
+    // The caller proved nothing: the actor stays anonymous; the target names the account.
+    co_await Audit(s, req, "auth.login", target, audit::Outcome::kFailure);
+    co_await CountFailure(s, req, account, ip, target);
     co_return detail::Unauthorized(req, std::string(kInvalidLogin));
   }
   s.throttle.Success(account);
@@ -250,6 +325,7 @@ http::Task<http::Response> Login(const AuthServices& s, http::Request& req) {
   auto pair = TokenPair(s, creds->id, creds->roles, *session);
   if (!pair) co_return detail::Fail(req, pair.error());
   obs::Log(obs::LogLevel::kInfo, "login", {{"request_id", req.request_id()}, {"user_id", creds->id}, {"ip", ip}});
+  co_await Audit(s, req, "auth.login", target, audit::Outcome::kSuccess, creds->id);
   co_return JsonResponse(200, *pair);
 }
 
@@ -268,6 +344,9 @@ http::Task<http::Response> Refresh(const AuthServices& s, http::Request& req) {
               {"user_id", outcome->user_id},
               {"family_id", outcome->family_id},
               {"ip", req.remote_address()}});
+    // Whoever presented it (the user or a thief) proved nothing: the actor is the request's.
+    const std::string target = UserTarget(outcome->user_id);
+    co_await Audit(s, req, "auth.refresh_reuse", target, audit::Outcome::kDenied);
     co_return detail::Unauthorized(req, "The refresh token is not valid.");
   }
   // The user's current roles; a deleted user (record or credentials) refreshes no more.
@@ -291,6 +370,9 @@ http::Task<http::Response> Logout(const AuthServices& s, http::Request& req) {
   std::string presented = std::move(*token);
   auto revoked = co_await s.sessions.RevokeFamilyOf(req.shard(), std::move(presented));
   if (!revoked) co_return detail::Fail(req, revoked.error());
+  // A live refresh token of the user is proof enough to name it as the actor.
+  const std::string target = UserTarget(*revoked);
+  co_await Audit(s, req, "auth.logout", target, audit::Outcome::kSuccess, *revoked);
   co_return http::Response::Empty(204);
 }
 
@@ -336,13 +418,18 @@ http::Task<http::Response> ChangePassword(const AuthServices& s, http::Request& 
   if (!*creds) co_return detail::Unauthorized(req, "The user no longer exists.");
   const std::string account = (*creds)->email;
   const std::string ip(req.remote_address());
-  if (auto wait = s.throttle.RetryAfter(account, ip)) co_return TooManyAttempts(req, *wait);
+  const std::string target = UserTarget(user_id);
+  if (auto wait = s.throttle.RetryAfter(account, ip)) {
+    co_await Audit(s, req, "auth.password_changed", target, audit::Outcome::kDenied, {}, "password");
+    co_return TooManyAttempts(req, *wait);
+  }
   std::string old_hash = (*creds)->password_hash;
   std::string plain = std::move(*current);
   auto verified = co_await s.passwords.Verify(std::move(old_hash), std::move(plain));
   if (!verified) co_return detail::Fail(req, verified.error());
   if (!*verified) {
-    s.throttle.Failure(account, ip);
+    co_await Audit(s, req, "auth.password_changed", target, audit::Outcome::kFailure, {}, "password");
+    co_await CountFailure(s, req, account, ip, target);
     co_return detail::Fail(req, FieldError(ErrorCode::kValidation, "The current password is wrong.", "current_password",
                                            "mismatch", "does not match"));
   }
@@ -357,6 +444,7 @@ http::Task<http::Response> ChangePassword(const AuthServices& s, http::Request& 
   if (!done) co_return detail::Fail(req, done.error());
   obs::Log(obs::LogLevel::kInfo, "password changed; other sessions revoked",
            {{"request_id", req.request_id()}, {"user_id", user_id}});
+  co_await Audit(s, req, "auth.password_changed", target, audit::Outcome::kSuccess, {}, "password");
   co_return http::Response::Empty(204);
 }
 
@@ -398,6 +486,9 @@ http::Task<http::Response> CreateInvite(const AuthServices& s, http::Request& re
   auto done = co_await s.database.Transact(
       req.shard(), [&](store::Transaction& tx) { return InviteBody(tx, d, hash, by, now, expires); });
   if (!done) co_return detail::Fail(req, done.error());
+  // The stored hash, never the token: the same value basalt_auth_invites.token_hash holds.
+  const std::string target = "invite:" + hash;
+  co_await Audit(s, req, "auth.invite_created", target, audit::Outcome::kSuccess);
   json::object out{{"token", token},
                    {"expires_at", core::FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(expires)))}};
   co_return JsonResponse(201, out);

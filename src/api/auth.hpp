@@ -19,6 +19,10 @@
 #include "schema/catalog.hpp"
 #include "store/database.hpp"
 
+namespace basalt::audit {
+class AuditLog;
+}
+
 namespace basalt::api {
 
 /// Who may register.
@@ -61,6 +65,7 @@ struct AuthServices {
   auth::LoginThrottle& throttle;
   SetupToken& setup;
   AuthOptions options;
+  audit::AuditLog* audit = nullptr;  ///< Identity events go here (not recorded when null).
 };
 
 /// Registers the routes above.

@@ -114,7 +114,8 @@ struct Identity {
                                   : s.auth.registration == "invite" ? api::Registration::kInvite
                                                                     : api::Registration::kOpen,
                   .password_min_length = s.auth.password_min_length,
-                  .invite_ttl_s = s.auth.invite_ttl_s}} {}
+                  .invite_ttl_s = s.auth.invite_ttl_s},
+                 nullptr} {}
   auth::PasswordHasher passwords;
   auth::TokenService tokens;
   auth::UserStore users;
@@ -262,6 +263,7 @@ int Serve(const config::Settings& settings) {
     return 1;
   }
   Identity& id = **identity;
+  id.services.audit = &audit_log;
 
   // Machines and services: API keys, custom roles, OAuth2 clients; cached for the auth stage.
   auth::AccessStore access_store(db);

@@ -43,11 +43,13 @@ std::optional<std::int64_t> LoginThrottle::Count(Map& map, const std::string& ke
   return lock;
 }
 
-std::optional<std::int64_t> LoginThrottle::Failure(const std::string& account, const std::string& ip) {
+std::optional<std::int64_t> LoginThrottle::Failure(const std::string& account, const std::string& ip,
+                                                   LockedKeys* locked) {
   std::lock_guard lock(mutex_);
   const auto now = clock_();
   auto a = Count(accounts_, account, options_.account_threshold, now);
   auto i = Count(ips_, ip, options_.ip_threshold, now);
+  if (locked) *locked = LockedKeys{.account = a.has_value(), .ip = i.has_value()};
   if (a && i) return std::max(*a, *i);
   return a ? a : i;
 }

@@ -23,6 +23,12 @@ struct ThrottleOptions {
   std::size_t max_entries = 100'000; ///< Memory bound per kind; the stalest entries go first.
 };
 
+/// Which keys a failure locked.
+struct LockedKeys {
+  bool account = false;
+  bool ip = false;
+};
+
 /// Counts failures and answers whether a login may be tried now.
 class LoginThrottle {
  public:
@@ -31,8 +37,9 @@ class LoginThrottle {
 
   /// Seconds until the account or the IP may try again, or nullopt when they may now.
   std::optional<std::int64_t> RetryAfter(const std::string& account, const std::string& ip);
-  /// Records a failure. Returns the new lock in seconds when this failure locked a key.
-  std::optional<std::int64_t> Failure(const std::string& account, const std::string& ip);
+  /// Records a failure. Returns the new lock in seconds when this failure locked a key; `locked`
+  /// (when given) says which.
+  std::optional<std::int64_t> Failure(const std::string& account, const std::string& ip, LockedKeys* locked = nullptr);
   /// A successful login: forgets the account's failures (the IP's stay).
   void Success(const std::string& account);
 

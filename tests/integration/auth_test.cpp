@@ -614,6 +614,187 @@ TEST_P(AuthBackend, ClosedRegistration) {
   EXPECT_EQ(r.status, 403) << r.body;
 }
 
+std::string Sha256Hex(std::string_view in) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(in.data(), in.size(), md, &n, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+std::vector<std::string> Changes(const json::value& item) {
+  std::vector<std::string> out;
+  for (const auto& c : item.as_object().at("changes").as_array()) out.emplace_back(c.as_string());
+  return out;
+}
+
+// Identity events in the audit log, read back through GET /api/v1/audit-log with filters (exact
+// targets and request ids: on PostgreSQL other tests share the log); the chain verifies after.
+TEST_P(AuthBackend, IdentityEventsGoToTheAuditLog) {
+  TempDir data;
+  ProcessOptions o = Options({{"BASALT_AUTH__LOCKOUT_THRESHOLD", "3"},
+                              {"BASALT_AUTH__LOCKOUT_BASE_S", "600"},
+                              {"BASALT_AUTH__IP_LOCKOUT_THRESHOLD", "12"}});
+  o.data_dir = data.path();
+  {
+    BasaltProcess server(o);
+    ASSERT_TRUE(server.started()) << server.start_error();
+    const Client c{server.port()};
+    auto events = [&](const std::string& query) {
+      auto r = c.Admin("GET", "/api/v1/audit-log?" + query);
+      EXPECT_EQ(r.status, 200) << query << " " << r.body;
+      auto v = ParseJson(r.body);
+      return v.is_object() && v.as_object().contains("items") ? v.as_object().at("items").as_array() : json::array();
+    };
+    auto request_id = [](const HttpResponse& r) { return r.Header("X-Request-Id").value_or("?"); };
+
+    // Registration: the new user is the actor.
+    const std::string email = Email("aud");
+    auto reg = c.Register(email);
+    ASSERT_EQ(reg.status, 201) << reg.body;
+    const std::string id = Str(ParseJson(reg.body), "id");
+    const std::string target = "user:" + id;
+    auto registered = events("action=auth.registered&target=" + target);
+    ASSERT_EQ(registered.size(), 1u);
+    EXPECT_EQ(Str(registered[0], "actor_kind"), "user");
+    EXPECT_EQ(Str(registered[0], "actor_id"), id);
+    EXPECT_EQ(Str(registered[0], "outcome"), "success");
+    EXPECT_EQ(Str(registered[0], "request_id"), request_id(reg));
+
+    // Logins: a failure (anonymous actor, the account as target), then a success (the user acts).
+    auto bad = c.Login(email, "wrong password!");
+    ASSERT_EQ(bad.status, 401);
+    auto good = c.Login(email);
+    ASSERT_EQ(good.status, 200);
+    auto logins = events("action=auth.login&target=" + target);
+    ASSERT_EQ(logins.size(), 2u);
+    EXPECT_EQ(Str(logins[0], "outcome"), "success");
+    EXPECT_EQ(Str(logins[0], "actor_kind"), "user");
+    EXPECT_EQ(Str(logins[0], "actor_id"), id);
+    EXPECT_EQ(Str(logins[0], "request_id"), request_id(good));
+    EXPECT_EQ(Str(logins[1], "outcome"), "failure");
+    EXPECT_EQ(Str(logins[1], "actor_kind"), "anonymous");
+    EXPECT_EQ(Str(logins[1], "actor_id"), "");
+    EXPECT_EQ(Str(logins[1], "ip"), "127.0.0.1");
+    EXPECT_EQ(Str(logins[1], "request_id"), request_id(bad));
+    EXPECT_EQ(events("action=auth.*&outcome=failure&target=" + target).size(), 1u);
+    EXPECT_EQ(events("action=auth.login&actor_kind=user&actor_id=" + id).size(), 1u);
+
+    // An address nobody has: its SHA-256, never the address; input that is not an address at
+    // all (maybe a password typed in the wrong box): nothing derived from it.
+    const std::string ghost = Email("ghost");
+    ASSERT_EQ(c.Login(ghost, "ghost password 1").status, 401);
+    auto ghosts = events("action=auth.login&target=email_sha256:" + Sha256Hex(ghost));
+    ASSERT_EQ(ghosts.size(), 1u);
+    EXPECT_EQ(Str(ghosts[0], "outcome"), "failure");
+    EXPECT_EQ(Str(ghosts[0], "actor_kind"), "anonymous");
+    const std::string secretish = "hunter2-" + suffix_;
+    auto typo = c.Login(secretish, "ghost password 1");
+    ASSERT_EQ(typo.status, 401);
+    bool found = false;
+    for (const auto& item : events("action=auth.login&target=email:invalid&limit=500"))
+      found = found || Str(item, "request_id") == request_id(typo);
+    EXPECT_TRUE(found);
+    auto all = c.Admin("GET", "/api/v1/audit-log?limit=500");
+    EXPECT_EQ(all.body.find(ghost), std::string::npos);
+    EXPECT_EQ(all.body.find(secretish), std::string::npos);
+    EXPECT_EQ(all.body.find("password!"), std::string::npos);
+    EXPECT_EQ(all.body.find("ghost password"), std::string::npos);
+
+    // Refresh token reuse: the family dies, recorded as denied against the user.
+    const std::string refresh = Str(ParseJson(good.body), "refresh_token");
+    ASSERT_EQ(c.Refresh(refresh).status, 200);
+    auto reuse = c.Refresh(refresh);
+    ASSERT_EQ(reuse.status, 401);
+    auto reused = events("action=auth.refresh_reuse&target=" + target);
+    ASSERT_EQ(reused.size(), 1u);
+    EXPECT_EQ(Str(reused[0], "outcome"), "denied");
+    EXPECT_EQ(Str(reused[0], "actor_kind"), "anonymous");
+    EXPECT_EQ(Str(reused[0], "request_id"), request_id(reuse));
+    EXPECT_EQ(c.Refresh("not-a-token").status, 401);  // an unknown token is no reuse
+    EXPECT_EQ(events("action=auth.refresh_reuse&target=" + target).size(), 1u);
+
+    // Logout (the refresh token names the user), and an unknown token (nothing recorded).
+    auto session = ParseJson(c.Login(email).body);
+    const std::string access = Str(session, "access_token");
+    ASSERT_EQ(c.Call("POST", "/api/v1/auth/logout",
+                     json::serialize(json::object{{"refresh_token", Str(session, "refresh_token")}})).status, 204);
+    EXPECT_EQ(c.Call("POST", "/api/v1/auth/logout", R"({"refresh_token": "nope"})").status, 401);
+    auto logouts = events("action=auth.logout&target=" + target);
+    ASSERT_EQ(logouts.size(), 1u);
+    EXPECT_EQ(Str(logouts[0], "actor_id"), id);
+
+    // Password changes: a wrong current password, a policy failure (not recorded: nothing was
+    // checked), a success. `changes` names the field, never a value.
+    ASSERT_EQ(c.Call("POST", "/api/v1/auth/password", R"({"current_password": "wrong one!", "new_password": "new horse battery"})",
+                     access).status, 422);
+    ASSERT_EQ(c.Call("POST", "/api/v1/auth/password", R"({"current_password": "correct horse battery", "new_password": "short"})",
+                     access).status, 422);
+    ASSERT_EQ(c.Call("POST", "/api/v1/auth/password",
+                     R"({"current_password": "correct horse battery", "new_password": "new horse battery"})", access).status,
+              204);
+    auto changes = events("action=auth.password_changed&target=" + target);
+    ASSERT_EQ(changes.size(), 2u);
+    EXPECT_EQ(Str(changes[0], "outcome"), "success");
+    EXPECT_EQ(Str(changes[1], "outcome"), "failure");
+    for (const auto& item : changes) {
+      EXPECT_EQ(Str(item, "actor_kind"), "user");
+      EXPECT_EQ(Str(item, "actor_id"), id);
+      EXPECT_EQ(Changes(item), std::vector<std::string>{"password"});
+    }
+
+    // An account lockout, then a refused attempt (even with the right password).
+    const std::string locked_email = Email("aud-lock");
+    auto locked_reg = c.Register(locked_email);
+    ASSERT_EQ(locked_reg.status, 201);
+    const std::string locked_target = "user:" + Str(ParseJson(locked_reg.body), "id");
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(c.Login(locked_email, "wrong password!").status, 401) << i;
+    EXPECT_EQ(c.Login(locked_email).status, 429);
+    auto lockouts = events("action=auth.lockout&target=" + locked_target);
+    ASSERT_EQ(lockouts.size(), 1u);
+    EXPECT_EQ(Str(lockouts[0], "outcome"), "denied");
+    EXPECT_EQ(events("action=auth.login&outcome=denied&target=" + locked_target).size(), 1u);
+    EXPECT_EQ(events("action=auth.login&outcome=failure&target=" + locked_target).size(), 3u);
+
+    // An invite, by the admin token: the target is the stored hash of the invite, not the invite.
+    auto invite = c.Admin("POST", "/api/v1/auth/invites");
+    ASSERT_EQ(invite.status, 201) << invite.body;
+    const std::string invite_token = Str(ParseJson(invite.body), "token");
+    auto invites = events("action=auth.invite_created&target=invite:" + Sha256Hex(invite_token));
+    ASSERT_EQ(invites.size(), 1u);
+    EXPECT_EQ(Str(invites[0], "actor_kind"), "admin_token");
+    EXPECT_EQ(c.Admin("GET", "/api/v1/audit-log?limit=500").body.find(invite_token), std::string::npos);
+    // A plain user cannot create one: nothing recorded.
+    const std::string user_access = Str(ParseJson(c.Login(email, "new horse battery").body), "access_token");
+    auto refused = c.Call("POST", "/api/v1/auth/invites", "{}", user_access);
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_EQ(events("action=auth.invite_created&actor_id=" + id).size(), 0u);
+
+    // The IP locks after 12 failures from it (this test has made 7 so far): the failure that
+    // locks it records auth.lockout on ip:127.0.0.1.
+    std::set<std::string> failing;
+    int refusals = 0;
+    for (int i = 0; i < 20 && refusals == 0; ++i) {
+      auto r = c.Login(Email("nobody" + std::to_string(i)), "wrong password!");
+      if (r.status == 401) failing.insert(request_id(r));
+      if (r.status == 429) ++refusals;
+    }
+    EXPECT_EQ(refusals, 1);
+    int ip_locks = 0;
+    for (const auto& item : events("action=auth.lockout&target=ip:127.0.0.1&limit=500"))
+      ip_locks += failing.contains(Str(item, "request_id")) ? 1 : 0;
+    EXPECT_EQ(ip_locks, 1);
+  }
+  // The chain still verifies.
+  auto verified = RunBasalt({"audit", "verify", "--data-dir", data.path()}, o.env);
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AuthBackend, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
@@ -642,7 +823,24 @@ TEST(AuthSetup, SetupTokenCreatesTheFirstAdminOnce) {
     EXPECT_EQ(c.Call("POST", "/api/v1/auth/setup", R"({"email": "two@example.com", "password": "root password 1", "token": ")" + token + "\"}").status, 403);
     auto login = c.Login("root@example.com", "root password 1");
     ASSERT_EQ(login.status, 200);
-    EXPECT_EQ(c.Call("GET", "/api/v1/collections", {}, Str(ParseJson(login.body), "access_token")).status, 200);
+    const std::string root = Str(ParseJson(login.body), "access_token");
+    EXPECT_EQ(c.Call("GET", "/api/v1/collections", {}, root).status, 200);
+    // The audit log (read by the new admin): denied (wrong token), failure (short password),
+    // success (the new admin is the actor), denied (the token is spent).
+    auto log = c.Call("GET", "/api/v1/audit-log?action=auth.setup", {}, root);
+    ASSERT_EQ(log.status, 200) << log.body;
+    const auto items = ParseJson(log.body).as_object().at("items").as_array();
+    ASSERT_EQ(items.size(), 4u) << log.body;
+    EXPECT_EQ(Str(items[0], "outcome"), "denied");
+    EXPECT_EQ(Str(items[1], "outcome"), "success");
+    EXPECT_EQ(Str(items[1], "actor_kind"), "user");
+    EXPECT_EQ(Str(items[1], "actor_id"), Str(ParseJson(made.body), "id"));
+    EXPECT_EQ(Str(items[1], "target"), "user:" + Str(ParseJson(made.body), "id"));
+    EXPECT_EQ(Str(items[2], "outcome"), "failure");
+    EXPECT_EQ(Str(items[2], "target"), "setup");
+    EXPECT_EQ(Str(items[3], "outcome"), "denied");
+    EXPECT_EQ(Str(items[3], "actor_kind"), "anonymous");
+    EXPECT_EQ(log.body.find(token), std::string::npos);
     server.Signal(SIGTERM);
     EXPECT_EQ(server.WaitExit(20s), 0);
   }

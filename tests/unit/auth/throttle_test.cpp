@@ -23,7 +23,10 @@ TEST(Throttle, LocksAfterThresholdAndBacksOff) {
   EXPECT_FALSE(t.Failure("a", "ip"));
   EXPECT_FALSE(t.Failure("a", "ip"));
   EXPECT_FALSE(t.RetryAfter("a", "ip"));
-  EXPECT_EQ(t.Failure("a", "ip"), 10);
+  LockedKeys which;
+  EXPECT_EQ(t.Failure("a", "ip", &which), 10);
+  EXPECT_TRUE(which.account);
+  EXPECT_FALSE(which.ip);
   EXPECT_EQ(t.RetryAfter("a", "ip"), 10);
   EXPECT_FALSE(t.RetryAfter("b", "ip"));  // other accounts are unaffected
   clock.now += 4s;
@@ -41,9 +44,13 @@ TEST(Throttle, LocksAfterThresholdAndBacksOff) {
 TEST(Throttle, LocksAnIpAcrossAccounts) {
   FakeClock clock;
   LoginThrottle t({.account_threshold = 100, .ip_threshold = 3, .base_lock_s = 5, .max_lock_s = 60}, clock.fn());
-  t.Failure("a", "1.2.3.4");
+  LockedKeys which{.account = true, .ip = true};
+  t.Failure("a", "1.2.3.4", &which);
+  EXPECT_FALSE(which.account || which.ip);
   t.Failure("b", "1.2.3.4");
-  EXPECT_EQ(t.Failure("c", "1.2.3.4"), 5);
+  EXPECT_EQ(t.Failure("c", "1.2.3.4", &which), 5);
+  EXPECT_TRUE(which.ip);  // the IP locked, not the account
+  EXPECT_FALSE(which.account);
   EXPECT_EQ(t.RetryAfter("d", "1.2.3.4"), 5);
   EXPECT_FALSE(t.RetryAfter("d", "5.6.7.8"));
   t.Success("c");  // a success clears the account, not the IP
