@@ -8,7 +8,9 @@
 #include <chrono>
 #include <memory>
 
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "core/time.hpp"
 #include "obs/log.hpp"
 
@@ -173,10 +175,7 @@ json::object ToJson(const audit::Record& r) {
 }
 
 http::Task<http::Response> ListAuditLog(audit::AuditLog& log, http::Request& req) {
-  if (req.principal().anonymous()) co_return detail::Unauthorized(req, "A superuser's credentials are required.");
-  if (!req.principal().superuser())
-    co_return http::Problem(core::Error::Make(core::ErrorCode::kForbidden, "Only superusers may read the audit log."),
-                            req.request_id());
+  if (auto denied = detail::RequirePermission(req, auth::kAuditRead)) co_return *denied;
   auto params = ParseParams(req.query());
   if (!params) co_return detail::Fail(req, params.error());
   audit::ListQuery query = params->query;

@@ -1,5 +1,5 @@
 #pragma once
-/// The audit log over HTTP: `GET /api/v1/audit-log` (superusers), the helper that turns a request
+/// The audit log over HTTP: `GET /api/v1/audit-log` (permission `audit:read`), the helper that turns a request
 /// into an audit::Entry (actor, ip, user agent, request id), and the stage that records every
 /// state-changing use of `auth.admin_token`.
 
@@ -20,7 +20,7 @@ audit::Entry AuditEntry(const http::Request& req, std::string action, std::strin
 /// The actor kind of an http::Principal kind.
 audit::ActorKind ActorKindOf(const http::Principal& principal);
 
-/// GET /api/v1/audit-log: 401 anonymous, 403 when not a superuser. Query parameters (all
+/// GET /api/v1/audit-log: 401 anonymous, 403 without the permission `audit:read`. Query parameters (all
 /// optional, ANDed): `action` (exact, or a prefix as "auth.*"), `actor_kind`, `actor_id`,
 /// `target`, `outcome`, `since` / `until` (RFC 3339, `since` inclusive, `until` exclusive),
 /// `limit` (1..500, default 50), `cursor` (the previous page's `next_cursor`). Unknown or

@@ -13,7 +13,9 @@
 #include <boost/json.hpp>
 
 #include "api/audit_log.hpp"
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "audit/audit.hpp"
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
@@ -461,10 +463,7 @@ store::Task<core::Result<void>> InviteBody(store::Transaction& tx, const store::
 }
 
 http::Task<http::Response> CreateInvite(const AuthServices& s, http::Request& req) {
-  if (!req.principal().superuser()) {
-    if (req.principal().anonymous()) co_return detail::Unauthorized(req, "An admin is required.");
-    co_return http::Problem(Err(ErrorCode::kForbidden, "Only admins may create invites."), req.request_id());
-  }
+  if (auto denied = detail::RequirePermission(req, auth::kUsersManage)) co_return *denied;
   std::int64_t ttl = s.options.invite_ttl_s;
   if (!req.body().empty()) {
     auto body = ObjectBody(req);

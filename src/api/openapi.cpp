@@ -496,7 +496,7 @@ json::object AuditEntrySchema() {
 }
 
 json::object AuditLogPath() {
-  json::object op = Operation("list_audit_log", "audit", "Read the audit log, newest first (superusers)");
+  json::object op = Operation("list_audit_log", "audit", "Read the audit log, newest first (permission `audit:read`)");
   op["security"] = Security(false);
   json::array params;
   auto q = [&](const char* name, json::object schema, const char* description) {
@@ -1038,7 +1038,8 @@ void EventPaths(json::object& paths) {
       "A `text/event-stream`: `id:` the event sequence, `event:` basalt.record.created|updated|deleted, `data:` the "
       "CloudEvents 1.0 JSON (data = the record). Only records the collection's view rule (and `filter`) allows. "
       "`Last-Event-ID` resumes from the retained outbox; a subscriber that falls too far behind gets "
-      "`event: basalt.overflow` and the stream ends.";
+      "`event: basalt.overflow` and the stream ends. API keys and service tokens need the scope `records:read` "
+      "(or `records:read:<collection>`), else 403.";
   sse["security"] = Security(true);
   sse["parameters"] = json::array{
       Param("collection", "query", Str(), "The collection to follow.", true),
@@ -1048,7 +1049,7 @@ void EventPaths(json::object& paths) {
   sse["responses"] = Responses()
                          .Add(200, json::object{{"description", "The stream."},
                                                 {"content", json::object{{"text/event-stream", json::object{{"schema", Str()}}}}}})
-                         .Problems({400, 401, 404, 409, 422})
+                         .Problems({400, 401, 403, 404, 409, 422})
                          .Build();
   paths["/api/v1/realtime"] = json::object{{"get", std::move(sse)}};
 
@@ -1312,12 +1313,12 @@ json::object OpenApiDocument(const schema::Snapshot& snapshot, const OpenApiOpti
   for (const auto& [name, c] : snapshot.collections)
     tags.emplace_back(json::object{{"name", name + " records"}, {"description", "Records of `" + name + "`."}});
   if (options.batch) tags.emplace_back(json::object{{"name", "batch"}});
-  tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (superusers)."}});
-  if (options.queues) tags.emplace_back(json::object{{"name", "queues"}, {"description", "The durable queue."}});
+  tags.emplace_back(json::object{{"name", "audit"}, {"description", "The hash-chained audit log (permission `audit:read`)."}});
+  if (options.queues) tags.emplace_back(json::object{{"name", "queues"}, {"description", "The durable queue (permissions `queues:produce`, `queues:consume`, `queues:admin`, or their per-queue forms `queues:produce:<queue>`...)."}});
   tags.emplace_back(json::object{{"name", "auth"}, {"description", "Users, sessions and the gateway verify endpoint."}});
   if (options.events) {
     tags.emplace_back(json::object{{"name", "events"}, {"description", "Live record changes (Server-Sent Events)."}});
-    tags.emplace_back(json::object{{"name", "webhooks"}, {"description", "Signed record-change deliveries (admin)."}});
+    tags.emplace_back(json::object{{"name", "webhooks"}, {"description", "Signed record-change deliveries (permission `webhooks:manage`)."}});
   }
   tags.emplace_back(json::object{{"name", "meta"}});
   tags.emplace_back(json::object{{"name", "api keys"}, {"description", "API keys `bsk_...` with scopes."}});

@@ -7,7 +7,8 @@
 //   POST /api/v1/queues/{queue}/acks                    batch ack {"messages": [{"id", "lease_token"}]}
 //   GET  /api/v1/queues/{queue}/dead-letters, POST .../dead-letters/replay {"ids"} | {"all": true}
 //   POST /api/v1/queues/{queue}/completed/replay        {"ids"} | {"from", "to"} (RFC 3339)
-// Every route goes through Authorize(): the one place where per-queue permissions plug in.
+// Every route goes through Authorize(): `queues:produce`, `queues:consume` or `queues:admin`, or
+// their per-queue forms (`queues:produce:<queue>`); listing all queues needs `queues:admin`.
 
 #include "api/queues.hpp"
 
@@ -20,7 +21,9 @@
 
 #include <boost/json.hpp>
 
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "core/time.hpp"
 #include "queue/engine.hpp"
 
@@ -48,14 +51,20 @@ http::Response ReservedQueue(const http::Request& req) {
                        req.request_id());
 }
 
-/// The permission check of every queue route: nullopt to proceed, else the 401/403 answer.
-/// Superusers only for now. When roles land, per-queue produce/consume/admin grants are checked
-/// here (the action and the queue name are all it needs), and nowhere else.
-std::optional<http::Response> Authorize(const http::Request& req, QueueAction action, std::string_view queue) {
-  if (!req.principal().superuser()) {
-    if (req.principal().anonymous()) return detail::Unauthorized(req, "A valid bearer token is required.");
-    return http::Problem(core::Error::Make(ErrorCode::kForbidden, "Not allowed to use this queue."), req.request_id());
+std::string_view PermissionOf(QueueAction action) {
+  switch (action) {
+    case QueueAction::kProduce: return auth::kQueuesProduce;
+    case QueueAction::kConsume: return auth::kQueuesConsume;
+    case QueueAction::kAdmin: break;
   }
+  return auth::kQueuesAdmin;
+}
+
+/// The permission check of every queue route: nullopt to proceed, else the 401/403 answer. The
+/// permission of the action for `queue` (its per-queue form counts); `queue` "" (the list of all
+/// queues) needs the unrestricted permission.
+std::optional<http::Response> Authorize(const http::Request& req, QueueAction action, std::string_view queue) {
+  if (auto denied = detail::RequirePermission(req, PermissionOf(action), queue)) return denied;
   // Basalt's own queues ("basalt.*", e.g. basalt.webhooks) are inspected and their dead letters
   // replayed like any other, but only Basalt produces to and consumes from them.
   if (action != QueueAction::kAdmin && queue::IsSystemQueue(queue)) return ReservedQueue(req);

@@ -17,7 +17,9 @@
 #include <boost/json.hpp>
 
 #include "api/data_routes.hpp"
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "api/visibility.hpp"
 #include "events/hub.hpp"
 #include "events/outbox.hpp"
@@ -158,6 +160,8 @@ http::Task<http::Response> Subscribe(const RealtimeServices& services, http::Req
   }
   if (auto h = req.Header("Last-Event-ID")) last_event_id = std::string(*h);
   if (collection.empty()) co_return detail::Fail(req, BadParam("collection", "'collection' is required"));
+  // API keys and service tokens need records:read (or records:read:<collection>), as on GET records.
+  if (auto denied = detail::RequireScope(req, auth::kRecordsRead, collection)) co_return *denied;
   auto state = std::make_shared<StreamState>();
   state->services = &services;
   state->shard = req.shard();

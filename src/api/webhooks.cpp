@@ -1,4 +1,4 @@
-// /api/v1/webhooks: register URLs for record events (superuser only for now). The secret is
+// /api/v1/webhooks: register URLs for record events (permission `webhooks:manage`). The secret is
 // returned once, by the POST. URLs are checked at registration (syntax, and the resolved
 // addresses against `webhooks.allow_private`) and again by the client at every connect.
 
@@ -7,7 +7,9 @@
 
 #include <boost/json.hpp>
 
+#include "api/authorize.hpp"
 #include "api/data_support.hpp"
+#include "auth/scopes.hpp"
 #include "api/realtime.hpp"
 #include "core/time.hpp"
 #include "events/webhooks.hpp"
@@ -72,11 +74,9 @@ http::Response JsonResponse(int status, const json::object& body) {
   return res;
 }
 
-/// 401 without credentials, 403 for a caller that is not a superuser.
+/// 401 without credentials, 403 without the permission `webhooks:manage`.
 std::optional<http::Response> Deny(const http::Request& req) {
-  if (req.principal().superuser()) return std::nullopt;
-  if (req.principal().anonymous()) return detail::Unauthorized(req, "Webhooks are managed by admins.");
-  return http::Problem(core::Error::Make(ErrorCode::kForbidden, "Only admins may manage webhooks."), req.request_id());
+  return detail::RequirePermission(req, auth::kWebhooksManage);
 }
 
 core::Error Invalid(std::string field, std::string code, std::string message) {

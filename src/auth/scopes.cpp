@@ -14,6 +14,39 @@ bool IsCollectionName(std::string_view name) {
   });
 }
 
+/// queue::ValidQueueName, repeated here (auth/ does not depend on queue/).
+bool IsQueueName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front())) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+/// The scopes that take a `:<collection>` suffix, and those that take a `:<queue>` suffix.
+constexpr std::string_view kCollectionBases[] = {kRecordsRead, kRecordsWrite};
+constexpr std::string_view kQueueBases[] = {kQueuesProduce, kQueuesConsume, kQueuesAdmin};
+
+/// Splits `scope` into a base that takes a suffix and the suffix; false when it has none.
+bool SplitSuffixed(std::string_view scope, std::string_view& base, std::string_view& suffix, bool& queue) {
+  for (std::string_view b : kCollectionBases) {
+    if (scope.size() > b.size() + 1 && scope.starts_with(b) && scope[b.size()] == ':') {
+      base = b;
+      suffix = scope.substr(b.size() + 1);
+      queue = false;
+      return true;
+    }
+  }
+  for (std::string_view b : kQueueBases) {
+    if (scope.size() > b.size() + 1 && scope.starts_with(b) && scope[b.size()] == ':') {
+      base = b;
+      suffix = scope.substr(b.size() + 1);
+      queue = true;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 const std::vector<std::string>& KnownScopes() {
@@ -21,19 +54,18 @@ const std::vector<std::string>& KnownScopes() {
       std::string(kAdmin),          std::string(kRecordsRead),   std::string(kRecordsWrite),
       std::string(kCollectionsManage), std::string(kQueuesProduce), std::string(kQueuesConsume),
       std::string(kApiKeysManage),  std::string(kClientsManage), std::string(kRolesManage),
-      std::string(kUsersManage),    std::string(kAuditRead)};
+      std::string(kUsersManage),    std::string(kAuditRead),     std::string(kQueuesAdmin),
+      std::string(kWebhooksManage)};
   return kAll;
 }
 
 bool IsValidScope(std::string_view scope) {
   const auto& known = KnownScopes();
   if (std::find(known.begin(), known.end(), scope) != known.end()) return true;
-  for (std::string_view base : {kRecordsRead, kRecordsWrite}) {
-    if (scope.size() > base.size() + 1 && scope.starts_with(base) && scope[base.size()] == ':') {
-      return IsCollectionName(scope.substr(base.size() + 1));
-    }
-  }
-  return false;
+  std::string_view base, suffix;
+  bool queue = false;
+  if (!SplitSuffixed(scope, base, suffix, queue)) return false;
+  return queue ? IsQueueName(suffix) : IsCollectionName(suffix);
 }
 
 bool Covers(const std::vector<std::string>& granted, std::string_view required, std::string_view collection) {
@@ -50,11 +82,10 @@ bool Covers(const std::vector<std::string>& granted, std::string_view required, 
 bool CoversAll(const std::vector<std::string>& granted, const std::vector<std::string>& wanted) {
   for (const auto& w : wanted) {
     std::string_view base = w, collection;
-    for (std::string_view b : {kRecordsRead, kRecordsWrite}) {
-      if (w.size() > b.size() + 1 && std::string_view(w).starts_with(b) && w[b.size()] == ':') {
-        base = b;
-        collection = std::string_view(w).substr(b.size() + 1);
-      }
+    bool queue = false;
+    if (!SplitSuffixed(w, base, collection, queue)) {
+      base = w;
+      collection = {};
     }
     if (!Covers(granted, base, collection) && std::find(granted.begin(), granted.end(), w) == granted.end()) return false;
   }

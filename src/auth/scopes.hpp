@@ -8,7 +8,10 @@
 ///   records:read:<c>      records:read for collection <c> only (likewise records:write:<c>)
 ///   collections:manage    create, change and drop collections
 ///   queues:produce        publish messages
-///   queues:consume        claim, ack and nack messages
+///   queues:consume        claim, ack, nack and extend messages
+///   queues:admin          create and configure queues, stats, dead letters, replay
+///   queues:<action>:<q>   the same for queue <q> only (e.g. queues:produce:orders)
+///   webhooks:manage       webhooks
 ///   api_keys:manage       API keys of any user
 ///   clients:manage        OAuth2 clients
 ///   roles:manage          roles and role assignments
@@ -27,6 +30,8 @@ inline constexpr std::string_view kRecordsWrite = "records:write";
 inline constexpr std::string_view kCollectionsManage = "collections:manage";
 inline constexpr std::string_view kQueuesProduce = "queues:produce";
 inline constexpr std::string_view kQueuesConsume = "queues:consume";
+inline constexpr std::string_view kQueuesAdmin = "queues:admin";
+inline constexpr std::string_view kWebhooksManage = "webhooks:manage";
 inline constexpr std::string_view kApiKeysManage = "api_keys:manage";
 inline constexpr std::string_view kClientsManage = "clients:manage";
 inline constexpr std::string_view kRolesManage = "roles:manage";
@@ -37,12 +42,14 @@ inline constexpr std::string_view kAuditRead = "audit:read";
 const std::vector<std::string>& KnownScopes();
 
 /// True for a known scope, or `records:read:<c>` / `records:write:<c>` with a valid collection name
-/// (letters, digits, underscore; starts with a letter or underscore; at most 63 characters).
+/// (letters, digits, underscore; starts with a letter or underscore; at most 63 characters), or
+/// `queues:produce:<q>` / `queues:consume:<q>` / `queues:admin:<q>` with a valid queue name (1 to
+/// 128 of letters, digits, `_ . -`, starting with a letter or digit).
 bool IsValidScope(std::string_view scope);
 
 /// True when `granted` covers `required` (one of the constants above) for `collection` ("" when the
-/// action is not about one collection): `admin` covers everything; `records:read` covers every
-/// collection; `records:read:<c>` covers only <c>.
+/// action is not about one collection or queue): `admin` covers everything; `records:read` covers
+/// every collection; `records:read:<c>` covers only <c> (likewise `queues:produce:<q>` for queue <q>).
 bool Covers(const std::vector<std::string>& granted, std::string_view required, std::string_view collection = {});
 
 /// True when every scope in `wanted` is covered by `granted` (a subset check that understands

@@ -413,6 +413,124 @@ TEST_P(AccessBackend, UserRolesComeFromTheStoreNotTheToken) {
   EXPECT_EQ(admin.Call("POST", "/api/v1/api-keys", R"({"name": "k", "user_id": "nobody", "scopes": []})").status, 422);
 }
 
+// Queues, webhooks, the audit log, invites and realtime take permissions and scopes, not "is a
+// superuser": a custom role or a key/service scope gets in, others get 403, anonymous 401.
+TEST_P(AccessBackend, QueuesWebhooksAuditAndRealtimeTakePermissions) {
+  BasaltProcess server(ProcessOptions{{}, env_, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const std::uint16_t port = server.port();
+  const Api admin = Api::Admin(port);
+  const std::string q = "jobs" + suffix_, other = "other" + suffix_;
+  const std::string produce = R"({"messages": [{"payload": "hi"}]})";
+  auto path = [](const std::string& queue, const std::string& rest = "") { return "/api/v1/queues/" + queue + rest; };
+  ASSERT_EQ(admin.Call("POST", path(other, "/messages"), produce).status, 201);
+
+  const std::string user = NewUser(port, Email("q"));
+  const Api as_user = Api::Bearer(port, Login(port, Email("q")));
+  // A plain user: 403 everywhere here; anonymous: 401.
+  const std::vector<std::pair<std::string, std::string>> routes{
+      {"POST", path(q, "/messages")},       {"POST", path(q, "/claims")},   {"PUT", path(q)},
+      {"GET", path(q)},                     {"GET", "/api/v1/queues"},      {"GET", path(q, "/dead-letters")},
+      {"GET", "/api/v1/webhooks"},          {"POST", "/api/v1/webhooks"},   {"GET", "/api/v1/audit-log"},
+      {"POST", "/api/v1/auth/invites"}};
+  for (const auto& [method, target] : routes) {
+    const std::string body = method == "GET" ? "" : target.ends_with("/messages") ? produce : "{}";
+    auto r = as_user.Call(method, target, body);
+    EXPECT_EQ(r.status, 403) << method << " " << target << " " << r.body;
+    EXPECT_EQ(r.Header("Content-Type").value_or(""), "application/problem+json") << method << " " << target;
+    EXPECT_EQ(Anon(port).Call(method, target, body).status, 401) << method << " " << target;
+  }
+
+  // Bad permission names are refused (422) and change nothing.
+  for (const char* bad : {"queues:produce:", "queues:produce:a b", "queues:produce:.x", "queues:purge", "queues:admin:x:y",
+                          "webhooks:manage:x", "audit:write"}) {
+    auto r = admin.Call("POST", "/api/v1/roles", R"({"name": "bad)" + suffix_ + R"(", "permissions": [")" + bad + R"("]})");
+    EXPECT_EQ(r.status, 422) << bad << " " << r.body;
+  }
+  EXPECT_EQ(admin.Call("GET", "/api/v1/roles/bad" + suffix_).status, 404);
+
+  // A role that produces to and consumes from one queue.
+  const std::string worker = "worker" + suffix_;
+  ASSERT_EQ(admin.Call("POST", "/api/v1/roles", R"({"name": ")" + worker + R"(", "permissions": ["queues:produce:)" + q +
+                                                   R"(", "queues:consume:)" + q + R"("]})").status, 201);
+  ASSERT_EQ(admin.Call("PUT", "/api/v1/users/" + user + "/roles/" + worker).status, 204);
+  auto produced = as_user.Call("POST", path(q, "/messages"), produce);
+  EXPECT_EQ(produced.status, 201) << produced.body;
+  auto claimed = as_user.Call("POST", path(q, "/claims"), R"({"max": 1})");
+  EXPECT_EQ(claimed.status, 200) << claimed.body;
+  EXPECT_NE(claimed.body.find("\"hi\""), std::string::npos) << claimed.body;
+  EXPECT_EQ(as_user.Call("POST", path(other, "/messages"), produce).status, 403);  // another queue
+  EXPECT_EQ(as_user.Call("POST", path(other, "/claims"), R"({"max": 1})").status, 403);
+  EXPECT_EQ(as_user.Call("GET", path(q)).status, 403);  // producing is not administering
+  EXPECT_EQ(as_user.Call("PUT", path(q), "{}").status, 403);
+  EXPECT_EQ(as_user.Call("GET", "/api/v1/queues").status, 403);
+
+  // Administering one queue: its settings and stats, not the list of all queues, not others.
+  const std::string keeper = "keeper" + suffix_;
+  ASSERT_EQ(admin.Call("POST", "/api/v1/roles", R"({"name": ")" + keeper + R"(", "permissions": ["queues:admin:)" + q +
+                                                   R"("]})").status, 201);
+  ASSERT_EQ(admin.Call("PUT", "/api/v1/users/" + user + "/roles/" + keeper).status, 204);
+  EXPECT_EQ(as_user.Call("GET", path(q)).status, 200);
+  EXPECT_EQ(as_user.Call("GET", path(q, "/dead-letters")).status, 200);
+  EXPECT_EQ(as_user.Call("GET", path(other)).status, 403);
+  EXPECT_EQ(as_user.Call("GET", "/api/v1/queues").status, 403);
+
+  // An API key acts within its owner's roles AND its scopes: producing only, even though the
+  // owner may consume; a scope the owner's roles lack gives nothing.
+  const std::string key = Str(CreateKey(admin, user, R"(["queues:produce:)" + q + R"(", "queues:admin"])"), "key");
+  const Api as_key = Api::Header(port, key);
+  EXPECT_EQ(as_key.Call("POST", path(q, "/messages"), produce).status, 201);
+  EXPECT_EQ(as_key.Call("POST", path(q, "/claims"), R"({"max": 1})").status, 403);
+  EXPECT_EQ(as_key.Call("GET", "/api/v1/queues").status, 403);  // the owner cannot list all queues
+  EXPECT_EQ(admin.Call("POST", "/api/v1/api-keys", R"({"name": "k", "user_id": ")" + user +
+                                                       R"(", "scopes": ["queues:produce:no/such"]})").status, 422);
+  // Basalt's own queues stay reserved, whatever the permission.
+  EXPECT_EQ(admin.Call("POST", path("basalt.webhooks", "/messages"), produce).status, 403);
+
+  // A service with webhooks:manage and audit:read, and the unrestricted queues:admin.
+  auto client = Parse(admin.Call("POST", "/api/v1/oauth2/clients",
+                                 R"({"name": "ops", "scopes": ["webhooks:manage", "audit:read", "queues:admin"]})").body);
+  auto issued = FormPost(port, "/api/v1/oauth2/token", Str(client, "client_id"), Str(client, "client_secret"),
+                         "grant_type=client_credentials");
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  const Api ops = Api::Bearer(port, Str(Parse(issued.body), "access_token"));
+  EXPECT_EQ(ops.Call("GET", "/api/v1/webhooks").status, 200);
+  auto audit = ops.Call("GET", "/api/v1/audit-log?action=role.*&limit=5");
+  EXPECT_EQ(audit.status, 200) << audit.body;
+  EXPECT_EQ(ops.Call("GET", "/api/v1/audit-log?limit=0").status, 400);  // still validated
+  auto listed = ops.Call("GET", "/api/v1/queues");
+  EXPECT_EQ(listed.status, 200) << listed.body;
+  EXPECT_NE(listed.body.find(q), std::string::npos);
+  EXPECT_EQ(ops.Call("POST", path(q, "/messages"), produce).status, 403);  // administering is not producing
+  EXPECT_EQ(ops.Call("POST", "/api/v1/auth/invites").status, 403);
+  EXPECT_EQ(ops.Call("GET", "/api/v1/collections").status, 403);
+
+  // A role with audit:read and users:manage (invites); webhooks stay closed to it.
+  const std::string auditor = "auditor" + suffix_;
+  ASSERT_EQ(admin.Call("POST", "/api/v1/roles", R"({"name": ")" + auditor + R"(", "permissions": ["audit:read", "users:manage"]})").status, 201);
+  const std::string second = NewUser(port, Email("aud"));
+  const Api as_auditor = Api::Bearer(port, Login(port, Email("aud")));
+  EXPECT_EQ(as_auditor.Call("GET", "/api/v1/audit-log").status, 403);
+  ASSERT_EQ(admin.Call("PUT", "/api/v1/users/" + second + "/roles/" + auditor).status, 204);
+  auto read = as_auditor.Call("GET", "/api/v1/audit-log?target=user:" + second);
+  EXPECT_EQ(read.status, 200) << read.body;
+  EXPECT_NE(read.body.find("role.assigned"), std::string::npos) << read.body;
+  EXPECT_EQ(as_auditor.Call("POST", "/api/v1/auth/invites").status, 201);
+  EXPECT_EQ(as_auditor.Call("GET", "/api/v1/webhooks").status, 403);
+  EXPECT_EQ(as_auditor.Call("GET", path(q)).status, 403);
+
+  // Realtime: a key or service needs records:read (or the collection's form); past the scope, the
+  // collection's rules decide (an admin-only view rule answers 401 to a non-superuser).
+  const std::string c = "rt" + suffix_;
+  ASSERT_EQ(admin.Call("POST", "/api/v1/collections", R"({"name": ")" + c + R"(", "fields": [{"name": "t", "type": "text"}]})").status, 201);
+  const std::string writer = Str(CreateKey(admin, user, R"(["records:write"])"), "key");
+  const std::string reader = Str(CreateKey(admin, user, R"(["records:read:)" + c + R"("])"), "key");
+  EXPECT_EQ(Api::Header(port, writer).Call("GET", "/api/v1/realtime?collection=" + c).status, 403);
+  EXPECT_EQ(Api::Header(port, reader).Call("GET", "/api/v1/realtime?collection=other" + suffix_).status, 403);
+  EXPECT_EQ(Api::Header(port, reader).Call("GET", "/api/v1/realtime?collection=" + c).status, 401);
+  EXPECT_EQ(ops.Call("GET", "/api/v1/realtime?collection=" + c).status, 403);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AccessBackend, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -41,6 +41,32 @@ TEST(Scopes, CoversAllIsASubsetCheck) {
   EXPECT_TRUE(CoversAll({}, {}));
 }
 
+TEST(Scopes, PerQueueForms) {
+  for (const char* good : {"queues:admin", "webhooks:manage", "queues:produce:orders", "queues:consume:a.b-c_9",
+                           "queues:admin:9lives", "queues:produce:basalt.webhooks"}) {
+    EXPECT_TRUE(IsValidScope(good)) << good;
+  }
+  const std::string long_name(129, 'q');
+  for (const std::string bad : {std::string("queues:produce:"), std::string("queues:produce:.x"),
+                                std::string("queues:produce:a b"), std::string("queues:consume:a:b"),
+                                std::string("queues:produce:") + long_name, std::string("queues:purge:x"),
+                                std::string("webhooks:manage:x"), std::string("queues:admin:-x")}) {
+    EXPECT_FALSE(IsValidScope(bad)) << bad;
+  }
+  EXPECT_TRUE(IsValidScope("queues:produce:" + std::string(128, 'q')));
+  const std::vector<std::string> one{"queues:produce:orders"};
+  EXPECT_TRUE(Covers(one, kQueuesProduce, "orders"));
+  EXPECT_FALSE(Covers(one, kQueuesProduce, "orders2"));
+  EXPECT_FALSE(Covers(one, kQueuesConsume, "orders"));
+  EXPECT_FALSE(Covers(one, kQueuesProduce));  // not every queue
+  EXPECT_TRUE(Covers({"queues:admin"}, kQueuesAdmin, "any"));
+  EXPECT_FALSE(Covers({"queues:admin"}, kQueuesProduce, "any"));  // administering is not producing
+  EXPECT_TRUE(CoversAll({"queues:consume"}, {"queues:consume:jobs"}));
+  EXPECT_FALSE(CoversAll({"queues:consume:jobs"}, {"queues:consume"}));
+  EXPECT_FALSE(CoversAll({"queues:consume:jobs"}, {"queues:consume:other"}));
+  EXPECT_TRUE(CoversAll({"admin"}, {"queues:admin:jobs", "webhooks:manage"}));
+}
+
 TEST(Scopes, SplitAndJoin) {
   EXPECT_EQ(SplitScopes("  a b  a c "), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(SplitScopes("").empty());
