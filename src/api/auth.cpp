@@ -270,6 +270,44 @@ http::Task<http::Response> Setup(const AuthServices& s, http::Request& req) {
 
 // ---- login / refresh / logout ------------------------------------------------------------------
 
+/// The transaction of a rehash: `stored` says whether the old hash was still there.
+store::Task<core::Result<void>> RehashBody(store::Transaction& tx, const store::Dialect& d,
+                                           const auth::UserCredentials& creds, const std::string& new_hash,
+                                           bool& stored) {
+  auto replaced = co_await auth::UserStore::ReplacePasswordHash(tx, d, creds.id, creds.password_hash, new_hash);
+  if (!replaced) co_return std::unexpected(std::move(replaced.error()));
+  stored = *replaced;
+  co_return core::Result<void>{};
+}
+
+/// After a successful login with a hash made under weaker argon2 parameters than the current ones:
+/// hashes the password again and stores it, unless the hash changed meanwhile. Failures are
+/// logged; the login succeeds anyway.
+http::Task<void> Rehash(const AuthServices& s, const http::Request& req, const auth::UserCredentials& creds,
+                        std::string password) {
+  auto fresh = co_await s.passwords.Hash(std::move(password));
+  if (!fresh) {
+    obs::Log(obs::LogLevel::kWarn, "password rehash failed",
+             {{"request_id", req.request_id()}, {"error", fresh.error().message}});
+    co_return;
+  }
+  const store::Dialect& d = s.database.dialect();
+  const std::string& new_hash = *fresh;
+  bool stored = false;
+  auto done = co_await s.database.Transact(
+      req.shard(), [&](store::Transaction& tx) { return RehashBody(tx, d, creds, new_hash, stored); });
+  if (!done) {
+    obs::Log(obs::LogLevel::kWarn, "password rehash failed",
+             {{"request_id", req.request_id()}, {"error", done.error().message}, {"cause", done.error().cause}});
+    co_return;
+  }
+  if (!stored) co_return;  // changed meanwhile: the newer hash stays
+  obs::Log(obs::LogLevel::kInfo, "password rehashed with the current argon2 parameters",
+           {{"request_id", req.request_id()}, {"user_id", creds.id}});
+  const std::string target = UserTarget(creds.id);
+  co_await Audit(s, req, "auth.password_rehashed", target, audit::Outcome::kSuccess, creds.id, "password_hash");
+}
+
 http::Task<http::Response> Login(const AuthServices& s, http::Request& req) {
   auto body = ObjectBody(req);
   if (!body) co_return detail::Fail(req, body.error());
@@ -295,6 +333,11 @@ http::Task<http::Response> Login(const AuthServices& s, http::Request& req) {
     creds = std::move(*found);
   }
   const std::string target = LoginTarget(creds, normalized);
+  // A hash made with weaker parameters is replaced after a successful login (the only moment the
+  // password is known): keep a copy for it.
+  std::string rehash_with;
+  const bool rehash = creds && s.passwords.NeedsRehash(creds->password_hash);
+  if (rehash) rehash_with = *password;
   if (auto wait = s.throttle.RetryAfter(account, ip)) {
     co_await Audit(s, req, "auth.login", target, audit::Outcome::kDenied);
     co_return TooManyAttempts(req, *wait);
@@ -328,6 +371,7 @@ http::Task<http::Response> Login(const AuthServices& s, http::Request& req) {
   if (!pair) co_return detail::Fail(req, pair.error());
   obs::Log(obs::LogLevel::kInfo, "login", {{"request_id", req.request_id()}, {"user_id", creds->id}, {"ip", ip}});
   co_await Audit(s, req, "auth.login", target, audit::Outcome::kSuccess, creds->id);
+  if (rehash) co_await Rehash(s, req, *creds, std::move(rehash_with));
   co_return JsonResponse(200, *pair);
 }
 

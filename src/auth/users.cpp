@@ -134,6 +134,19 @@ store::Task<core::Result<void>> UserStore::SetPasswordHash(store::Transaction& t
   co_return core::Result<void>{};
 }
 
+store::Task<core::Result<bool>> UserStore::ReplacePasswordHash(store::Transaction& tx, const store::Dialect& d,
+                                                               const std::string& id, const std::string& old_hash,
+                                                               const std::string& new_hash) {
+  const std::string now = core::FormatRfc3339(std::chrono::system_clock::now());
+  store::Statement st{"UPDATE basalt_auth_users SET password_hash = " + d.Placeholder(1) + ", updated_at = " +
+                          d.Placeholder(2) + " WHERE user_id = " + d.Placeholder(3) + " AND password_hash = " +
+                          d.Placeholder(4),
+                      {new_hash, now, id, old_hash}};
+  auto r = co_await tx.Execute(std::move(st));
+  if (!r) co_return std::unexpected(std::move(r.error()));
+  co_return r->affected == 1;
+}
+
 store::Task<core::Result<void>> UserStore::DeleteOrphan(store::Transaction& tx, const store::Dialect& d,
                                                         const std::string& email, const std::string& users_table) {
   store::Statement st{"DELETE FROM basalt_auth_users WHERE email = " + d.Placeholder(1) + " AND NOT EXISTS (SELECT 1 FROM " +

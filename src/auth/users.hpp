@@ -51,6 +51,11 @@ class UserStore {
   /// Replaces a user's password hash inside `tx`. Errors: kNotFound.
   static store::Task<core::Result<void>> SetPasswordHash(store::Transaction& tx, const store::Dialect& dialect,
                                                          const std::string& id, const std::string& hash);
+  /// Replaces a user's password hash inside `tx` only while it still is `old_hash` (a rehash after
+  /// login must not undo a password change that committed meanwhile). True when replaced.
+  static store::Task<core::Result<bool>> ReplacePasswordHash(store::Transaction& tx, const store::Dialect& dialect,
+                                                             const std::string& id, const std::string& old_hash,
+                                                             const std::string& new_hash);
   /// Deletes the credentials of `email` whose user record no longer exists in `users_table`
   /// (a quoted table name from the schema), so the address can be registered again.
   static store::Task<core::Result<void>> DeleteOrphan(store::Transaction& tx, const store::Dialect& dialect,

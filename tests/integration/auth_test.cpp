@@ -795,6 +795,59 @@ TEST_P(AuthBackend, IdentityEventsGoToTheAuditLog) {
   EXPECT_EQ(verified.exit_code, 0) << verified.output;
 }
 
+// A hash made with weaker argon2 parameters is replaced at the next successful login, once: the
+// instance restarts with more iterations; a failed login does not rehash; going back to fewer
+// iterations does not rehash either (the stored hash is stronger, not weaker).
+TEST_P(AuthBackend, LoginRehashesOutdatedPasswordHashes) {
+  TempDir data;
+  const std::string email = Email("rehash");
+  auto rehashes = [&](const Client& c, const std::string& id) {
+    auto r = c.Admin("GET", "/api/v1/audit-log?action=auth.password_rehashed&target=user:" + id);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return ParseJson(r.body).as_object().at("items").as_array().size();
+  };
+  std::string id;
+  {
+    ProcessOptions o = Options();
+    o.data_dir = data.path();
+    BasaltProcess server(o);
+    ASSERT_TRUE(server.started()) << server.start_error();
+    const Client c{server.port()};
+    auto reg = c.Register(email);
+    ASSERT_EQ(reg.status, 201) << reg.body;
+    id = Str(ParseJson(reg.body), "id");
+    ASSERT_EQ(c.Login(email).status, 200);
+    EXPECT_EQ(rehashes(c, id), 0u);  // current parameters: nothing to do
+  }
+  {
+    ProcessOptions o = Options({{"BASALT_AUTH__ARGON2_ITERATIONS", "3"}});
+    o.data_dir = data.path();
+    BasaltProcess server(o);
+    ASSERT_TRUE(server.started()) << server.start_error();
+    const Client c{server.port()};
+    EXPECT_EQ(c.Login(email, "wrong password!").status, 401);
+    EXPECT_EQ(rehashes(c, id), 0u);  // the password is not known: no rehash
+    ASSERT_EQ(c.Login(email).status, 200);
+    auto items = ParseJson(c.Admin("GET", "/api/v1/audit-log?action=auth.password_rehashed&target=user:" + id).body)
+                     .as_object().at("items").as_array();
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(Str(items[0], "actor_id"), id);
+    EXPECT_EQ(json::serialize(items[0].as_object().at("changes")), R"(["password_hash"])");
+    ASSERT_EQ(c.Login(email).status, 200);  // the stored hash is current now
+    EXPECT_EQ(rehashes(c, id), 1u);
+    EXPECT_EQ(c.Login(email, "wrong password!").status, 401);
+  }
+  {
+    ProcessOptions o = Options();
+    o.data_dir = data.path();
+    BasaltProcess server(o);
+    ASSERT_TRUE(server.started()) << server.start_error();
+    const Client c{server.port()};
+    ASSERT_EQ(c.Login(email).status, 200);  // the rehashed password still works
+    EXPECT_EQ(rehashes(c, id), 1u);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AuthBackend, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
