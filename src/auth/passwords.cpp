@@ -6,6 +6,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -157,8 +159,32 @@ Task<core::Result<bool>> PasswordHasher::Verify(std::string hash, std::string pa
   co_return *r == "1";
 }
 
+namespace {
+
+/// The unsigned integer after `key` (e.g. "$m=") in a PHC string; nullopt when absent or malformed.
+std::optional<std::uint64_t> PhcNumber(std::string_view hash, std::string_view key) {
+  const std::size_t at = hash.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::uint64_t value = 0;
+  std::size_t i = at + key.size(), digits = 0;
+  for (; i < hash.size() && hash[i] >= '0' && hash[i] <= '9' && digits < 19; ++i, ++digits)
+    value = value * 10 + static_cast<std::uint64_t>(hash[i] - '0');
+  if (digits == 0) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
 bool PasswordHasher::NeedsRehash(const std::string& hash) const {
-  return crypto_pwhash_str_needs_rehash(hash.c_str(), options_.iterations, options_.memory_kib * 1024) != 0;
+  // libsodium answers "made with other parameters" (1), or "malformed" (-1). Only weaker parameters are worth a rehash: a hash made with more
+  // memory or passes than now (the settings went down) stays.
+  if (!hash.starts_with("$argon2id$")) return true;  // argon2i (libsodium verifies it too): replace it
+  const int r = crypto_pwhash_str_needs_rehash(hash.c_str(), options_.iterations, options_.memory_kib * 1024);
+  if (r <= 0) return r < 0;
+  const auto m = PhcNumber(hash, "$m=");
+  const auto t = PhcNumber(hash, ",t=");
+  if (!m || !t) return true;
+  return *m < options_.memory_kib || *t < options_.iterations;
 }
 
 core::Result<std::string> PasswordHasher::HashNow(const std::string& password) const {

@@ -51,7 +51,8 @@ class PasswordHasher {
   /// libsodium compares in constant time. Errors: kUnavailable when the queue is full.
   Task<core::Result<bool>> Verify(std::string hash, std::string password);
 
-  /// True when `hash` was made with weaker parameters than the current ones.
+  /// True when `hash` was made with weaker parameters than the current ones (less memory or fewer
+  /// passes), or is not an argon2id string; false when they are the same or stronger.
   bool NeedsRehash(const std::string& hash) const;
 
   /// Blocking versions for the command line (no io_context): run on the calling thread.

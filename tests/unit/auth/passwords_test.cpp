@@ -55,6 +55,14 @@ TEST(Passwords, HashesWithArgon2idAndVerifies) {
   EXPECT_FALSE(*Block(hasher.Verify("$argon2id$garbage", "x")));
   PasswordHasher stronger({.memory_kib = kMinArgonMemoryKib, .iterations = 3, .threads = 1});
   EXPECT_TRUE(stronger.NeedsRehash(*hash));
+  // Stronger than the current parameters: no rehash (lowering the settings downgrades nothing).
+  auto strong = Block(stronger.Hash("correct horse battery"));
+  ASSERT_TRUE(strong);
+  EXPECT_FALSE(hasher.NeedsRehash(*strong));
+  EXPECT_FALSE(stronger.NeedsRehash(*strong));
+  PasswordHasher more_memory({.memory_kib = kMinArgonMemoryKib * 2, .iterations = 2, .threads = 1});
+  EXPECT_TRUE(more_memory.NeedsRehash(*strong));  // t is higher but m is lower than wanted
+  EXPECT_TRUE(hasher.NeedsRehash("$argon2i$v=19$m=65536,t=4,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"));
 }
 
 Task<void> HashAndRecordThread(PasswordHasher& hasher, std::thread::id& after, bool& ok) {
