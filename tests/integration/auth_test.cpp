@@ -880,10 +880,10 @@ TEST(AuthSetup, SetupTokenCreatesTheFirstAdminOnce) {
     EXPECT_EQ(c.Call("GET", "/api/v1/collections", {}, root).status, 200);
     // The audit log (read by the new admin): denied (wrong token), failure (short password),
     // success (the new admin is the actor), denied (the token is spent).
-    auto log = c.Call("GET", "/api/v1/audit-log?action=auth.setup", {}, root);
-    ASSERT_EQ(log.status, 200) << log.body;
-    const auto items = ParseJson(log.body).as_object().at("items").as_array();
-    ASSERT_EQ(items.size(), 4u) << log.body;
+    auto audit = c.Call("GET", "/api/v1/audit-log?action=auth.setup", {}, root);
+    ASSERT_EQ(audit.status, 200) << audit.body;
+    const auto items = ParseJson(audit.body).as_object().at("items").as_array();
+    ASSERT_EQ(items.size(), 4u) << audit.body;
     EXPECT_EQ(Str(items[0], "outcome"), "denied");
     EXPECT_EQ(Str(items[1], "outcome"), "success");
     EXPECT_EQ(Str(items[1], "actor_kind"), "user");
@@ -893,7 +893,7 @@ TEST(AuthSetup, SetupTokenCreatesTheFirstAdminOnce) {
     EXPECT_EQ(Str(items[2], "target"), "setup");
     EXPECT_EQ(Str(items[3], "outcome"), "denied");
     EXPECT_EQ(Str(items[3], "actor_kind"), "anonymous");
-    EXPECT_EQ(log.body.find(token), std::string::npos);
+    EXPECT_EQ(audit.body.find(token), std::string::npos);
     server.Signal(SIGTERM);
     EXPECT_EQ(server.WaitExit(20s), 0);
   }

@@ -47,7 +47,7 @@ TEST(Scopes, PerQueueForms) {
     EXPECT_TRUE(IsValidScope(good)) << good;
   }
   const std::string long_name(129, 'q');
-  for (const std::string bad : {std::string("queues:produce:"), std::string("queues:produce:.x"),
+  for (const std::string& bad : {std::string("queues:produce:"), std::string("queues:produce:.x"),
                                 std::string("queues:produce:a b"), std::string("queues:consume:a:b"),
                                 std::string("queues:produce:") + long_name, std::string("queues:purge:x"),
                                 std::string("webhooks:manage:x"), std::string("queues:admin:-x")}) {
