@@ -232,7 +232,9 @@ TEST_F(AuditTamper, EditedEntry) {
 }
 
 TEST_F(AuditTamper, EditedHash) {
-  Sql("UPDATE basalt_audit_log SET hash = 'f' || substr(hash, 2) WHERE seq = 2");
+  // Change the first digit (a fixed 'f' would be no change for a hash starting with 'f').
+  Sql("UPDATE basalt_audit_log SET hash = (CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END) || substr(hash, 2) "
+      "WHERE seq = 2");
   auto r = Verify();
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("FAILED at entry 2"), std::string::npos) << r.output;

@@ -60,11 +60,15 @@ http::Principal Kind(http::Principal::Kind kind, std::vector<std::string> roles 
   http::Principal p;
   p.kind = kind;
   p.id = kind == http::Principal::Kind::kAnonymous || kind == http::Principal::Kind::kAdminToken ? "" : "id-1";
+  // As the authentication stage does: the admin role grants the permission `admin`.
+  for (const auto& r : roles) {
+    if (r == "admin") p.permissions.push_back("admin");
+  }
   p.roles = std::move(roles);
   return p;
 }
 
-TEST_F(AuditApi, OnlySuperusersRead) {
+TEST_F(AuditApi, OnlyAuditReadersRead) {
   using K = http::Principal::Kind;
   auto anonymous = List(Kind(K::kAnonymous));
   EXPECT_EQ(anonymous.status, 401);
@@ -75,6 +79,14 @@ TEST_F(AuditApi, OnlySuperusersRead) {
   auto forbidden = List(Kind(K::kUser));
   EXPECT_EQ(boost::json::parse(forbidden.body).at("code").as_string(), "forbidden");
   EXPECT_EQ(List(Kind(K::kUser, {"admin"})).status, 200);
+  auto auditor = Kind(K::kUser, {"auditor"});
+  auditor.permissions = {"audit:read"};
+  EXPECT_EQ(List(auditor).status, 200);
+  auto key = Kind(K::kApiKey);
+  key.permissions = {"audit:read"};
+  EXPECT_EQ(List(key).status, 403);  // the key's scopes must cover it too
+  key.scopes = {"audit:read"};
+  EXPECT_EQ(List(key).status, 200);
   auto admin = List(Kind(K::kAdminToken, {"admin"}));
   EXPECT_EQ(admin.status, 200);
   EXPECT_EQ(admin.body, R"({"items":[],"next_cursor":null})");
