@@ -202,6 +202,16 @@ http::Task<http::Response> ListAuditLog(audit::AuditLog& log, http::Request& req
   co_return res;
 }
 
+/// Record writes: /api/v1/collections/{name}/records[/{id}] and /api/v1/batch.
+bool WritesRecords(std::string_view path) {
+  constexpr std::string_view kCollections = "/api/v1/collections/";
+  if (path == "/api/v1/batch") return true;
+  if (!path.starts_with(kCollections)) return false;
+  path.remove_prefix(kCollections.size());
+  const auto slash = path.find('/');
+  return slash != std::string_view::npos && path.substr(slash).starts_with("/records");
+}
+
 bool ChangesState(http::Method m) {
   return m != http::Method::kGet && m != http::Method::kHead && m != http::Method::kOptions;
 }
@@ -248,11 +258,16 @@ core::Result<void> RegisterAuditLog(http::Router& router, audit::AuditLog& log) 
 http::Middleware AdminTokenAuditStage(audit::AuditLog& log) {
   audit::AuditLog* l = &log;
   return {"admin_audit", [l](http::Request& req, http::Next next) -> http::Task<http::Response> {
-            if (req.principal().kind != http::Principal::Kind::kAdminToken || !ChangesState(req.method()))
-              co_return co_await next(req);
+            if (!ChangesState(req.method())) co_return co_await next(req);
+            const char* action = nullptr;
+            if (req.principal().kind == http::Principal::Kind::kAdminToken) {
+              action = "admin_token.used";
+            } else if (req.principal().superuser() && WritesRecords(req.path())) {
+              action = "admin.data_write";  // a superuser's record write: the collection's rules did not apply
+            }
+            if (action == nullptr) co_return co_await next(req);
             http::Response res = co_await next(req);
-            audit::Entry entry = AuditEntry(req, "admin_token.used",
-                                            std::string(req.method_name()) + " " + std::string(req.path()),
+            audit::Entry entry = AuditEntry(req, action, std::string(req.method_name()) + " " + std::string(req.path()),
                                             OutcomeOf(res.status));
             auto appended = co_await l->Append(req.shard(), std::move(entry));
             if (!appended) {

@@ -29,7 +29,9 @@ audit::ActorKind ActorKindOf(const http::Principal& principal);
 core::Result<void> RegisterAuditLog(http::Router& router, audit::AuditLog& log);
 
 /// "admin_audit": for requests authenticated by `auth.admin_token` with a method other than
-/// GET, HEAD or OPTIONS, appends `admin_token.used` (target "<METHOD> <path>", outcome from the
+/// GET, HEAD or OPTIONS, appends `admin_token.used`; for record writes (records routes, batch) by
+/// any other superuser (an admin user, an admin's key with the `admin` scope, a service with it),
+/// whose writes bypass the collections' rules, `admin.data_write` (target "<METHOD> <path>", outcome from the
 /// status: < 400 success, 401/403/429 denied, else failure) after the response is produced. GETs
 /// cost one branch. An append that fails is logged; the response is not changed (the action has
 /// already happened). Install after the authentication stage.

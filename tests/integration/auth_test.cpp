@@ -559,6 +559,43 @@ TEST_P(AuthBackend, LoginFloodsAreRateLimited) {
   EXPECT_EQ(limited->Header("RateLimit-Remaining").value_or(""), "0") << "the limiter answered, not the lockout";
 }
 
+// "Admin actions on other users' data": an admin user's record writes bypass the rules, so each is
+// audited (admin.data_write, actor = that user); a plain user's writes are not.
+TEST_P(AuthBackend, AdminUsersWritesOnRecordsAreAudited) {
+  BasaltProcess server(Options());
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Client c{server.port()};
+  const std::string notes = "adm" + suffix_;
+  const std::string rule = "owner = @request.auth.id";
+  ASSERT_EQ(c.Admin("POST", "/api/v1/collections", R"({"name": ")" + notes + R"(", "fields": [
+      {"name": "text", "type": "text"}, {"name": "owner", "type": "text"}],
+      "rules": {"list": ")" + rule + R"(", "view": ")" + rule + R"(", "create": ")" + rule + R"(", "update": ")" + rule +
+                                  R"(", "delete": ")" + rule + R"("}})").status, 201);
+  Session owner = SignUp(c, Email("admowner"));
+  Session admin_email_holder = SignUp(c, Email("admuser"));
+  ASSERT_EQ(c.Admin("PUT", "/api/v1/users/" + admin_email_holder.id + "/roles/admin").status, 204);
+  const std::string base = "/api/v1/collections/" + notes + "/records";
+  auto made = c.Call("POST", base, R"({"text": "mine", "owner": ")" + owner.id + "\"}", owner.access);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string path = base + "/" + Str(ParseJson(made.body), "id");
+  auto audited = [&](const std::string& actor) {
+    auto r = c.Admin("GET", "/api/v1/audit-log?action=admin.data_write&actor_id=" + actor);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return ParseJson(r.body).at("items").as_array();
+  };
+  EXPECT_TRUE(audited(owner.id).empty()) << "a user's own writes under the rules are not admin actions";
+  // The admin user (its token was issued before the role: stored roles apply) edits the owner's record.
+  auto edited = c.Call("PATCH", path, R"({"text": "edited by an admin"})", admin_email_holder.access);
+  ASSERT_EQ(edited.status, 200) << edited.body;
+  auto items = audited(admin_email_holder.id);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(Str(items[0], "target"), "PATCH " + path);
+  EXPECT_EQ(Str(items[0], "outcome"), "success");
+  // Reads are not recorded.
+  EXPECT_EQ(c.Call("GET", path, {}, admin_email_holder.access).status, 200);
+  EXPECT_EQ(audited(admin_email_holder.id).size(), 1u);
+}
+
 TEST_P(AuthBackend, AdminCreateCliInvitesAndRegistrationModes) {
   TempDir data;
   const std::string email = Email("boss");
