@@ -395,45 +395,94 @@ std::optional<core::Error> FirstError(const std::vector<PgResult>& results, pg_c
 }  // namespace
 
 Task<core::Result<ResultSet>> Connection::Execute(const Statement& statement, bool begin_first) {
-  const Params params = BuildParams(statement.params);
-  std::string key = statement.sql;
-  key += '\0';
-  key += params.signature;
-  const auto cached = statements_.find(key);
-  const bool prepare = cached == statements_.end();
-  const std::string name = prepare ? "s" + std::to_string(++next_statement_) : cached->second;
+  std::vector<const Statement*> one;
+  one.push_back(&statement);
+  co_return co_await ExecuteMany(one, begin_first, /*commit_last=*/false);
+}
+
+Task<core::Result<ResultSet>> Connection::ExecuteMany(const std::vector<const Statement*>& statements,
+                                                      bool begin_first, bool commit_last) {
+  // One entry per statement; `items` never reallocates once filled, so the steps below may point
+  // into it (Params::values point into Params::storage, whose buffer a move keeps).
+  struct Item {
+    Params params;
+    std::string key;   ///< SQL + '\0' + parameter signature: the cache key.
+    std::string name;  ///< The prepared statement's name.
+    bool prepare = false;
+    std::size_t prepare_step = 0;
+    std::size_t execute_step = 0;
+  };
+  std::vector<Item> items(statements.size());
+  std::unordered_map<std::string, std::string> fresh;  // Prepared by an earlier item of this exchange.
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    Item& item = items[i];
+    item.params = BuildParams(statements[i]->params);
+    item.key = statements[i]->sql;
+    item.key += '\0';
+    item.key += item.params.signature;
+    if (const auto cached = statements_.find(item.key); cached != statements_.end()) {
+      item.name = cached->second;
+    } else if (const auto earlier = fresh.find(item.key); earlier != fresh.end()) {
+      item.name = earlier->second;
+    } else {
+      item.name = "s" + std::to_string(++next_statement_);
+      item.prepare = true;
+      fresh.emplace(item.key, item.name);
+    }
+  }
 
   std::vector<Step> steps;
+  steps.reserve(2 * items.size() + 2);
   Step step;
   if (begin_first) {
     step.kind = Step::Kind::kCommand;
     step.sql = "BEGIN";
     steps.push_back(step);
   }
-  if (prepare) {
-    step.kind = Step::Kind::kPrepare;
-    step.sql = statement.sql.c_str();
-    step.name = name.c_str();
-    step.params = &params;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Item& item = items[i];
+    step.params = &item.params;
+    step.name = item.name.c_str();
+    if (item.prepare) {
+      step.kind = Step::Kind::kPrepare;
+      step.sql = statements[i]->sql.c_str();
+      item.prepare_step = steps.size();
+      steps.push_back(step);
+    }
+    step.kind = Step::Kind::kExecute;
+    step.sql = nullptr;
+    item.execute_step = steps.size();
     steps.push_back(step);
   }
-  step.kind = Step::Kind::kExecute;
-  step.sql = nullptr;
-  step.name = name.c_str();
-  step.params = &params;
-  steps.push_back(step);
+  if (commit_last) {
+    step = Step{};
+    step.kind = Step::Kind::kCommand;
+    step.sql = "COMMIT";
+    steps.push_back(step);
+  }
+  if (steps.empty()) co_return ResultSet{};
 
   auto results = co_await Exchange(steps);
   if (!results) co_return std::unexpected(std::move(results.error()));
-  if (prepare) {
-    const PgResult& prepared = (*results)[begin_first ? 1 : 0];
-    if (prepared && PQresultStatus(prepared.get()) == PGRES_COMMAND_OK) statements_.emplace(std::move(key), name);
+  for (Item& item : items) {
+    if (!item.prepare) continue;
+    const PgResult& prepared = (*results)[item.prepare_step];
+    if (prepared && PQresultStatus(prepared.get()) == PGRES_COMMAND_OK) statements_.emplace(std::move(item.key), item.name);
   }
   if (auto error = FirstError(*results, conn_)) {
     if (error->code == core::ErrorCode::kUnavailable) broken_ = true;
     co_return std::unexpected(std::move(*error));
   }
-  const PgResult& last = results->back();
+  if (commit_last) {
+    // COMMIT of a transaction that had already failed answers "ROLLBACK" without an error: never
+    // report that as a commit (Transact checks first; this is the backstop).
+    const PgResult& committed = results->back();
+    if (!committed || std::strcmp(PQcmdStatus(committed.get()), "COMMIT") != 0) {
+      co_return core::Fail(core::ErrorCode::kInternal, "database error", "COMMIT did not commit");
+    }
+  }
+  if (items.empty()) co_return ResultSet{};
+  const PgResult& last = (*results)[items.back().execute_step];
   if (!last) co_return core::Fail(core::ErrorCode::kInternal, "database error", "no result");
   co_return ToResultSet(last.get());
 }

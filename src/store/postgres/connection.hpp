@@ -67,6 +67,15 @@ class Connection {
   /// BEGIN of a transaction). Errors map through MapError.
   Task<core::Result<ResultSet>> Execute(const Statement& statement, bool begin_first);
 
+  /// Runs `statements` in order in one round trip (pipeline mode, one sync at the end), with
+  /// "BEGIN" in front when `begin_first` and "COMMIT" behind when `commit_last`. Returns the last
+  /// statement's rows (empty when there is none), or the first error: once a statement fails the
+  /// server skips the rest of the pipeline, COMMIT included, so a failed statement never commits
+  /// (the transaction stays open in the failed state for the caller's ROLLBACK), and a failing
+  /// COMMIT (deferred constraint, serialization failure) is returned as its error.
+  Task<core::Result<ResultSet>> ExecuteMany(const std::vector<const Statement*>& statements, bool begin_first,
+                                            bool commit_last);
+
   /// Runs a parameterless command on the unnamed statement: BEGIN, COMMIT, ROLLBACK.
   Task<core::Result<void>> Command(std::string_view sql);
 

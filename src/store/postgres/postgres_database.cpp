@@ -9,7 +9,8 @@
 ///  2. The connection's socket is wrapped in a stream_descriptor on the caller's executor (Bind).
 ///     Statements are prepared once per connection and executed by name; the first use pipelines
 ///     Parse and Execute in one round trip. Transact sends BEGIN lazily, pipelined in front of the
-///     transaction's first statement, then COMMIT (or ROLLBACK on error or exception).
+///     transaction's first statement, and COMMIT pipelined behind the statements `work` deferred
+///     (Transaction::ExecuteDeferred), else alone (or ROLLBACK on error or exception).
 ///  3. Release unbinds the descriptor and returns the connection (or discards it: broken, inside a
 ///     transaction, older than max_lifetime), handing it to the oldest waiter if any.
 /// Pools take a mutex only for the hand-over: a shard is normally used by its own I/O thread, but
@@ -216,42 +217,69 @@ class Pool {
   bool closed_ = false;                            ///< Guarded by mutex_.
 };
 
-/// The Transaction handed to one `work`: BEGIN is sent with the first statement.
+/// The Transaction handed to one `work`: BEGIN is sent with the first statement; statements of
+/// ExecuteDeferred wait in `deferred_` and go out pipelined in front of the next statement, or in
+/// front of COMMIT (Commit), so that a create (INSERT + outbox INSERT) costs one round trip.
 class PgTransaction final : public Transaction {
  public:
   explicit PgTransaction(Connection& connection) : connection_(connection) {}
 
   Task<core::Result<ResultSet>> Execute(Statement statement) override {
     if (!active_) co_return NotActive();
-    auto result = co_await connection_.Execute(statement, !begun_);
-    begun_ = begun_ || connection_.InTransaction();
-    if (!result && !first_error_) first_error_ = result.error();
+    std::vector<const Statement*> batch = Queued();
+    batch.push_back(&statement);
+    auto result = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false);
+    deferred_.clear();
+    Note(result);
     co_return result;
+  }
+
+  Task<core::Result<void>> ExecuteDeferred(Statement statement) override {
+    if (!active_) co_return NotActive();
+    deferred_.push_back(std::move(statement));
+    co_return core::Result<void>{};
   }
 
   Task<core::Result<void>> ExecuteScript(std::string script) override {
     if (!active_) co_return NotActive();
-    if (!begun_) {
-      auto begin = co_await connection_.Command("BEGIN");
-      if (!begin) co_return begin;
-      begun_ = true;
+    if (!begun_ || !deferred_.empty()) {
+      // BEGIN and the deferred statements first (the script goes by the simple protocol).
+      std::vector<const Statement*> batch = Queued();
+      auto flushed = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false);
+      deferred_.clear();
+      Note(flushed);
+      if (!flushed) co_return std::unexpected(std::move(flushed.error()));
     }
     auto result = co_await connection_.Script(script);
     if (!result && !first_error_) first_error_ = result.error();
     co_return result;
   }
 
-  /// NOTIFY through pg_notify (bound parameters), delivered by the server at COMMIT.
+  /// NOTIFY through pg_notify (bound parameters), delivered by the server at COMMIT; deferred like
+  /// ExecuteDeferred (its result is never needed), so it usually travels with COMMIT.
   Task<core::Result<void>> Notify(std::string channel, std::string payload) override {
     if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
     Statement statement{"SELECT pg_notify($1, $2)", {std::move(channel), std::move(payload)}};
-    auto result = co_await Execute(std::move(statement));
-    if (!result) co_return std::unexpected(std::move(result.error()));
+    co_return co_await ExecuteDeferred(std::move(statement));
+  }
+
+  /// After `work` succeeded: sends the deferred statements and COMMIT in one round trip (just
+  /// COMMIT when nothing is deferred; nothing when nothing was ever sent). An error of any of
+  /// them, COMMIT's own included, is returned; the transaction is then not committed (the caller
+  /// rolls back what is still open).
+  Task<core::Result<void>> Commit() {
+    if (!begun_ && deferred_.empty()) co_return core::Result<void>{};
+    std::vector<const Statement*> batch = Queued();
+    auto committed = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/true);
+    deferred_.clear();
+    if (!committed) co_return std::unexpected(std::move(committed.error()));
     co_return core::Result<void>{};
   }
 
   /// Called when `work` has finished: later calls (a leaked reference) fail instead of writing.
   void End() { active_ = false; }
+  /// Drops deferred statements not sent yet (`work` failed: they must never run).
+  void DropDeferred() { deferred_.clear(); }
   /// True once BEGIN has been sent.
   bool begun() const { return begun_; }
   /// The first statement error `work` saw (it may have ignored it).
@@ -262,9 +290,22 @@ class PgTransaction final : public Transaction {
     return core::Fail(core::ErrorCode::kInternal, "database error",
                       "Transaction used outside its Transact callback");
   }
+  std::vector<const Statement*> Queued() const {
+    std::vector<const Statement*> batch;
+    batch.reserve(deferred_.size() + 1);
+    for (const Statement& statement : deferred_) batch.push_back(&statement);
+    return batch;
+  }
+  template <class T>
+  void Note(const core::Result<T>& result) {
+    begun_ = begun_ || connection_.InTransaction();
+    if (!result && !first_error_) first_error_ = result.error();
+  }
+
   Connection& connection_;
   bool active_ = true;
   bool begun_ = false;
+  std::vector<Statement> deferred_;
   std::optional<core::Error> first_error_;
 };
 
@@ -334,13 +375,15 @@ class PostgresDatabase final : public Database {
       result = std::unexpected(transaction.first_error().value_or(
           core::Error::Make(core::ErrorCode::kInternal, "database error", "transaction failed")));
     }
-    if (transaction.begun()) {
-      if (result) {
-        auto committed = co_await connection->Command("COMMIT");
-        if (!committed) result = std::unexpected(std::move(committed.error()));
-      } else if (connection->InTransaction()) {
-        (void)co_await connection->Command("ROLLBACK");
-      }
+    if (result) {
+      // Deferred statements + COMMIT in one round trip; any failure among them is the result.
+      auto committed = co_await transaction.Commit();
+      if (!committed) result = std::unexpected(std::move(committed.error()));
+    } else {
+      transaction.DropDeferred();
+    }
+    if (!result && connection->InTransaction()) {
+      (void)co_await connection->Command("ROLLBACK");
     }
     pool.Release(std::move(connection));
     co_return result;

@@ -263,6 +263,143 @@ TEST_P(StoreConformance, ConstraintViolationsAreValidation) {
   EXPECT_EQ(Count("parent"), 1);
 }
 
+// ---- Transaction::ExecuteDeferred (PostgreSQL: sent with the next statement or with COMMIT) ----
+
+TEST_P(StoreConformance, DeferredStatementsCommitWithTheTransaction) {
+  CreateItems();
+  auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    // The same new statement twice in one round trip: prepared once, executed twice.
+    for (int i = 1; i <= 2; ++i) {
+      Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 7)", {"d" + std::to_string(i)}};
+      auto queued = co_await tx.ExecuteDeferred(std::move(insert));
+      if (!queued) co_return queued;
+    }
+    co_return core::Result<void>{};
+  }));
+  ASSERT_TRUE(result.has_value()) << result.error().cause;
+  EXPECT_EQ(Count("items"), 2);
+  // Only deferred statements, BEGIN never sent before: still one transaction.
+  auto mixed = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement first{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("m1")}};
+    auto queued = co_await tx.ExecuteDeferred(std::move(first));
+    if (!queued) co_return queued;
+    // A read after a deferred write sees it (sent first, in the same round trip).
+    Statement read{"SELECT COUNT(*) FROM items WHERE k = " + P(1), {std::string("m1")}};
+    auto seen = co_await tx.Execute(std::move(read));
+    if (!seen) co_return std::unexpected(seen.error());
+    if (seen->rows.size() != 1 || std::get<std::int64_t>(seen->rows[0][0]) != 1)
+      co_return core::Fail(core::ErrorCode::kInternal, "deferred write not visible to the next statement");
+    Statement last{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 2)", {std::string("m2")}};
+    co_return co_await tx.ExecuteDeferred(std::move(last));
+  }));
+  ASSERT_TRUE(mixed.has_value()) << mixed.error().message << " / " << mixed.error().cause;
+  EXPECT_EQ(Count("items"), 4);
+}
+
+TEST_P(StoreConformance, DeferredLastStatementErrorRollsBackAndIsReported) {
+  CreateItems();
+  ASSERT_TRUE(Write("INSERT INTO items (k, n) VALUES ('taken', 0)").has_value());
+  auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement ok{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("new")}};
+    auto inserted = co_await tx.Execute(std::move(ok));
+    if (!inserted) co_return std::unexpected(inserted.error());
+    Statement queued_ok{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("new2")}};
+    if (auto q = co_await tx.ExecuteDeferred(std::move(queued_ok)); !q) co_return q;
+    Statement dup{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("taken")}};
+    co_return co_await tx.ExecuteDeferred(std::move(dup));  // Fails at the end (PostgreSQL: with COMMIT).
+  }));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, core::ErrorCode::kConflict);  // The statement's own error.
+  EXPECT_EQ(Count("items"), 1);                                // 'new' and 'new2' rolled back.
+  EXPECT_TRUE(Write("INSERT INTO items (k, n) VALUES ('after', 1)").has_value());  // Connection still usable.
+  EXPECT_EQ(Count("items"), 2);
+}
+
+TEST_P(StoreConformance, DeferredErrorSurfacesAtTheNextStatement) {
+  CreateItems();
+  ASSERT_TRUE(Write("INSERT INTO items (k, n) VALUES ('taken', 0)").has_value());
+  bool next_failed = false;
+  bool ran_after = false;
+  auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement dup{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("taken")}};
+    if (auto q = co_await tx.ExecuteDeferred(std::move(dup)); !q) co_return q;  // SQLite: fails here.
+    Statement next{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("next")}};
+    auto r = co_await tx.Execute(std::move(next));
+    if (!r) {
+      next_failed = true;
+      co_return std::unexpected(r.error());
+    }
+    ran_after = true;
+    co_return core::Result<void>{};
+  }));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, core::ErrorCode::kConflict);
+  EXPECT_FALSE(ran_after);
+  if (GetParam().name == "postgres") EXPECT_TRUE(next_failed);
+  EXPECT_EQ(Count("items"), 1);
+}
+
+TEST_P(StoreConformance, IgnoredDeferredErrorStillFailsTheTransaction) {
+  CreateItems();
+  ASSERT_TRUE(Write("INSERT INTO items (k, n) VALUES ('taken', 0)").has_value());
+  auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement dup{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("taken")}};
+    (void)co_await tx.ExecuteDeferred(std::move(dup));
+    Statement next{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("next")}};
+    (void)co_await tx.Execute(std::move(next));  // Ignores every error: the transaction must not commit.
+    co_return core::Result<void>{};
+  }));
+  if (GetParam().name == "postgres") {
+    ASSERT_FALSE(result.has_value());
+    EXPECT_EQ(result.error().code, core::ErrorCode::kConflict);
+    EXPECT_EQ(Count("items"), 1);
+  } else {
+    // SQLite reports the error at once; a statement-level failure undoes only that statement.
+    EXPECT_EQ(Count("items"), result ? 2 : 1);
+  }
+}
+
+TEST_P(StoreConformance, WorkErrorDropsDeferredStatements) {
+  CreateItems();
+  auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("never")}};
+    if (auto q = co_await tx.ExecuteDeferred(std::move(insert)); !q) co_return q;
+    co_return core::Fail(core::ErrorCode::kForbidden, "changed my mind");
+  }));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, core::ErrorCode::kForbidden);
+  EXPECT_EQ(Count("items"), 0);
+}
+
+TEST_P(StoreConformance, DeferredForeignKeyFailingAtCommitIsAFailure) {
+  ASSERT_TRUE(Write("CREATE TABLE dparent (id BIGINT PRIMARY KEY)").has_value());
+  ASSERT_TRUE(Write("CREATE TABLE dchild (id BIGINT PRIMARY KEY, parent_id BIGINT NOT NULL "
+                    "REFERENCES dparent(id) DEFERRABLE INITIALLY DEFERRED)")
+                  .has_value());
+  auto body = [&](std::int64_t parent, bool create_parent_later) {
+    return [&, parent, create_parent_later](Transaction& tx) -> Task<core::Result<void>> {
+      Statement child{"INSERT INTO dchild (id, parent_id) VALUES (" + P(1) + ", " + P(2) + ")", {parent, parent}};
+      auto inserted = co_await tx.Execute(std::move(child));  // Accepted: the check waits for COMMIT.
+      if (!inserted) co_return std::unexpected(inserted.error());
+      if (create_parent_later) {
+        Statement make{"INSERT INTO dparent (id) VALUES (" + P(1) + ")", {parent}};
+        co_return co_await tx.ExecuteDeferred(std::move(make));
+      }
+      Statement other{"INSERT INTO dparent (id) VALUES (" + P(1) + ")", {parent + 1000}};
+      co_return co_await tx.ExecuteDeferred(std::move(other));
+    };
+  };
+  auto broken = RunTask(db_->Transact(0, body(1, false)));
+  ASSERT_FALSE(broken.has_value());  // Never reported as success.
+  EXPECT_EQ(broken.error().code, core::ErrorCode::kValidation);
+  EXPECT_EQ(Count("dchild"), 0);
+  EXPECT_EQ(Count("dparent"), 0);  // The deferred parent of the same transaction rolled back too.
+  auto fine = RunTask(db_->Transact(0, body(2, true)));
+  ASSERT_TRUE(fine.has_value()) << fine.error().cause;
+  EXPECT_EQ(Count("dchild"), 1);
+  EXPECT_EQ(Count("dparent"), 1);
+}
+
 /// Runs `per_thread` Transact calls concurrently on each of `threads` io_contexts (one thread
 /// each). Transaction (t, i) inserts key "t-i", and a duplicate of the pre-inserted key "taken"
 /// when `fail(t, i)`. Checks each caller resumes on its own thread and executor.

@@ -207,6 +207,49 @@ TEST_F(PostgresTest, PreparedStatementsAreReused) {
   db->Close();
 }
 
+// COMMIT pipelined behind deferred statements: a deferred UNIQUE constraint fails at COMMIT
+// itself; that is a failure (never a success), nothing stays, and the one connection is left idle
+// and reusable (no transaction leaks into the next caller).
+TEST_F(PostgresTest, DeferredUniqueFailingAtPipelinedCommitIsAConflict) {
+  auto db = Open(1, 1);
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(Script(*db, "CREATE TABLE tags (name TEXT, CONSTRAINT tags_u UNIQUE (name) DEFERRABLE INITIALLY DEFERRED)")
+                  .has_value());
+  const std::int64_t pid = Int(*db, "SELECT pg_backend_pid()::bigint");
+  auto twice = [](std::string first, std::string second) {
+    return [first = std::move(first), second = std::move(second)](Transaction& tx) -> Task<core::Result<void>> {
+      Statement a{"INSERT INTO tags (name) VALUES ($1)", {first}};
+      if (auto q = co_await tx.ExecuteDeferred(std::move(a)); !q) co_return q;
+      Statement b{"INSERT INTO tags (name) VALUES ($1)", {second}};
+      co_return co_await tx.ExecuteDeferred(std::move(b));
+    };
+  };
+  auto dup = RunTask(db->Transact(0, twice("x", "x")));  // Both INSERTs succeed; COMMIT fails.
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM tags"), 0);
+  EXPECT_EQ(Int(*db, "SELECT pg_backend_pid()::bigint"), pid);  // Same session, idle again.
+  auto ok = RunTask(db->Transact(0, twice("x", "y")));
+  ASSERT_TRUE(ok.has_value()) << ok.error().cause;
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM tags"), 2);
+  EXPECT_EQ(Int(*db, "SELECT pg_backend_pid()::bigint"), pid);
+  // A failure inside the pipeline (before COMMIT) leaves the session in a failed transaction,
+  // which Transact rolls back: the next transaction on the same session commits normally.
+  auto bad = RunTask(db->Transact(0, [](Transaction& tx) -> Task<core::Result<void>> {
+    Statement a{"INSERT INTO tags (name) VALUES ($1)", {std::string("z")}};
+    if (auto q = co_await tx.ExecuteDeferred(std::move(a)); !q) co_return q;
+    Statement b{"INSERT INTO tags (name) VALUES ($1::bigint::text)", {std::string("not a number")}};
+    co_return co_await tx.ExecuteDeferred(std::move(b));
+  }));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, core::ErrorCode::kInternal);
+  auto after = RunTask(db->Transact(0, twice("p", "q")));
+  ASSERT_TRUE(after.has_value()) << after.error().cause;
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM tags"), 4);
+  EXPECT_EQ(Int(*db, "SELECT pg_backend_pid()::bigint"), pid);
+  db->Close();
+}
+
 TEST_F(PostgresTest, ValuesConvertByColumnType) {
   auto db = Open(1, 1);
   ASSERT_TRUE(db);
