@@ -350,7 +350,9 @@ class Engine::Impl {
     expire_drop_ = A("DELETE FROM basalt_queue_messages WHERE queue = ?1 AND state = 1 AND visible_at <= ?2 AND attempt >= ?3");
     claim_ = A(
         "UPDATE basalt_queue_messages SET state = 1, attempt = attempt + 1, lease_token = ?1, visible_at = ?2 "
-        "WHERE id IN (SELECT id FROM basalt_queue_messages WHERE queue = ?3 AND state < 2 AND visible_at <= ?4 "
+        "WHERE id IN (SELECT id FROM basalt_queue_messages" +
+        // In (priority, seq) order straight from the claim index, never a sort of the whole backlog.
+        d_.UseIndex("basalt_queue_messages_claim") + " WHERE queue = ?3 AND state < 2 AND visible_at <= ?4 "
         "AND (state = 0 OR attempt < ?5) ORDER BY priority DESC, seq LIMIT ?6" +
         skip + ") RETURNING id, payload, headers, priority, attempt, created_at, last_error, idempotency_key, seq");
     next_visible_ = A(
@@ -543,7 +545,8 @@ class Engine::Impl {
         }
         job.results[i] = Produced{ids[i], false};
       }
-      auto inserted = co_await tx.Execute(std::move(insert));
+      // No result needed: on PostgreSQL it goes out with the next statement or with COMMIT.
+      auto inserted = co_await tx.ExecuteDeferred(std::move(insert));
       if (!inserted) co_return std::unexpected(std::move(inserted.error()));
       created += static_cast<std::int64_t>(n);
       next += n;
@@ -558,9 +561,7 @@ class Engine::Impl {
   Task<core::Result<void>> Count(store::Transaction& tx, const std::string& queue, std::int64_t produced,
                                  std::int64_t acked, std::int64_t nacked, std::int64_t failed) {
     Statement st{counters_, {queue, RandomBelow(kCounterSlots), produced, acked, nacked, failed}};
-    auto r = co_await tx.Execute(std::move(st));
-    if (!r) co_return std::unexpected(std::move(r.error()));
-    co_return core::Result<void>{};
+    co_return co_await tx.ExecuteDeferred(std::move(st));
   }
 
   // ---- claim ----
