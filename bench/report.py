@@ -21,6 +21,10 @@ TARGETS = [
     ("basalt-postgres get_by_id vs parse", "ratio", "get_by_id", "basalt-postgres", "parse", 10.0),
 ]
 P99_TARGET_MS = 10.0
+# The queue issue's targets (messages/s produce + consume with batches) per Basalt system, and
+# "at least BullMQ's rate". Produce + consume = N / (produce time + claim/ack time).
+QUEUE_TARGETS = {"basalt-sqlite": 20000.0, "basalt-postgres": 10000.0}
+QUEUE_PEER = "bullmq"
 DATA_WORKLOADS = ("get_by_id", "list_filtered", "create")
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
@@ -117,7 +121,37 @@ def table(jsonl):
         print(f"\nNOTE: other processes used >10% of the machine during: {', '.join(noisy)}; re-run on a quiet machine.")
     print_ratios(by_wl, "parse", "Ratios against Parse Server (req/s: higher is better; CPU/req and p99: lower is better):",
                  only=("basalt-sqlite", "basalt-postgres"))
+    print_ratios(by_wl, QUEUE_PEER, "Ratios against BullMQ (msg/s: higher is better; CPU/msg and p99: lower is better):",
+                 only=("basalt-sqlite", "basalt-postgres"))
     print_targets(by_wl)
+    print_queue_targets(by_wl)
+
+
+def produce_consume_rate(by_wl, name):
+    """Messages/s over producing N then draining them: N / (N/produce + N/consume)."""
+    p = by_wl.get("queue_produce_batch", {}).get(name)
+    c = by_wl.get("queue_claim_ack_batch", {}).get(name)
+    if not p or not c or not p["rps"] or not c["rps"]:
+        return None
+    return 1.0 / (1.0 / p["rps"] + 1.0 / c["rps"])
+
+
+def print_queue_targets(by_wl):
+    if "queue_produce_batch" not in by_wl:
+        return
+    print()
+    print("Queue targets (produce + consume = N / (produce time + claim/ack time)):")
+    peer = produce_consume_rate(by_wl, QUEUE_PEER)
+    for name, bound in QUEUE_TARGETS.items():
+        rate = produce_consume_rate(by_wl, name)
+        if rate is None:
+            print(f"  {name + ' produce+consume':<40} not measured")
+            continue
+        verdict = "PASS" if rate >= bound else "FAIL"
+        print(f"  {name + ' produce+consume':<40} {rate:<10.0f} msg/s{'':<21} target >= {bound:.0f} msg/s  {verdict}")
+        if peer:
+            verdict = "PASS" if rate >= peer else "FAIL"
+            print(f"  {name + ' vs ' + QUEUE_PEER:<40} x{rate / peer:<9.2f} ({rate:.0f} / {peer:.0f} msg/s){'':<6} target >= x1     {verdict}")
 
 
 def print_ratios(by_wl, ref_name, title, only=None):

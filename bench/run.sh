@@ -90,7 +90,8 @@ workload_create() { data_workload create; }
 # Queue throughput (bench/queue/queue_bench.mjs): produce batches, claim + ack batches and end-to-end
 # latency, messages/s in the rps column, on Basalt (SQLite, PostgreSQL) and BullMQ on a throwaway
 # redis-server (the peer). BENCH_QUEUE_MESSAGES (50000), BENCH_QUEUE_BATCH (100),
-# BENCH_QUEUE_PRODUCERS (4), BENCH_QUEUE_CONSUMERS (4).
+# BENCH_QUEUE_PRODUCERS (4), BENCH_QUEUE_CONSUMERS (4), BENCH_REDIS_DURABLE (0; 1 = Redis AOF with
+# appendfsync always, durable like Basalt). See bench/README.md.
 BULLMQ_DIR="$BENCH_DIR/peers/bullmq"
 queue_case() {  # SYSTEM
   local system="$1" rc=0
@@ -100,7 +101,9 @@ queue_case() {  # SYSTEM
     "QB_PRODUCERS=${BENCH_QUEUE_PRODUCERS:-4}" "QB_CONSUMERS=${BENCH_QUEUE_CONSUMERS:-4}")
   case "$system" in
     basalt-sqlite | basalt-postgres)
-      local env_args=("BASALT_AUTH__ADMIN_TOKEN=$BENCH_ADMIN_TOKEN" "BASALT_LOG__ACCESS=false")
+      # No rate limit (100/s per identity by default): the benchmark is one identity at full speed.
+      local env_args=("BASALT_AUTH__ADMIN_TOKEN=$BENCH_ADMIN_TOKEN" "BASALT_LOG__ACCESS=false"
+        "BASALT_RATE_LIMIT__ENABLED=false")
       if [ "$system" = basalt-postgres ]; then
         start_pg_cluster || rc=1
         env_args+=("BASALT_DATABASE__URL=$PG_URL")
@@ -114,10 +117,14 @@ queue_case() {  # SYSTEM
           { log "queue / bullmq: npm ci failed"; rc=1; }
       fi
       if [ "$rc" -eq 0 ]; then
-        # A throwaway redis-server on a free loopback port, no persistence files left behind.
+        # A throwaway redis-server on a free loopback port, files only in the temp dir. By default
+        # without persistence (BullMQ's usual setup; an acknowledged job is NOT durable, unlike
+        # Basalt's); BENCH_REDIS_DURABLE=1 makes it comparable: AOF with fsync on every write.
         SERVER_PORT="$(free_port)"
         SERVER_LOG="$BENCH_TMP/redis-$SERVER_PORT.log"
-        redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" --appendonly no \
+        local persistence=(--appendonly no)
+        [ "${BENCH_REDIS_DURABLE:-0}" = 1 ] && persistence=(--appendonly yes --appendfsync always)
+        redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" "${persistence[@]}" \
           --dir "$BENCH_TMP" >"$SERVER_LOG" 2>&1 &
         SERVER_PID=$!
         BENCH_PIDS+=("$SERVER_PID")

@@ -9,6 +9,9 @@
 //
 //   QB_SYSTEM=basalt QB_URL=http://127.0.0.1:8090 QB_TOKEN=... QB_NAME=basalt-sqlite QB_PIDS=1234 node queue_bench.mjs
 //   QB_SYSTEM=bullmq QB_REDIS_PORT=6390 QB_PIDS=5678 node queue_bench.mjs
+// Bounded: each phase must finish within QB_PHASE_TIMEOUT_S seconds (default 180), else the run
+// fails (exit 1) and stops; every phase checks that exactly QB_MESSAGES messages went through.
+// Only loopback: QB_URL must name 127.0.0.1 / localhost / [::1]; Redis is always 127.0.0.1.
 import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -22,6 +25,11 @@ const BATCH = Number(env.QB_BATCH || 100);
 const PRODUCERS = Number(env.QB_PRODUCERS || 4);
 const CONSUMERS = Number(env.QB_CONSUMERS || 4);
 const PIDS = (env.QB_PIDS || "").split(",").filter(Boolean).map(Number);
+const PHASE_TIMEOUT_MS = Number(env.QB_PHASE_TIMEOUT_S || 180) * 1000;
+for (const [k, v] of Object.entries({ QB_MESSAGES: N, QB_BATCH: BATCH, QB_PRODUCERS: PRODUCERS, QB_CONSUMERS: CONSUMERS })) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be a positive integer`);
+}
+if (BATCH > 1000) throw new Error("QB_BATCH must be at most 1000 (Basalt's produce limit)");
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -70,18 +78,23 @@ function rssMib() {
   for (const p of trees()) pages += stat(p)?.rss || 0;
   return (pages * PAGE) / (1024 * 1024);
 }
-const pct = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0);
+// null when a phase has no latencies to show (BullMQ's claim + ack: no request per batch).
+const pct = (sorted, q) => (sorted.length ? +sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2) : null);
 
 async function phase(workload, fn) {
   const cpu0 = cpuTicks();
   const t0 = performance.now();
-  const latencies = await fn();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${workload}: not done after ${PHASE_TIMEOUT_MS / 1000} s`)), PHASE_TIMEOUT_MS);
+  });
+  const latencies = await Promise.race([fn(), timeout]).finally(() => clearTimeout(timer));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = (cpuTicks() - cpu0) / CLK_TCK;
   latencies.sort((a, b) => a - b);
   const row = {
-    workload, system: NAME, rps: Math.round(N / seconds), p50_ms: +pct(latencies, 0.5).toFixed(2),
-    p99_ms: +pct(latencies, 0.99).toFixed(2), cpu_us_per_req: +((cpu * 1e6) / N).toFixed(1), rss_mib: +rssMib().toFixed(1),
+    workload, system: NAME, rps: Math.round(N / seconds), p50_ms: pct(latencies, 0.5),
+    p99_ms: pct(latencies, 0.99), cpu_us_per_req: +((cpu * 1e6) / N).toFixed(1), rss_mib: +rssMib().toFixed(1),
   };
   console.log(JSON.stringify(row));
 }
@@ -89,6 +102,7 @@ async function phase(workload, fn) {
 // ---- Basalt ------------------------------------------------------------------------------------
 async function basalt() {
   const base = (env.QB_URL || "").replace(/\/$/, "");
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname)) throw new Error(`QB_URL must be loopback: ${base}`);
   const headers = { Authorization: `Bearer ${env.QB_TOKEN}`, "Content-Type": "application/json" };
   const post = async (p, body) => {
     const res = await fetch(base + p, { method: "POST", headers, body: JSON.stringify(body) });
@@ -109,7 +123,8 @@ async function basalt() {
         const t = performance.now();
         const messages = [];
         for (let i = 0; i < n; i++) messages.push({ payload: stamp ? { t } : { i } });
-        await post("/api/v1/queues/bench/messages", { messages });
+        const made = await post("/api/v1/queues/bench/messages", { messages });
+        if (made?.messages?.length !== n) throw new Error(`produce: asked for ${n}, got ${JSON.stringify(made).slice(0, 200)}`);
         lat.push(performance.now() - t);
       }
     };
@@ -126,12 +141,16 @@ async function basalt() {
         const now = performance.now();
         if (!got.messages.length) continue;
         if (e2e) for (const m of got.messages) lat.push(now - m.payload.t);
-        await post("/api/v1/queues/bench/acks", { messages: got.messages.map((m) => ({ id: m.id, lease_token: m.lease_token })) });
+        const acked = await post("/api/v1/queues/bench/acks", {
+          messages: got.messages.map((m) => ({ id: m.id, lease_token: m.lease_token })),
+        });
+        if (acked?.acked !== got.messages.length) throw new Error(`ack: ${JSON.stringify(acked).slice(0, 300)}`);
         if (!e2e) lat.push(performance.now() - t);
         done += got.messages.length;
       }
     };
     await Promise.all(Array.from({ length: CONSUMERS }, worker));
+    if (done !== count) throw new Error(`consume: ${done} messages claimed and acked, expected ${count}`);
     return lat;
   };
   await phase("queue_produce_batch", () => produce(N, false));
