@@ -35,6 +35,7 @@
 #include "schema/record.hpp"
 #include "schema/resolver.hpp"
 #include "store/database.hpp"
+#include "store/deferred.hpp"
 
 namespace basalt::api {
 namespace {
@@ -658,7 +659,7 @@ struct PreparedWrite {
   std::optional<std::string> if_match;
   std::optional<json::value> body;
   const core::KeyRing* keys = nullptr;  ///< Seals secret fields (kReplace, kMerge).
-  /// Statements whose result is not needed go through Transaction::ExecuteDeferred (sent with
+  /// Statements whose result is not needed go through store::ExecuteDeferred (sent with
   /// COMMIT on PostgreSQL: one round trip less). Single writes only: in a batch, a deferred error
   /// would surface in a later operation and the reported index would be wrong.
   bool defer = false;
@@ -666,7 +667,7 @@ struct PreparedWrite {
 
 /// Runs `st` in `tx` for its error only: deferred when `defer` (see PreparedWrite::defer).
 store::Task<core::Result<void>> WriteOnly(store::Transaction& tx, store::Statement st, bool defer) {
-  if (defer) co_return co_await tx.ExecuteDeferred(std::move(st));
+  if (defer) co_return co_await store::ExecuteDeferred(tx, std::move(st));
   auto done = co_await tx.Execute(std::move(st));
   if (!done) co_return std::unexpected(std::move(done.error()));
   co_return core::Result<void>{};

@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "core/ids.hpp"
+#include "store/deferred.hpp"
 
 namespace basalt::queue {
 namespace {
@@ -352,7 +353,7 @@ class Engine::Impl {
         "UPDATE basalt_queue_messages SET state = 1, attempt = attempt + 1, lease_token = ?1, visible_at = ?2 "
         "WHERE id IN (SELECT id FROM basalt_queue_messages" +
         // In (priority, seq) order straight from the claim index, never a sort of the whole backlog.
-        d_.UseIndex("basalt_queue_messages_claim") + " WHERE queue = ?3 AND state < 2 AND visible_at <= ?4 "
+        store::UseIndex(d_, "basalt_queue_messages_claim") + " WHERE queue = ?3 AND state < 2 AND visible_at <= ?4 "
         "AND (state = 0 OR attempt < ?5) ORDER BY priority DESC, seq LIMIT ?6" +
         skip + ") RETURNING id, payload, headers, priority, attempt, created_at, last_error, idempotency_key, seq");
     next_visible_ = A(
@@ -546,7 +547,7 @@ class Engine::Impl {
         job.results[i] = Produced{ids[i], false};
       }
       // No result needed: on PostgreSQL it goes out with the next statement or with COMMIT.
-      auto inserted = co_await tx.ExecuteDeferred(std::move(insert));
+      auto inserted = co_await store::ExecuteDeferred(tx, std::move(insert));
       if (!inserted) co_return std::unexpected(std::move(inserted.error()));
       created += static_cast<std::int64_t>(n);
       next += n;
@@ -561,7 +562,7 @@ class Engine::Impl {
   Task<core::Result<void>> Count(store::Transaction& tx, const std::string& queue, std::int64_t produced,
                                  std::int64_t acked, std::int64_t nacked, std::int64_t failed) {
     Statement st{counters_, {queue, RandomBelow(kCounterSlots), produced, acked, nacked, failed}};
-    co_return co_await tx.ExecuteDeferred(std::move(st));
+    co_return co_await store::ExecuteDeferred(tx, std::move(st));
   }
 
   // ---- claim ----

@@ -66,14 +66,6 @@ class Dialect {
   /// then updates, so that concurrent claimers skip each other's rows instead of waiting: ""
   /// on SQLite (one writer: nothing to skip), " FOR UPDATE SKIP LOCKED" on PostgreSQL.
   virtual std::string_view SkipLockedClause() const { return {}; }
-  /// Text to put right after a table name in FROM so that the query uses `index` (quoted here):
-  /// " INDEXED BY \"<index>\"" on SQLite, whose planner has no statistics and may otherwise pick
-  /// an index that needs a full sort (the queue's claim); "" on PostgreSQL (its planner has them).
-  /// The query must be able to use the index (SQLite fails to prepare it otherwise).
-  virtual std::string UseIndex(std::string_view index) const {
-    (void)index;
-    return {};
-  }
 };
 
 /// A statement with its bound parameters.
@@ -96,15 +88,6 @@ class Transaction {
   /// Runs one statement. Constraint violations map to ErrorCode::kConflict (unique) or
   /// kValidation (foreign key, check); other failures to kInternal with the cause kept private.
   virtual Task<core::Result<ResultSet>> Execute(Statement statement) = 0;
-  /// Runs one statement whose result `work` does not need (an append, an outbox event) without
-  /// waiting for it where the backend can: PostgreSQL queues it and sends it pipelined with the
-  /// transaction's next statement, or with COMMIT when `work` ends, saving a round trip each.
-  /// Its error is then reported by the next Execute/ExecuteScript/Notify of this transaction, or
-  /// by Transact itself; either way the whole transaction rolls back, exactly as with Execute.
-  /// Once `work` has returned an error the queued statements are dropped unsent. The default
-  /// (SQLite: no network) runs the statement at once and returns its error here.
-  /// (Defined in database.cpp: an inline coroutine's frame type would differ between TUs under LTO.)
-  virtual Task<core::Result<void>> ExecuteDeferred(Statement statement);
   /// Runs a script of several `;`-separated statements without parameters (migrations), inside
   /// this transaction. The script must not contain transaction control (BEGIN, COMMIT, ROLLBACK,
   /// SAVEPOINT, RELEASE); SQLite rejects it. Errors map as for Execute.

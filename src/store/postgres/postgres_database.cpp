@@ -10,7 +10,7 @@
 ///     Statements are prepared once per connection and executed by name; the first use pipelines
 ///     Parse and Execute in one round trip. Transact sends BEGIN lazily, pipelined in front of the
 ///     transaction's first statement, and COMMIT pipelined behind the statements `work` deferred
-///     (Transaction::ExecuteDeferred), else alone (or ROLLBACK on error or exception).
+///     (store::ExecuteDeferred), else alone (or ROLLBACK on error or exception).
 ///  3. Release unbinds the descriptor and returns the connection (or discards it: broken, inside a
 ///     transaction, older than max_lifetime), handing it to the oldest waiter if any.
 /// Pools take a mutex only for the hand-over: a shard is normally used by its own I/O thread, but
@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "obs/log.hpp"
+#include "store/deferred.hpp"
 #include "store/postgres.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/listener.hpp"
@@ -220,7 +221,7 @@ class Pool {
 /// The Transaction handed to one `work`: BEGIN is sent with the first statement; statements of
 /// ExecuteDeferred wait in `deferred_` and go out pipelined in front of the next statement, or in
 /// front of COMMIT (Commit), so that a create (INSERT + outbox INSERT) costs one round trip.
-class PgTransaction final : public Transaction {
+class PgTransaction final : public DeferringTransaction {
  public:
   explicit PgTransaction(Connection& connection) : connection_(connection) {}
 
@@ -234,7 +235,7 @@ class PgTransaction final : public Transaction {
     co_return result;
   }
 
-  Task<core::Result<void>> ExecuteDeferred(Statement statement) override {
+  Task<core::Result<void>> Defer(Statement statement) override {
     if (!active_) co_return NotActive();
     deferred_.push_back(std::move(statement));
     co_return core::Result<void>{};
@@ -260,7 +261,7 @@ class PgTransaction final : public Transaction {
   Task<core::Result<void>> Notify(std::string channel, std::string payload) override {
     if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
     Statement statement{"SELECT pg_notify($1, $2)", {std::move(channel), std::move(payload)}};
-    co_return co_await ExecuteDeferred(std::move(statement));
+    co_return co_await Defer(std::move(statement));
   }
 
   /// After `work` succeeded: sends the deferred statements and COMMIT in one round trip (just

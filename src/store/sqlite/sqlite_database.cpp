@@ -53,7 +53,6 @@ class SqliteDialect final : public Dialect {
  public:
   std::string Placeholder(int n) const override { return "?" + std::to_string(n); }
   std::string_view Name() const override { return "sqlite"; }
-  std::string UseIndex(std::string_view index) const override { return " INDEXED BY " + QuoteIdentifier(index); }
 };
 
 /// A notification queued by Transaction::Notify, delivered after its group's COMMIT.

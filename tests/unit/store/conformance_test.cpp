@@ -19,6 +19,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "store/database.hpp"
+#include "store/deferred.hpp"
 #include "store_test_support.hpp"
 
 namespace basalt::store {
@@ -263,7 +264,7 @@ TEST_P(StoreConformance, ConstraintViolationsAreValidation) {
   EXPECT_EQ(Count("parent"), 1);
 }
 
-// ---- Transaction::ExecuteDeferred (PostgreSQL: sent with the next statement or with COMMIT) ----
+// ---- store::ExecuteDeferred (PostgreSQL: sent with the next statement or with COMMIT) ----
 
 TEST_P(StoreConformance, DeferredStatementsCommitWithTheTransaction) {
   CreateItems();
@@ -271,7 +272,7 @@ TEST_P(StoreConformance, DeferredStatementsCommitWithTheTransaction) {
     // The same new statement twice in one round trip: prepared once, executed twice.
     for (int i = 1; i <= 2; ++i) {
       Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 7)", {"d" + std::to_string(i)}};
-      auto queued = co_await tx.ExecuteDeferred(std::move(insert));
+      auto queued = co_await ExecuteDeferred(tx, std::move(insert));
       if (!queued) co_return queued;
     }
     co_return core::Result<void>{};
@@ -281,7 +282,7 @@ TEST_P(StoreConformance, DeferredStatementsCommitWithTheTransaction) {
   // Only deferred statements, BEGIN never sent before: still one transaction.
   auto mixed = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
     Statement first{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("m1")}};
-    auto queued = co_await tx.ExecuteDeferred(std::move(first));
+    auto queued = co_await ExecuteDeferred(tx, std::move(first));
     if (!queued) co_return queued;
     // A read after a deferred write sees it (sent first, in the same round trip).
     Statement read{"SELECT COUNT(*) FROM items WHERE k = " + P(1), {std::string("m1")}};
@@ -290,7 +291,7 @@ TEST_P(StoreConformance, DeferredStatementsCommitWithTheTransaction) {
     if (seen->rows.size() != 1 || std::get<std::int64_t>(seen->rows[0][0]) != 1)
       co_return core::Fail(core::ErrorCode::kInternal, "deferred write not visible to the next statement");
     Statement last{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 2)", {std::string("m2")}};
-    co_return co_await tx.ExecuteDeferred(std::move(last));
+    co_return co_await ExecuteDeferred(tx, std::move(last));
   }));
   ASSERT_TRUE(mixed.has_value()) << mixed.error().message << " / " << mixed.error().cause;
   EXPECT_EQ(Count("items"), 4);
@@ -304,9 +305,9 @@ TEST_P(StoreConformance, DeferredLastStatementErrorRollsBackAndIsReported) {
     auto inserted = co_await tx.Execute(std::move(ok));
     if (!inserted) co_return std::unexpected(inserted.error());
     Statement queued_ok{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("new2")}};
-    if (auto q = co_await tx.ExecuteDeferred(std::move(queued_ok)); !q) co_return q;
+    if (auto q = co_await ExecuteDeferred(tx, std::move(queued_ok)); !q) co_return q;
     Statement dup{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("taken")}};
-    co_return co_await tx.ExecuteDeferred(std::move(dup));  // Fails at the end (PostgreSQL: with COMMIT).
+    co_return co_await ExecuteDeferred(tx, std::move(dup));  // Fails at the end (PostgreSQL: with COMMIT).
   }));
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code, core::ErrorCode::kConflict);  // The statement's own error.
@@ -322,7 +323,7 @@ TEST_P(StoreConformance, DeferredErrorSurfacesAtTheNextStatement) {
   bool ran_after = false;
   auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
     Statement dup{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("taken")}};
-    if (auto q = co_await tx.ExecuteDeferred(std::move(dup)); !q) co_return q;  // SQLite: fails here.
+    if (auto q = co_await ExecuteDeferred(tx, std::move(dup)); !q) co_return q;  // SQLite: fails here.
     Statement next{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("next")}};
     auto r = co_await tx.Execute(std::move(next));
     if (!r) {
@@ -335,7 +336,9 @@ TEST_P(StoreConformance, DeferredErrorSurfacesAtTheNextStatement) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code, core::ErrorCode::kConflict);
   EXPECT_FALSE(ran_after);
-  if (GetParam().name == "postgres") EXPECT_TRUE(next_failed);
+  if (GetParam().name == "postgres") {
+    EXPECT_TRUE(next_failed);
+  }
   EXPECT_EQ(Count("items"), 1);
 }
 
@@ -344,7 +347,7 @@ TEST_P(StoreConformance, IgnoredDeferredErrorStillFailsTheTransaction) {
   ASSERT_TRUE(Write("INSERT INTO items (k, n) VALUES ('taken', 0)").has_value());
   auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
     Statement dup{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("taken")}};
-    (void)co_await tx.ExecuteDeferred(std::move(dup));
+    (void)co_await ExecuteDeferred(tx, std::move(dup));
     Statement next{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("next")}};
     (void)co_await tx.Execute(std::move(next));  // Ignores every error: the transaction must not commit.
     co_return core::Result<void>{};
@@ -363,7 +366,7 @@ TEST_P(StoreConformance, WorkErrorDropsDeferredStatements) {
   CreateItems();
   auto result = RunTask(db_->Transact(0, [&](Transaction& tx) -> Task<core::Result<void>> {
     Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("never")}};
-    if (auto q = co_await tx.ExecuteDeferred(std::move(insert)); !q) co_return q;
+    if (auto q = co_await ExecuteDeferred(tx, std::move(insert)); !q) co_return q;
     co_return core::Fail(core::ErrorCode::kForbidden, "changed my mind");
   }));
   ASSERT_FALSE(result.has_value());
@@ -383,10 +386,10 @@ TEST_P(StoreConformance, DeferredForeignKeyFailingAtCommitIsAFailure) {
       if (!inserted) co_return std::unexpected(inserted.error());
       if (create_parent_later) {
         Statement make{"INSERT INTO dparent (id) VALUES (" + P(1) + ")", {parent}};
-        co_return co_await tx.ExecuteDeferred(std::move(make));
+        co_return co_await ExecuteDeferred(tx, std::move(make));
       }
       Statement other{"INSERT INTO dparent (id) VALUES (" + P(1) + ")", {parent + 1000}};
-      co_return co_await tx.ExecuteDeferred(std::move(other));
+      co_return co_await ExecuteDeferred(tx, std::move(other));
     };
   };
   auto broken = RunTask(db_->Transact(0, body(1, false)));

@@ -17,6 +17,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "store/deferred.hpp"
 #include "store/migrations.hpp"
 #include "store/postgres.hpp"
 #include "store_test_support.hpp"
@@ -219,9 +220,9 @@ TEST_F(PostgresTest, DeferredUniqueFailingAtPipelinedCommitIsAConflict) {
   auto twice = [](std::string first, std::string second) {
     return [first = std::move(first), second = std::move(second)](Transaction& tx) -> Task<core::Result<void>> {
       Statement a{"INSERT INTO tags (name) VALUES ($1)", {first}};
-      if (auto q = co_await tx.ExecuteDeferred(std::move(a)); !q) co_return q;
+      if (auto q = co_await ExecuteDeferred(tx, std::move(a)); !q) co_return q;
       Statement b{"INSERT INTO tags (name) VALUES ($1)", {second}};
-      co_return co_await tx.ExecuteDeferred(std::move(b));
+      co_return co_await ExecuteDeferred(tx, std::move(b));
     };
   };
   auto dup = RunTask(db->Transact(0, twice("x", "x")));  // Both INSERTs succeed; COMMIT fails.
@@ -237,9 +238,9 @@ TEST_F(PostgresTest, DeferredUniqueFailingAtPipelinedCommitIsAConflict) {
   // which Transact rolls back: the next transaction on the same session commits normally.
   auto bad = RunTask(db->Transact(0, [](Transaction& tx) -> Task<core::Result<void>> {
     Statement a{"INSERT INTO tags (name) VALUES ($1)", {std::string("z")}};
-    if (auto q = co_await tx.ExecuteDeferred(std::move(a)); !q) co_return q;
+    if (auto q = co_await ExecuteDeferred(tx, std::move(a)); !q) co_return q;
     Statement b{"INSERT INTO tags (name) VALUES ($1::bigint::text)", {std::string("not a number")}};
-    co_return co_await tx.ExecuteDeferred(std::move(b));
+    co_return co_await ExecuteDeferred(tx, std::move(b));
   }));
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code, core::ErrorCode::kInternal);

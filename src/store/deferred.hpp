@@ -1,0 +1,35 @@
+#pragma once
+/// Round-trip savers on top of the Database interface (store/database.hpp).
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "store/database.hpp"
+
+namespace basalt::store {
+
+/// A Transaction that can queue statements instead of running them at once (PostgreSQL).
+class DeferringTransaction : public Transaction {
+ public:
+  /// See ExecuteDeferred below.
+  virtual Task<core::Result<void>> Defer(Statement statement) = 0;
+};
+
+/// Runs one statement of `tx` whose result the transaction does not need (an append, an outbox
+/// event, a counter) without waiting for it where the backend can: PostgreSQL queues it and sends
+/// it pipelined with the transaction's next statement, or with COMMIT when the Transact callback
+/// ends, saving a round trip each. Its error is then reported by the next Execute, ExecuteScript
+/// or Notify of `tx`, or by Transact itself; either way the whole transaction rolls back, exactly
+/// as with Execute. Once the callback has returned an error the queued statements are dropped
+/// unsent. Elsewhere (SQLite: no network) the statement runs at once and its error is returned
+/// here.
+Task<core::Result<void>> ExecuteDeferred(Transaction& tx, Statement statement);
+
+/// Text to put right after a table name in FROM so that the query uses `index`: " INDEXED BY
+/// \"<index>\"" on SQLite, whose planner has no statistics and may otherwise pick an index that
+/// needs a full sort (the queue's claim); "" on PostgreSQL (its planner has them). The query must
+/// be able to use the index (SQLite refuses to prepare it otherwise).
+std::string UseIndex(const Dialect& dialect, std::string_view index);
+
+}  // namespace basalt::store
