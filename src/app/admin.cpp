@@ -45,20 +45,13 @@ int AdminCreate(const config::Settings& settings, const std::string& email_text,
     PrintError(ok.error());
     return kUsageError;
   }
-  auto database = OpenDatabase(settings, 1);
-  if (!database) {
-    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
-    return 1;
-  }
+  auto database = OpenForCommand(settings);
+  if (!database) return 1;
   auto close = [&](int code) {
-    (*database)->Close();
+    database->Close();
     return code;
   };
-  if (auto migrated = MigrateUp(**database); !migrated) {
-    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
-    return close(1);
-  }
-  schema::Catalog catalog(**database);
+  schema::Catalog catalog(*database);
   if (auto loaded = catalog.LoadBlocking(); !loaded) {
     std::cerr << "basalt: cannot load the catalog: " << loaded.error().message << "\n";
     return close(1);
@@ -82,7 +75,7 @@ int AdminCreate(const config::Settings& settings, const std::string& email_text,
   user.password_hash = std::move(*hash);
   user.roles = {"admin"};
   boost::json::object created;
-  auto done = RunBlocking(api::CreateUser(**database, 0, *users, std::move(user), created));
+  auto done = RunBlocking(api::CreateUser(*database, 0, *users, std::move(user), created));
   if (!done) {
     PrintError(done.error());
     return close(1);
@@ -92,20 +85,13 @@ int AdminCreate(const config::Settings& settings, const std::string& email_text,
 }
 
 int RotateKeys(const config::Settings& settings) {
-  auto database = OpenDatabase(settings, 1);
-  if (!database) {
-    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
-    return 1;
-  }
+  auto database = OpenForCommand(settings);
+  if (!database) return 1;
   auto close = [&](int code) {
-    (*database)->Close();
+    database->Close();
     return code;
   };
-  if (auto migrated = MigrateUp(**database); !migrated) {
-    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
-    return close(1);
-  }
-  auth::TokenService tokens(**database, {.issuer = settings.auth.issuer,
+  auth::TokenService tokens(*database, {.issuer = settings.auth.issuer,
                                          .audience = settings.auth.audience,
                                          .ttl_s = settings.auth.access_token_ttl_s,
                                          .service_ttl_s = settings.auth.service_token_ttl_s,

@@ -1,5 +1,7 @@
 #include "app/database.hpp"
 
+#include <iostream>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -52,6 +54,20 @@ core::Result<int> MigrateUp(store::Database& database) {
 
 core::Result<core::KeyRing> LoadKeyRing(const config::Settings& settings) {
   return core::KeyRing::Parse(settings.secrets.keys, settings.secrets.active_key);
+}
+
+std::unique_ptr<store::Database> OpenForCommand(const config::Settings& settings) {
+  auto database = OpenDatabase(settings, 1);
+  if (!database) {
+    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
+    return nullptr;
+  }
+  if (auto migrated = MigrateUp(**database); !migrated) {
+    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
+    (*database)->Close();
+    return nullptr;
+  }
+  return std::move(*database);
 }
 
 }  // namespace basalt::app

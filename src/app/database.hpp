@@ -25,4 +25,8 @@ core::Result<core::KeyRing> LoadKeyRing(const config::Settings& settings);
 /// Applies every pending system migration; returns how many were applied.
 core::Result<int> MigrateUp(store::Database& database);
 
+/// For CLI commands: the database with one shard, its system migrations applied. A failure is
+/// printed to stderr ("basalt: ...") and gives null (the database, if opened, is closed).
+std::unique_ptr<store::Database> OpenForCommand(const config::Settings& settings);
+
 }  // namespace basalt::app

@@ -159,20 +159,13 @@ int RunSchema(const Settings& settings, bool is_export, const SchemaFlags& sf) {
       }
     }
   }
-  auto database = app::OpenDatabase(settings, 1);
-  if (!database) {
-    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
-    return 1;
-  }
+  auto database = app::OpenForCommand(settings);
+  if (!database) return 1;
   auto close = [&](int code) {
-    (*database)->Close();
+    database->Close();
     return code;
   };
-  if (auto migrated = app::MigrateUp(**database); !migrated) {
-    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
-    return close(1);
-  }
-  schema::Catalog catalog(**database);
+  schema::Catalog catalog(*database);
   if (auto loaded = catalog.LoadBlocking(); !loaded) {
     std::cerr << "basalt: cannot load the catalog: " << loaded.error().message << "\n";
     return close(1);
@@ -193,7 +186,7 @@ int RunSchema(const Settings& settings, bool is_export, const SchemaFlags& sf) {
     }
     return close(0);
   }
-  const std::string dialect((*database)->dialect().Name());
+  const std::string dialect(database->dialect().Name());
   auto plan = schema::PlanImport(*document, *catalog.snapshot(), dialect, {.prune = sf.prune});
   if (!plan) {
     PrintError(plan.error());
@@ -212,7 +205,7 @@ int RunSchema(const Settings& settings, bool is_export, const SchemaFlags& sf) {
     std::cout << "nothing to do\n";
     return close(0);
   }
-  auto applied = app::RunBlocking(schema::ApplyImport(**database, *plan));
+  auto applied = app::RunBlocking(schema::ApplyImport(*database, *plan));
   if (!applied) {
     PrintError(applied.error());
     std::cerr << "basalt: the import was rolled back; nothing was changed\n";
@@ -233,26 +226,19 @@ int RunKeysRotate(const Settings& settings) {
     std::cerr << "basalt: no encryption key is configured (secrets.keys)\n";
     return kUsageError;
   }
-  auto database = app::OpenDatabase(settings, 1);
-  if (!database) {
-    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
-    return 1;
-  }
+  auto database = app::OpenForCommand(settings);
+  if (!database) return 1;
   auto close = [&](int code) {
-    (*database)->Close();
+    database->Close();
     return code;
   };
-  if (auto migrated = app::MigrateUp(**database); !migrated) {
-    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
-    return close(1);
-  }
-  schema::Catalog catalog(**database);
+  schema::Catalog catalog(*database);
   if (auto loaded = catalog.LoadBlocking(); !loaded) {
     std::cerr << "basalt: cannot load the catalog: " << loaded.error().message << "\n";
     return close(1);
   }
   auto snapshot = catalog.snapshot();
-  auto report = app::RunBlocking(schema::RotateSecrets(**database, *snapshot, *keys));
+  auto report = app::RunBlocking(schema::RotateSecrets(*database, *snapshot, *keys));
   if (!report) {
     std::cerr << "basalt: rotation stopped: " << report.error().message
               << "\n(values already rewritten stay readable; fix the key ring and run again)\n";
@@ -273,20 +259,13 @@ int RunKeysRotate(const Settings& settings) {
 // when the database cannot be read).
 int RunAuditVerify(const Settings& settings) {
   namespace app = basalt::app;
-  auto database = app::OpenDatabase(settings, 1);
-  if (!database) {
-    std::cerr << "basalt: cannot open the database: " << database.error().message << "\n";
-    return 1;
-  }
+  auto database = app::OpenForCommand(settings);
+  if (!database) return 1;
   auto close = [&](int code) {
-    (*database)->Close();
+    database->Close();
     return code;
   };
-  if (auto migrated = app::MigrateUp(**database); !migrated) {
-    std::cerr << "basalt: system migrations failed: " << migrated.error().message << "\n";
-    return close(1);
-  }
-  basalt::audit::AuditLog log(**database);
+  basalt::audit::AuditLog log(*database);
   auto report = app::RunBlocking(log.Verify(0));
   if (!report) {
     std::cerr << "basalt: cannot read the audit log: " << report.error().message << "\n";

@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/crypto.hpp"
 #include "harness.hpp"
 
 BASALT_USE_BINARY_FROM_DEFINITION();
@@ -38,33 +39,8 @@ std::string Str(const json::value& v, std::string_view key) {
   return std::string(v.as_object().at(key).as_string());
 }
 
-std::string B64Url(std::string_view in) {
-  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += k[(buf >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += k[(buf << (6 - bits)) & 63];
-  return out;
-}
-
-std::string FromB64Url(std::string_view in) {
-  std::string s(in);
-  for (char& c : s) c = c == '-' ? '+' : c == '_' ? '/' : c;
-  while (s.size() % 4) s += '=';
-  std::string out(s.size(), '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                                static_cast<int>(s.size()));
-  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n) - (in.size() % 4 == 2 ? 2 : in.size() % 4 == 3 ? 1 : 0));
-  return out;
-}
+std::string B64Url(std::string_view in) { return core::Base64UrlEncode(in); }
+std::string FromB64Url(std::string_view in) { return core::Base64UrlDecode(in).value_or(""); }
 
 /// The parts of a compact JWS.
 struct Jws {
