@@ -741,9 +741,9 @@ core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Co
 store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::Dialect& dialect, PreparedWrite& w,
                                            json::object& result) {
   if (auto ok = co_await CheckRelations(tx, dialect, *w.spec, w.columns); !ok) co_return ok;
-  // Deferred: on PostgreSQL BEGIN, this INSERT and the outbox INSERT go out in one round trip, the
-  // outbox notification with COMMIT in a second; an error of any still rolls everything back and
-  // is what the caller sees.
+  // Deferred: on PostgreSQL BEGIN, this INSERT, the outbox INSERT with its notification and COMMIT
+  // go out in one round trip (unless the create rule needs its SELECT); an error of any still
+  // rolls everything back and is what the caller sees.
   auto inserted = co_await WriteOnly(tx, std::move(w.insert_st), w.defer);
   if (!inserted) co_return std::unexpected(std::move(inserted.error()));
   if (w.check_rule) {
@@ -756,7 +756,7 @@ store::Task<core::Result<void>> CreateBody(store::Transaction& tx, const store::
   const std::string record_json = json::serialize(result);
   const std::vector<std::string> no_changes;
   co_return co_await events::AppendEvent(tx, dialect, w.spec->name, w.id, events::ChangeKind::kCreated, record_json,
-                                         no_changes);
+                                         no_changes, w.defer);
 }
 
 store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::Dialect& dialect, PreparedWrite& w,
@@ -780,7 +780,7 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
     const std::string record_json = json::serialize(current);
     const std::vector<std::string> no_changes;
     co_return co_await events::AppendEvent(tx, dialect, spec.name, w.id, events::ChangeKind::kDeleted, record_json,
-                                           no_changes);
+                                           no_changes, w.defer);
   }
   auto columns = schema::ValidateRecord(spec, *w.body,
                                         w.write == Write::kMerge ? schema::WriteMode::kMerge : schema::WriteMode::kReplace,
@@ -795,7 +795,8 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
   for (const auto& [name, value] : *columns) sets += ", " + Quote(name) + " = " + update.Bind(value);
   update.text = "UPDATE " + w.table + " SET " + sets + " WHERE \"id\" = " + update.Bind(w.id) +
                 " AND \"version\" = " + update.Bind(version);
-  auto updated = co_await tx.Execute(update.Take());
+  // Its result is not needed: deferred, it travels with the outbox INSERT and COMMIT.
+  auto updated = co_await WriteOnly(tx, update.Take(), w.defer);
   if (!updated) co_return std::unexpected(std::move(updated.error()));
   const std::string created = current.at("created_at").is_string() ? std::string(current.at("created_at").as_string()) : "";
   result = schema::RowToJson(spec, RowOf(w.id, created, w.now, version + 1, *columns));
@@ -807,7 +808,7 @@ store::Task<core::Result<void>> ChangeBody(store::Transaction& tx, const store::
   }
   const std::string record_json = json::serialize(result);
   co_return co_await events::AppendEvent(tx, dialect, spec.name, w.id, events::ChangeKind::kUpdated, record_json,
-                                         changed);
+                                         changed, w.defer);
 }
 
 /// Runs a prepared write inside `tx`; `result` receives the written record (not for kDelete).

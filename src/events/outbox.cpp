@@ -8,6 +8,7 @@
 
 #include "core/ids.hpp"
 #include "core/time.hpp"
+#include "store/deferred.hpp"
 
 namespace basalt::events {
 namespace {
@@ -72,16 +73,13 @@ store::Statement OutboxInsert(const store::Dialect& d, std::string_view collecti
 
 store::Task<core::Result<void>> AppendEvent(store::Transaction& tx, const store::Dialect& dialect,
                                             std::string_view collection, std::string_view record_id, ChangeKind kind,
-                                            std::string_view record_json, const std::vector<std::string>& changed) {
+                                            std::string_view record_json, const std::vector<std::string>& changed,
+                                            bool defer) {
   store::Statement insert = OutboxInsert(dialect, collection, record_id, kind, record_json, changed);
   insert.sql += " RETURNING txid";
-  auto appended = co_await tx.Execute(std::move(insert));
-  if (!appended) co_return std::unexpected(std::move(appended.error()));
-  const std::int64_t txid = appended->rows.empty() ? 0 : Int(appended->rows[0][0]);
-  // One notification per transaction and txid: identical payloads of one transaction may merge.
-  std::string channel(kEventsChannel);
-  std::string payload = std::to_string(txid);
-  co_return co_await tx.Notify(std::move(channel), std::move(payload));
+  // The notification's payload is the row's txid. Identical payloads of one transaction may merge:
+  // one notification per transaction and txid.
+  co_return co_await store::ExecuteAndNotify(tx, std::move(insert), std::string(kEventsChannel), defer);
 }
 
 store::Statement ReadAfter(const store::Dialect& d, Position after, std::int64_t limit, std::string_view collection) {

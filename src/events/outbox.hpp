@@ -59,9 +59,13 @@ inline constexpr std::string_view kEventsChannel = "basalt_events";
 
 /// Appends one event inside `tx` (OutboxInsert) and queues the kEventsChannel notification, which
 /// listeners receive only if `tx` commits. Only awaits `tx` (valid in a SQLite Transact callback).
+/// With `defer` both go out with the transaction's next statement or COMMIT (store::ExecuteAndNotify):
+/// an error then surfaces there, so a caller that must attribute errors precisely (a batch) does
+/// not defer.
 store::Task<core::Result<void>> AppendEvent(store::Transaction& tx, const store::Dialect& dialect,
                                             std::string_view collection, std::string_view record_id, ChangeKind kind,
-                                            std::string_view record_json, const std::vector<std::string>& changed);
+                                            std::string_view record_json, const std::vector<std::string>& changed,
+                                            bool defer);
 
 /// Up to `limit` visible events after `after`, in order; only `collection`'s when not empty.
 store::Statement ReadAfter(const store::Dialect& dialect, Position after, std::int64_t limit,

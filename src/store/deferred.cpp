@@ -1,6 +1,8 @@
 #include "store/deferred.hpp"
 
+#include <string>
 #include <utility>
+#include <variant>
 
 namespace basalt::store {
 
@@ -9,6 +11,22 @@ Task<core::Result<void>> ExecuteDeferred(Transaction& tx, Statement statement) {
   auto result = co_await tx.Execute(std::move(statement));
   if (!result) co_return std::unexpected(std::move(result.error()));
   co_return core::Result<void>{};
+}
+
+Task<core::Result<void>> ExecuteAndNotify(Transaction& tx, Statement statement, std::string channel, bool defer) {
+  if (defer) {
+    if (auto* deferring = dynamic_cast<DeferringTransaction*>(&tx))
+      co_return co_await deferring->DeferNotifying(std::move(statement), std::move(channel));
+  }
+  auto result = co_await tx.Execute(std::move(statement));
+  if (!result) co_return std::unexpected(std::move(result.error()));
+  std::string payload;
+  if (!result->rows.empty() && !result->rows[0].empty()) {
+    const Value& v = result->rows[0][0];
+    if (const auto* i = std::get_if<std::int64_t>(&v)) payload = std::to_string(*i);
+    else if (const auto* s = std::get_if<std::string>(&v)) payload = *s;
+  }
+  co_return co_await tx.Notify(std::move(channel), std::move(payload));
 }
 
 std::string UseIndex(const Dialect& dialect, std::string_view index) {

@@ -14,6 +14,8 @@ class DeferringTransaction : public Transaction {
  public:
   /// See ExecuteDeferred below.
   virtual Task<core::Result<void>> Defer(Statement statement) = 0;
+  /// See ExecuteAndNotify below: queues `statement` and the notification as one statement.
+  virtual Task<core::Result<void>> DeferNotifying(Statement statement, std::string channel) = 0;
 };
 
 /// Runs one statement of `tx` whose result the transaction does not need (an append, an outbox
@@ -25,6 +27,14 @@ class DeferringTransaction : public Transaction {
 /// unsent. Elsewhere (SQLite: no network) the statement runs at once and its error is returned
 /// here.
 Task<core::Result<void>> ExecuteDeferred(Transaction& tx, Statement statement);
+
+/// Runs `statement`, whose result is one row of one column (an INSERT ... RETURNING x), and
+/// queues a notification on `channel` whose payload is that value as text, delivered when `tx`
+/// commits (as Transaction::Notify). With `defer`, as ExecuteDeferred: PostgreSQL makes the
+/// statement and its pg_notify one statement (a data-modifying WITH) and queues it, so the value
+/// never travels to the client and back (a create is then BEGIN, INSERTs and COMMIT in one round
+/// trip). Elsewhere, or without `defer`, the statement runs at once and its value is notified.
+Task<core::Result<void>> ExecuteAndNotify(Transaction& tx, Statement statement, std::string channel, bool defer);
 
 /// Text to put right after a table name in FROM so that the query uses `index`: " INDEXED BY
 /// \"<index>\"" on SQLite, whose planner has no statistics and may otherwise pick an index that

@@ -1042,6 +1042,93 @@ TEST(EventsPostgres, InstancesWakeEachOtherThroughListenNotify) {
   EXPECT_EQ(a.Call("DELETE", "/api/v1/webhooks/" + hook_id).status, 204);
 }
 
+// A single create on PostgreSQL is one round trip: BEGIN, the record's INSERT, the outbox INSERT
+// with its notification (computed by the server from the row's txid) and COMMIT, pipelined. An
+// update is two (its SELECT, then the rest). Errors of the pipelined statements still map to
+// their problem and roll everything back. "store round trip" lines (trace level) carry each
+// exchange's statement text.
+TEST(EventsPostgres, CreateIsOneRoundTripAndItsErrorsStillMapAndRollBack) {
+  const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+  if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
+  Env env{{"BASALT_AUTH__ADMIN_TOKEN", kToken}, {"BASALT_EVENTS__POLL_MS", "60000"},
+          {"BASALT_RATE_LIMIT__ENABLED", "false"}, {"BASALT_DATABASE__URL", url}, {"BASALT_LOG__LEVEL", "trace"}};
+  BasaltProcess server(ProcessOptions{{}, env, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const Api api{server.port()};
+  const std::string c = "rt" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000000);
+  ASSERT_EQ(api.Call("POST", "/api/v1/collections", R"({"name": ")" + c + R"(", "fields": [
+      {"name": "title", "type": "text", "unique": true}, {"name": "views", "type": "integer"}],
+      "rules": {"list": "", "view": "", "create": "", "update": "", "delete": ""}})").status, 201);
+  // A live subscriber: with the safety-net poll at a minute, only the notification brings events.
+  SseClient sse(server.port(), "/api/v1/realtime?collection=" + c);
+  ASSERT_EQ(sse.Status(), 200);
+  ASSERT_TRUE(sse.Ready());
+
+  const std::string id = CreateRecord(api, c, R"({"title": "one", "views": 1})");
+  ASSERT_FALSE(id.empty());
+  auto created = sse.Next();
+  ASSERT_TRUE(created) << "no notification for the create";
+  EXPECT_EQ(created->event, "basalt.record.created");
+  EXPECT_EQ(Str(ParseJson(created->data).as_object().at("data"), "id"), id);
+
+  // A unique violation in the pipelined INSERT: 409, and nothing of it stays (no record, no event).
+  auto dup = api.Call("POST", "/api/v1/collections/" + c + "/records", R"({"title": "one", "views": 2})");
+  EXPECT_EQ(dup.status, 409) << dup.body;
+  EXPECT_EQ(dup.Header("Content-Type").value_or(""), "application/problem+json");
+  auto list = api.Call("GET", "/api/v1/collections/" + c + "/records");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(ParseJson(list.body).as_object().at("items").as_array().size(), 1u) << list.body;
+
+  // An update: its SELECT, then UPDATE + outbox + COMMIT; a unique violation there is a 409 too.
+  const std::string other = CreateRecord(api, c, R"({"title": "two"})");
+  auto patched = api.Call("PATCH", "/api/v1/collections/" + c + "/records/" + id, R"({"views": 5})");
+  EXPECT_EQ(patched.status, 200) << patched.body;
+  auto clash = api.Call("PATCH", "/api/v1/collections/" + c + "/records/" + other, R"({"title": "one"})");
+  EXPECT_EQ(clash.status, 409) << clash.body;
+  EXPECT_EQ(Str(ParseJson(api.Call("GET", "/api/v1/collections/" + c + "/records/" + other).body), "title"), "two");
+  // Exactly the committed writes' events, in order: created, created, updated (not the clash).
+  auto second = sse.Next();
+  auto third = sse.Next();
+  ASSERT_TRUE(second && third);
+  EXPECT_EQ(second->event, "basalt.record.created");
+  EXPECT_EQ(third->event, "basalt.record.updated");
+  EXPECT_EQ(ParseJson(third->data).as_object().at("data").as_object().at("views"), json::value(5));
+  EXPECT_FALSE(sse.Next(300ms)) << "an event of a rolled-back write";
+
+  // Round trips that wrote the table: the three creates (two committed, one refused) one each,
+  // each carrying BEGIN, both INSERTs, the notification and COMMIT; each update one SELECT and one
+  // exchange with UPDATE, outbox and COMMIT.
+  const std::string table = "\\\"c_" + c + "\\\"";
+  struct Trips {
+    int creates = 0, whole_creates = 0, updates = 0, whole_updates = 0;
+  };
+  auto count = [&] {
+    const std::string log = server.LogText();
+    Trips t;
+    for (std::size_t pos = log.find("\"store round trip\""); pos != std::string::npos;
+         pos = log.find("\"store round trip\"", pos + 1)) {
+      const std::string line = log.substr(pos, log.find('\n', pos) - pos);
+      const bool whole = line.find("BEGIN; ") != std::string::npos && line.find("INSERT INTO basalt_events") != std::string::npos &&
+                         line.find("pg_notify") != std::string::npos && line.find("COMMIT") != std::string::npos;
+      if (line.find("INSERT INTO " + table) != std::string::npos) {
+        ++t.creates;
+        if (whole) ++t.whole_creates;
+      }
+      if (line.find("UPDATE " + table) != std::string::npos) {
+        ++t.updates;
+        if (line.find("INSERT INTO basalt_events") != std::string::npos && line.find("COMMIT") != std::string::npos) ++t.whole_updates;
+      }
+    }
+    return t;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return count().creates >= 3 && count().updates >= 2; }, 5s)) << server.LogText().substr(0, 4000);
+  const Trips t = count();
+  EXPECT_EQ(t.creates, 3);
+  EXPECT_EQ(t.whole_creates, 3);
+  EXPECT_EQ(t.updates, 2);
+  EXPECT_EQ(t.whole_updates, 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, WebhooksBackend, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <utility>
 
+#include "obs/log.hpp"
+
 namespace basalt::store::postgres {
 namespace {
 
@@ -461,6 +463,14 @@ Task<core::Result<ResultSet>> Connection::ExecuteMany(const std::vector<const St
     steps.push_back(step);
   }
   if (steps.empty()) co_return ResultSet{};
+  if (obs::LogEnabled(obs::LogLevel::kTrace)) {
+    // One line per round trip with its statements' text (values are bound, never logged): lets
+    // tests count round trips.
+    std::string text = begin_first ? "BEGIN; " : "";
+    for (const Statement* statement : statements) text += statement->sql + "; ";
+    if (commit_last) text += "COMMIT";
+    obs::Log(obs::LogLevel::kTrace, "store round trip", {{"sql", std::string_view(text)}});
+  }
 
   auto results = co_await Exchange(steps);
   if (!results) co_return std::unexpected(std::move(results.error()));
@@ -501,6 +511,7 @@ Task<core::Result<void>> Connection::RunOne(bool script, const std::string& sql)
   std::vector<Step> steps(1);
   steps[0].kind = script ? Step::Kind::kScript : Step::Kind::kCommand;
   steps[0].sql = sql.c_str();
+  if (obs::LogEnabled(obs::LogLevel::kTrace)) obs::Log(obs::LogLevel::kTrace, "store round trip", {{"sql", std::string_view(sql)}});
   auto results = co_await Exchange(steps);
   if (!results) co_return std::unexpected(std::move(results.error()));
   if (auto error = FirstError(*results, conn_)) {

@@ -256,6 +256,16 @@ class PgTransaction final : public DeferringTransaction {
     co_return result;
   }
 
+  /// `statement` (one row, one column) wrapped so that the server notifies its value itself:
+  /// WITH "r"("v") AS (<statement>) SELECT pg_notify($n, "v"::text) FROM "r". Queued like Defer.
+  Task<core::Result<void>> DeferNotifying(Statement statement, std::string channel) override {
+    if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
+    statement.sql = "WITH \"r\"(\"v\") AS (" + statement.sql + ") SELECT pg_notify($" +
+                    std::to_string(statement.params.size() + 1) + ", \"v\"::text) FROM \"r\"";
+    statement.params.emplace_back(std::move(channel));
+    co_return co_await Defer(std::move(statement));
+  }
+
   /// NOTIFY through pg_notify (bound parameters), delivered by the server at COMMIT; deferred like
   /// ExecuteDeferred (its result is never needed), so it usually travels with COMMIT.
   Task<core::Result<void>> Notify(std::string channel, std::string payload) override {
