@@ -6,6 +6,7 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "store/deferred.hpp"
 
 namespace basalt::audit {
 namespace {
@@ -195,10 +196,12 @@ store::Task<core::Result<Record>> AuditLog::Append(store::Transaction& tx, Entry
                     rec.entry.action, rec.entry.target, std::string(Name(rec.entry.outcome)), rec.entry.ip,
                     rec.entry.user_agent, rec.entry.request_id, JoinChanges(rec.entry.changes), rec.prev_hash,
                     rec.hash}};
-  auto inserted = co_await tx.Execute(std::move(insert));
+  // Neither result is needed: on PostgreSQL both travel with the transaction's next statement or
+  // its COMMIT, so the head row (locked by the bump) is held for one round trip, not three.
+  auto inserted = co_await store::ExecuteDeferred(tx, std::move(insert));
   if (!inserted) co_return std::unexpected(std::move(inserted.error()));
   Statement set_head{set_head_, {rec.hash, rec.sequence}};
-  auto moved = co_await tx.Execute(std::move(set_head));
+  auto moved = co_await store::ExecuteDeferred(tx, std::move(set_head));
   if (!moved) co_return std::unexpected(std::move(moved.error()));
   co_return rec;
 }
