@@ -1121,9 +1121,17 @@ TEST(EventsPostgres, CreateIsOneRoundTripAndItsErrorsStillMapAndRollBack) {
     }
     return t;
   };
-  ASSERT_TRUE(WaitUntil([&] { return count().creates >= 3 && count().updates >= 2; }, 5s)) << server.LogText().substr(0, 4000);
+  auto trips = [&] {
+    const std::string log = server.LogText();
+    std::string out;
+    for (std::size_t pos = log.find("\"store round trip\""); pos != std::string::npos && out.size() < 8000;
+         pos = log.find("\"store round trip\"", pos + 1))
+      out += log.substr(pos, log.find('\n', pos) - pos) + "\n";
+    return out;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return count().creates >= 3 && count().updates >= 2; }, 5s)) << trips();
   const Trips t = count();
-  EXPECT_EQ(t.creates, 3);
+  EXPECT_EQ(t.creates, 3) << trips();
   EXPECT_EQ(t.whole_creates, 3);
   EXPECT_EQ(t.updates, 2);
   EXPECT_EQ(t.whole_updates, 2);
