@@ -9,6 +9,7 @@
 #include "auth/users.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
+#include "store/values.hpp"
 
 namespace basalt::auth {
 namespace {
@@ -18,10 +19,6 @@ using store::ResultSet;
 using store::Statement;
 using store::Value;
 
-std::string Text(const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
 std::optional<std::int64_t> OptInt(const Value& v) {
   if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
   if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
@@ -34,11 +31,11 @@ constexpr const char* kKeyColumns =
 
 ApiKey RowToKey(const std::vector<Value>& r) {
   ApiKey k;
-  k.id = Text(r[0]);
-  k.user_id = Text(r[1]);
-  k.name = Text(r[2]);
-  k.scopes = SplitScopes(Text(r[3]));
-  k.created_by = Text(r[4]);
+  k.id = store::TextOf(r[0]);
+  k.user_id = store::TextOf(r[1]);
+  k.name = store::TextOf(r[2]);
+  k.scopes = SplitScopes(store::TextOf(r[3]));
+  k.created_by = store::TextOf(r[4]);
   k.created_at = OptInt(r[5]).value_or(0);
   k.expires_at = OptInt(r[6]);
   k.last_used_at = OptInt(r[7]);
@@ -50,17 +47,17 @@ constexpr const char* kClientColumns = "id, name, scopes, created_by, created_at
 
 Client RowToClient(const std::vector<Value>& r) {
   Client c;
-  c.id = Text(r[0]);
-  c.name = Text(r[1]);
-  c.scopes = SplitScopes(Text(r[2]));
-  c.created_by = Text(r[3]);
+  c.id = store::TextOf(r[0]);
+  c.name = store::TextOf(r[1]);
+  c.scopes = SplitScopes(store::TextOf(r[2]));
+  c.created_by = store::TextOf(r[3]);
   c.created_at = OptInt(r[4]).value_or(0);
   c.revoked_at = OptInt(r[5]);
   return c;
 }
 
 Role RowToRole(const std::vector<Value>& r) {
-  return Role{Text(r[0]), SplitScopes(Text(r[1])), OptInt(r[2]).value_or(0), OptInt(r[3]).value_or(0)};
+  return Role{store::TextOf(r[0]), SplitScopes(store::TextOf(r[1])), OptInt(r[2]).value_or(0), OptInt(r[3]).value_or(0)};
 }
 
 // The body of Write: runs the statements in order, keeps the first one's result set.
@@ -205,7 +202,7 @@ store::Task<core::Result<std::optional<ApiKey>>> AccessStore::FindApiKey(unsigne
   // Hash the token even when the id is unknown, so both paths cost the same.
   const std::string hash = core::Sha256Hex(token);
   if (r->rows.empty()) co_return std::optional<ApiKey>{};
-  if (!core::ConstantTimeEquals(hash, Text(r->rows.front()[9]))) co_return std::optional<ApiKey>{};
+  if (!core::ConstantTimeEquals(hash, store::TextOf(r->rows.front()[9]))) co_return std::optional<ApiKey>{};
   co_return std::optional<ApiKey>{RowToKey(r->rows.front())};
 }
 
@@ -274,7 +271,7 @@ store::Task<core::Result<std::optional<Client>>> AccessStore::AuthenticateClient
   if (!r) co_return std::unexpected(std::move(r.error()));
   if (r->rows.empty()) co_return std::optional<Client>{};
   const auto& row = r->rows.front();
-  if (!core::ConstantTimeEquals(hash, Text(row[6]))) co_return std::optional<Client>{};
+  if (!core::ConstantTimeEquals(hash, store::TextOf(row[6]))) co_return std::optional<Client>{};
   Client c = RowToClient(row);
   if (c.revoked_at) co_return std::optional<Client>{};
   co_return std::optional<Client>{std::move(c)};
@@ -327,7 +324,7 @@ store::Task<core::Result<bool>> AccessStore::DeleteRole(unsigned shard, std::str
   auto rows = co_await db_.Query(shard, std::move(holders));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   for (const auto& row : rows->rows) {
-    auto removed = co_await SetUserRole(shard, Text(row[0]), name, false);
+    auto removed = co_await SetUserRole(shard, store::TextOf(row[0]), name, false);
     if (!removed) co_return std::unexpected(std::move(removed.error()));
   }
   co_return true;
@@ -339,7 +336,7 @@ store::Task<core::Result<std::optional<std::vector<std::string>>>> AccessStore::
   auto r = co_await db_.Query(shard, std::move(s));
   if (!r) co_return std::unexpected(std::move(r.error()));
   if (r->rows.empty()) co_return std::optional<std::vector<std::string>>{};
-  std::vector<std::string> roles = RolesFromJson(Text(r->rows[0][0]));
+  std::vector<std::string> roles = RolesFromJson(store::TextOf(r->rows[0][0]));
   std::sort(roles.begin(), roles.end());
   co_return std::optional<std::vector<std::string>>{std::move(roles)};
 }
@@ -353,7 +350,7 @@ store::Task<core::Result<std::optional<bool>>> AccessStore::SetUserRole(unsigned
     auto current = co_await db_.Query(shard, std::move(read));
     if (!current) co_return std::unexpected(std::move(current.error()));
     if (current->rows.empty()) co_return std::optional<bool>{};
-    const std::string before = Text(current->rows[0][0]);
+    const std::string before = store::TextOf(current->rows[0][0]);
     std::vector<std::string> roles = RolesFromJson(before);
     const bool held = std::find(roles.begin(), roles.end(), role) != roles.end();
     if (held == assigned) co_return std::optional<bool>{false};
@@ -387,7 +384,7 @@ store::Task<core::Result<std::vector<std::string>>> AccessStore::DeniedTokenIds(
   auto r = co_await db_.Query(shard, std::move(s));
   if (!r) co_return std::unexpected(std::move(r.error()));
   std::vector<std::string> out;
-  for (const auto& row : r->rows) out.push_back(Text(row[0]));
+  for (const auto& row : r->rows) out.push_back(store::TextOf(row[0]));
   co_return out;
 }
 

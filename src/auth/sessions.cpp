@@ -8,20 +8,13 @@
 #include "auth/tokens.hpp"
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "store/values.hpp"
 
 namespace basalt::auth {
 namespace {
 
 using core::ErrorCode;
 
-std::string Text(const store::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
-std::int64_t Int(const store::Value& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  return 0;
-}
 
 core::Error InvalidRefresh() {
   return core::Error::Make(ErrorCode::kUnauthorized, "The refresh token is not valid.");
@@ -73,10 +66,10 @@ store::Task<core::Result<void>> RotateBody(store::Transaction& tx, const store::
   if (rows->rows.empty()) co_return core::Result<void>{};
   found = true;
   const auto& row = rows->rows[0];
-  out.family_id = Text(row[0]);
-  out.user_id = Text(row[1]);
-  const bool spent = !std::holds_alternative<store::Null>(row[3]) || Int(row[4]) != 0;
-  if (Int(row[2]) <= now && !spent) {
+  out.family_id = store::TextOf(row[0]);
+  out.user_id = store::TextOf(row[1]);
+  const bool spent = !std::holds_alternative<store::Null>(row[3]) || store::IntOf(row[4]) != 0;
+  if (store::IntOf(row[2]) <= now && !spent) {
     found = false;  // expired: simply invalid
     co_return core::Result<void>{};
   }
@@ -102,8 +95,8 @@ store::Task<core::Result<void>> RevokeOfBody(store::Transaction& tx, const store
   auto rows = co_await tx.Execute(std::move(sel));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   if (rows->rows.empty()) co_return std::unexpected(InvalidRefresh());
-  user_id = Text(rows->rows[0][1]);
-  co_return co_await RevokeFamily(tx, d, Text(rows->rows[0][0]));
+  user_id = store::TextOf(rows->rows[0][1]);
+  co_return co_await RevokeFamily(tx, d, store::TextOf(rows->rows[0][0]));
 }
 
 }  // namespace
@@ -159,7 +152,7 @@ Task<core::Result<std::string>> SessionStore::FamilyOf(unsigned shard, std::stri
   auto rows = co_await database_.Query(shard, std::move(st));
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   if (rows->rows.empty()) co_return std::string();
-  co_return Text(rows->rows[0][0]);
+  co_return store::TextOf(rows->rows[0][0]);
 }
 
 store::Task<core::Result<void>> SessionStore::RevokeUserIn(store::Transaction& tx, const store::Dialect& d,

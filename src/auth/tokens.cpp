@@ -12,6 +12,7 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "store/values.hpp"
 
 namespace basalt::auth {
 namespace {
@@ -25,11 +26,6 @@ std::int64_t SteadyMs() {
 
 core::Error Invalid(std::string reason) {
   return core::Error::Make(ErrorCode::kUnauthorized, "The access token is not valid (" + reason + ").");
-}
-
-std::string Text(const store::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
 }
 
 store::Task<core::Result<void>> InsertKey(store::Transaction& tx, const store::Dialect& d, SigningKey key) {
@@ -110,9 +106,9 @@ Task<core::Result<void>> TokenService::Reload(unsigned shard) {
   auto set = std::make_shared<KeySet>();
   for (const auto& row : rows->rows) {
     SigningKey key;
-    key.kid = Text(row[0]);
-    auto priv = core::Base64UrlDecode(Text(row[1]));
-    auto pub = core::Base64UrlDecode(Text(row[2]));
+    key.kid = store::TextOf(row[0]);
+    auto priv = core::Base64UrlDecode(store::TextOf(row[1]));
+    auto pub = core::Base64UrlDecode(store::TextOf(row[2]));
     if (!priv || !pub || pub->size() != 32) {
       co_return core::Fail(ErrorCode::kInternal, "A signing key is corrupt.", "basalt_auth_keys kid " + key.kid);
     }

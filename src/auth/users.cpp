@@ -6,16 +6,12 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/time.hpp"
+#include "store/values.hpp"
 
 namespace basalt::auth {
 namespace {
 
 using core::ErrorCode;
-
-std::string Text(const store::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
 
 core::Error BadEmail(std::string message) {
   core::Error e = core::Error::Make(ErrorCode::kValidation, "The email address is invalid.");
@@ -73,7 +69,7 @@ Task<core::Result<std::optional<UserCredentials>>> UserStore::FindBy(unsigned sh
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   if (rows->rows.empty()) co_return std::optional<UserCredentials>();
   const auto& row = rows->rows[0];
-  co_return UserCredentials{Text(row[0]), Text(row[1]), Text(row[2]), RolesFromJson(Text(row[3]))};
+  co_return UserCredentials{store::TextOf(row[0]), store::TextOf(row[1]), store::TextOf(row[2]), RolesFromJson(store::TextOf(row[3]))};
 }
 
 Task<core::Result<std::optional<UserCredentials>>> UserStore::FindByEmail(unsigned shard, std::string email) {

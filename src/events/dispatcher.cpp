@@ -24,6 +24,7 @@
 #include "events/webhooks.hpp"
 #include "obs/log.hpp"
 #include "queue/engine.hpp"
+#include "store/values.hpp"
 
 namespace basalt::events {
 namespace {
@@ -39,14 +40,6 @@ constexpr std::int64_t kEnqueueBatch = 200;  // events per enqueue transaction
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-std::string Text(const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
-std::int64_t Int(const Value& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  return 0;
 }
 Value OptionalInt(int status) { return status > 0 ? Value(std::int64_t{status}) : Value(store::Null{}); }
 
@@ -219,7 +212,7 @@ store::Task<core::Result<void>> Dispatcher::Impl::EnqueueBody(store::Transaction
   auto hooks = co_await tx.Execute(std::move(hooks_st));
   if (!hooks) co_return std::unexpected(std::move(hooks.error()));
   std::vector<std::pair<std::string, std::vector<std::string>>> webhooks;
-  for (const auto& r : hooks->rows) webhooks.emplace_back(Text(r[0]), ParseNames(Text(r[1])));
+  for (const auto& r : hooks->rows) webhooks.emplace_back(store::TextOf(r[0]), ParseNames(store::TextOf(r[1])));
   // One message per (event, matching webhook), with its log row; produced in chunks of at most
   // the engine's batch size.
   struct Pending {
@@ -427,7 +420,7 @@ store::Task<core::Result<void>> Dispatcher::Impl::RecordBody(store::Transaction&
                       " VALUES (" + d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " +
                           d.Placeholder(4) + ", " + d.Placeholder(5) + ", " + d.Placeholder(6) +
                           ") ON CONFLICT (delivery_id, attempt) DO NOTHING",
-                      {id, Int(updated->rows[0][0]), now, OptionalInt(status), latency,
+                      {id, store::IntOf(updated->rows[0][0]), now, OptionalInt(status), latency,
                        ok ? Value(store::Null{}) : Value(error)}};
     if (auto r = co_await tx.Execute(std::move(attempt)); !r) co_return std::unexpected(std::move(r.error()));
   }
@@ -478,8 +471,8 @@ asio::awaitable<void> Dispatcher::Impl::Deliver(queue::Message m) {
         auto acked = co_await engine.Ack(shard, std::move(q), std::move(id), std::move(token));
         if (!acked) LogError("events: cannot ack a message of a deleted webhook", acked.error());
       } else {
-        const std::string url = Text(hook->rows[0][0]);
-        const std::string secret = Text(hook->rows[0][1]);
+        const std::string url = store::TextOf(hook->rows[0][0]);
+        const std::string secret = store::TextOf(hook->rows[0][1]);
         const std::string destination = DestinationOf(url);
         const std::int64_t now = NowMs();
         const std::int64_t cooldown =

@@ -9,20 +9,12 @@
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "store/deferred.hpp"
+#include "store/values.hpp"
 
 namespace basalt::events {
 namespace {
 
 std::string Quoted(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
-
-std::int64_t Int(const store::Value& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  return 0;
-}
-std::string Text(const store::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
 
 constexpr std::string_view kColumns = "seq, txid, id, collection, type, record_id, created_at, payload";
 
@@ -109,13 +101,13 @@ std::vector<Event> ToEvents(const store::ResultSet& rows) {
   out.reserve(rows.rows.size());
   for (const auto& r : rows.rows) {
     Event e;
-    e.position = {Int(r[1]), Int(r[0])};
-    e.id = Text(r[2]);
-    e.collection = Text(r[3]);
-    e.kind = Text(r[4]);
-    e.record_id = Text(r[5]);
-    e.created_at_ms = Int(r[6]);
-    e.payload = Text(r[7]);
+    e.position = {store::IntOf(r[1]), store::IntOf(r[0])};
+    e.id = store::TextOf(r[2]);
+    e.collection = store::TextOf(r[3]);
+    e.kind = store::TextOf(r[4]);
+    e.record_id = store::TextOf(r[5]);
+    e.created_at_ms = store::IntOf(r[6]);
+    e.payload = store::TextOf(r[7]);
     out.push_back(std::move(e));
   }
   return out;
@@ -123,7 +115,7 @@ std::vector<Event> ToEvents(const store::ResultSet& rows) {
 
 std::optional<Position> ToPosition(const store::ResultSet& rows) {
   if (rows.rows.empty()) return std::nullopt;
-  return Position{Int(rows.rows[0][0]), Int(rows.rows[0][1])};
+  return Position{store::IntOf(rows.rows[0][0]), store::IntOf(rows.rows[0][1])};
 }
 
 std::vector<store::Migration> Migrations(std::string_view dialect_name) {

@@ -19,6 +19,7 @@
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "queue/engine.hpp"
+#include "store/values.hpp"
 
 namespace basalt::events {
 namespace {
@@ -31,18 +32,9 @@ std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-std::string Text(const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
-std::int64_t Int(const Value& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  if (const auto* b = std::get_if<bool>(&v)) return *b ? 1 : 0;
-  return 0;
-}
 std::optional<std::int64_t> OptInt(const Value& v) {
   if (std::holds_alternative<store::Null>(v)) return std::nullopt;
-  return Int(v);
+  return store::IntOf(v);
 }
 
 std::string Base64(const unsigned char* data, std::size_t n) {
@@ -86,12 +78,12 @@ constexpr std::string_view kWebhookColumns = "id, url, events, active, created_a
 
 Webhook ToWebhook(const std::vector<Value>& r) {
   Webhook w;
-  w.id = Text(r[0]);
-  w.url = Text(r[1]);
-  w.events = ParseEventsJson(Text(r[2]));
-  w.active = Int(r[3]) != 0;
-  w.created_at = Text(r[4]);
-  w.updated_at = Text(r[5]);
+  w.id = store::TextOf(r[0]);
+  w.url = store::TextOf(r[1]);
+  w.events = ParseEventsJson(store::TextOf(r[2]));
+  w.active = store::IntOf(r[3]) != 0;
+  w.created_at = store::TextOf(r[4]);
+  w.updated_at = store::TextOf(r[5]);
   return w;
 }
 
@@ -108,20 +100,20 @@ std::string DeliverySelect(const store::Dialect& d) {
 
 Delivery ToDelivery(const std::vector<Value>& r) {
   Delivery d;
-  d.id = Text(r[0]);
-  d.webhook_id = Text(r[1]);
-  d.event_id = Text(r[2]);
-  d.event_type = Text(r[3]);
-  d.state = Text(r[4]);
-  d.attempts = Int(r[5]);
+  d.id = store::TextOf(r[0]);
+  d.webhook_id = store::TextOf(r[1]);
+  d.event_id = store::TextOf(r[2]);
+  d.event_type = store::TextOf(r[3]);
+  d.state = store::TextOf(r[4]);
+  d.attempts = store::IntOf(r[5]);
   d.next_attempt_at_ms = OptInt(r[6]);
-  d.created_at_ms = Int(r[7]);
-  d.updated_at_ms = Int(r[8]);
+  d.created_at_ms = store::IntOf(r[7]);
+  d.updated_at_ms = store::IntOf(r[8]);
   d.status_code = OptInt(r[9]);
   d.latency_ms = OptInt(r[10]);
   d.delivered_at_ms = OptInt(r[11]);
-  d.error = Text(r[12]);
-  d.redelivery_of = Text(r[13]);
+  d.error = store::TextOf(r[12]);
+  d.redelivery_of = store::TextOf(r[13]);
   return d;
 }
 
@@ -355,10 +347,10 @@ Task<core::Result<std::vector<Delivery>>> ListDeliveries(store::Database& db, un
   auto attempts = co_await db.Query(shard, std::move(log));
   if (!attempts) co_return std::unexpected(std::move(attempts.error()));
   for (const auto& r : attempts->rows) {
-    const std::string id = Text(r[0]);
+    const std::string id = store::TextOf(r[0]);
     for (auto& delivery : out) {
       if (delivery.id != id) continue;
-      delivery.log.push_back(Attempt{Int(r[1]), Int(r[2]), OptInt(r[3]), Int(r[4]), Text(r[5])});
+      delivery.log.push_back(Attempt{store::IntOf(r[1]), store::IntOf(r[2]), OptInt(r[3]), store::IntOf(r[4]), store::TextOf(r[5])});
     }
   }
   co_return out;
@@ -427,7 +419,7 @@ Task<core::Result<std::optional<Breaker>>> GetBreaker(store::Database& db, unsig
   if (!rows) co_return std::unexpected(std::move(rows.error()));
   if (rows->rows.empty()) co_return std::optional<Breaker>{};
   const auto& r = rows->rows[0];
-  co_return std::optional<Breaker>{Breaker{Text(r[0]), Text(r[1]), Int(r[2]), Int(r[3])}};
+  co_return std::optional<Breaker>{Breaker{store::TextOf(r[0]), store::TextOf(r[1]), store::IntOf(r[2]), store::IntOf(r[3])}};
 }
 
 }  // namespace basalt::events

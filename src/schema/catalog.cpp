@@ -16,6 +16,7 @@
 #include "query/parser.hpp"
 #include "schema/ddl.hpp"
 #include "schema/resolver.hpp"
+#include "store/values.hpp"
 
 namespace basalt::schema {
 namespace json = boost::json;
@@ -23,11 +24,6 @@ namespace json = boost::json;
 namespace {
 
 std::string Now() { return core::FormatRfc3339(std::chrono::system_clock::now()); }
-
-std::string Text(const store::Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
 
 core::Result<CollectionSpec> ParseStored(const std::string& text) {
   boost::system::error_code ec;
@@ -64,12 +60,12 @@ store::Statement ForDialect(const store::Dialect& dialect, store::Statement st) 
 
 // One basalt_collections row (name, spec, created_at, updated_at, version) as a Collection.
 core::Result<std::shared_ptr<const Collection>> RowToCollection(const std::vector<store::Value>& row) {
-  auto spec = ParseStored(Text(row.at(1)));
+  auto spec = ParseStored(store::TextOf(row.at(1)));
   if (!spec) return std::unexpected(std::move(spec.error()));
   auto c = std::make_shared<Collection>();
   c->spec = std::move(*spec);
-  c->created_at = Text(row.at(2));
-  c->updated_at = Text(row.at(3));
+  c->created_at = store::TextOf(row.at(2));
+  c->updated_at = store::TextOf(row.at(3));
   if (const auto* v = std::get_if<std::int64_t>(&row.at(4))) c->version = *v;
   return c;
 }
@@ -99,7 +95,7 @@ store::Task<core::Result<void>> UpdateInTransaction(store::Transaction& tx, cons
     auto rows = co_await tx.Execute(std::move(st3));
     if (!rows) co_return std::unexpected(std::move(rows.error()));
     if (rows->rows.empty()) co_return core::Fail(core::ErrorCode::kNotFound, "No collection named '" + spec.name + "'.");
-    auto current = ParseStored(Text(rows->rows[0][0]));
+    auto current = ParseStored(store::TextOf(rows->rows[0][0]));
     if (!current) co_return std::unexpected(std::move(current.error()));
     const auto* version = std::get_if<std::int64_t>(&rows->rows[0][2]);
     const std::int64_t v = version ? *version : 0;
@@ -124,7 +120,7 @@ store::Task<core::Result<void>> UpdateInTransaction(store::Transaction& tx, cons
     store::Statement st5 = ForDialect(dialect, RecordMigration(spec.name, *ddl, now));
     auto recorded = co_await tx.Execute(std::move(st5));
     if (!recorded) co_return std::unexpected(std::move(recorded.error()));
-    c->created_at = Text(rows->rows[0][1]);
+    c->created_at = store::TextOf(rows->rows[0][1]);
     c->updated_at = now;
     c->version = v + 1;
     co_return core::Result<void>{};
@@ -136,7 +132,7 @@ store::Task<core::Result<void>> DropInTransaction(store::Transaction& tx, const 
     if (!rows) co_return std::unexpected(std::move(rows.error()));
     std::optional<CollectionSpec> target;
     for (const auto& row : rows->rows) {
-      auto spec = ParseStored(Text(row.at(1)));
+      auto spec = ParseStored(store::TextOf(row.at(1)));
       if (!spec) co_return std::unexpected(std::move(spec.error()));
       if (spec->name == name) {
         target = std::move(*spec);

@@ -10,6 +10,7 @@
 
 #include "core/time.hpp"
 #include "obs/log.hpp"
+#include "store/values.hpp"
 
 namespace basalt::store {
 namespace {
@@ -25,11 +26,6 @@ struct Applied {
   std::string applied_at;
 };
 using AppliedMap = std::map<std::int64_t, Applied>;
-
-std::string Text(const Value& value) {
-  if (const auto* s = std::get_if<std::string>(&value)) return *s;
-  return {};
-}
 
 /// Runs the backend's migration lock (if any) at the start of a migration transaction.
 Task<core::Result<void>> TakeLock(const Dialect& dialect, Transaction& tx) {
@@ -49,7 +45,7 @@ Task<core::Result<AppliedMap>> ReadApplied(Transaction& tx) {
   for (auto& row : rows->rows) {
     const auto* version = std::get_if<std::int64_t>(&row.at(0));
     if (!version) continue;
-    applied[*version] = Applied{Text(row.at(1)), Text(row.at(2)), Text(row.at(3))};
+    applied[*version] = Applied{store::TextOf(row.at(1)), store::TextOf(row.at(2)), store::TextOf(row.at(3))};
   }
   co_return applied;
 }
