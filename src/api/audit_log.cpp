@@ -255,17 +255,24 @@ core::Result<void> RegisterAuditLog(http::Router& router, audit::AuditLog& log) 
                     [l](http::Request& req) -> http::Task<http::Response> { return ListAuditLog(*l, req); });
 }
 
+namespace {
+
+// What an admin request that changes state is recorded as; null when it is not recorded.
+const char* AdminAction(const http::Request& req) {
+  if (!ChangesState(req.method())) return nullptr;
+  if (req.principal().kind == http::Principal::Kind::kAdminToken) return "admin_token.used";
+  // A superuser's record write: the collection's rules did not apply.
+  if (req.principal().superuser() && WritesRecords(req.path())) return "admin.data_write";
+  return nullptr;
+}
+
+}  // namespace
+
 http::Middleware AdminTokenAuditStage(audit::AuditLog& log) {
   audit::AuditLog* l = &log;
-  return {"admin_audit", [l](http::Request& req, http::Next next) -> http::Task<http::Response> {
-            if (!ChangesState(req.method())) co_return co_await next(req);
-            const char* action = nullptr;
-            if (req.principal().kind == http::Principal::Kind::kAdminToken) {
-              action = "admin_token.used";
-            } else if (req.principal().superuser() && WritesRecords(req.path())) {
-              action = "admin.data_write";  // a superuser's record write: the collection's rules did not apply
-            }
-            if (action == nullptr) co_return co_await next(req);
+  return {"admin_audit",
+          [l](http::Request& req, http::Next next) -> http::Task<http::Response> {
+            const char* action = AdminAction(req);  // not null: the stage applies
             http::Response res = co_await next(req);
             audit::Entry entry = AuditEntry(req, action, std::string(req.method_name()) + " " + std::string(req.path()),
                                             OutcomeOf(res.status));
@@ -275,7 +282,8 @@ http::Middleware AdminTokenAuditStage(audit::AuditLog& log) {
                        {{"request_id", req.request_id()}, {"cause", appended.error().cause}});
             }
             co_return res;
-          }};
+          },
+          [](const http::Request& req) { return AdminAction(req) != nullptr; }};
 }
 
 }  // namespace basalt::api

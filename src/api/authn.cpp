@@ -42,12 +42,17 @@ http::Response Internal(const http::Request& req, const core::Error& error) {
   return http::Problem(core::Error::Make(core::ErrorCode::kInternal, "Internal error."), req.request_id());
 }
 
+// An API request that carries a credential; the OAuth2 endpoints read their own (client secrets).
+bool CarriesCredentials(const http::Request& req) {
+  if (!req.path().starts_with("/api/") || SelfAuthenticating(req.path())) return false;
+  return req.Header("Authorization").has_value() || req.Header("X-API-Key").has_value();
+}
+
 http::Task<http::Response> Authenticate(std::shared_ptr<const AuthenticationOptions> opts, http::Request& req,
                                         http::Next next) {
-  if (!req.path().starts_with("/api/") || SelfAuthenticating(req.path())) co_return co_await next(req);
+  // Runs only when CarriesCredentials(req) (the stage's `applies`); everyone else is anonymous.
   const auto authorization = req.Header("Authorization");
   const auto api_key_header = req.Header("X-API-Key");
-  if (!authorization && !api_key_header) co_return co_await next(req);  // anonymous
   std::string api_key;
   if (api_key_header) {
     if (authorization) co_return InvalidToken(req, "Send one credential: Authorization or X-API-Key.");
@@ -111,7 +116,8 @@ http::Task<http::Response> Authenticate(std::shared_ptr<const AuthenticationOpti
 http::Middleware AuthenticationStage(AuthenticationOptions options) {
   auto opts = std::make_shared<const AuthenticationOptions>(std::move(options));
   return {"authentication",
-          [opts](http::Request& req, http::Next next) { return Authenticate(opts, req, std::move(next)); }};
+          [opts](http::Request& req, http::Next next) { return Authenticate(opts, req, std::move(next)); },
+          CarriesCredentials};
 }
 
 }  // namespace basalt::api

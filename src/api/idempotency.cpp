@@ -102,9 +102,8 @@ class Stage {
   }
 
   http::Task<http::Response> Handle(http::Request& req, http::Next next) {
-    const auto key_header = req.Header("Idempotency-Key");
-    if (req.method() != http::Method::kPost || !key_header) co_return co_await next(req);
-    const std::string key(*key_header);
+    // Runs only for a POST with the header (the stage's `applies`).
+    const std::string key(*req.Header("Idempotency-Key"));
     if (!ValidKey(key)) {
       co_return Fail(req, ErrorCode::kBadRequest, "Idempotency-Key must be 1 to 255 visible ASCII characters.");
     }
@@ -234,6 +233,9 @@ http::Middleware IdempotencyStage(store::Database& database, IdempotencyOptions 
   return {"idempotency",
           [stage](http::Request& req, http::Next next) -> http::Task<http::Response> {
             return stage->Handle(req, next);
+          },
+          [](const http::Request& req) {
+            return req.method() == http::Method::kPost && req.Header("Idempotency-Key").has_value();
           }};
 }
 

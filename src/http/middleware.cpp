@@ -5,8 +5,10 @@
 namespace basalt::http {
 
 Task<Response> Next::operator()(Request& request) const {
-  if (index_ < pipeline_->stages_.size()) {
-    return pipeline_->stages_[index_].handle(request, Next(pipeline_, index_ + 1));
+  const auto& stages = pipeline_->stages_;
+  for (std::size_t i = index_; i < stages.size(); ++i) {
+    if (stages[i].applies && !stages[i].applies(request)) continue;
+    return stages[i].handle(request, Next(pipeline_, i + 1));
   }
   return pipeline_->terminal_(request);
 }

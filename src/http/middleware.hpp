@@ -29,6 +29,10 @@ class Next {
 struct Middleware {
   std::string name;
   std::function<Task<Response>(Request&, Next)> handle;
+  /// When set and false for a request, the stage is passed over without running `handle`: no
+  /// coroutine frame for a stage that has nothing to do (CORS without Origin, idempotency without
+  /// a key...). Evaluated when the request reaches the stage, so it sees what outer stages set.
+  std::function<bool(const Request&)> applies;
 };
 
 /// The stages in order (outermost first) and the terminal handler.

@@ -113,11 +113,11 @@ class Stage {
   Stage(std::shared_ptr<RateLimiter> limiter, RateLimitOptions options)
       : limiter_(std::move(limiter)), options_(std::move(options)) {}
 
+  bool Applies(const Request& req) const {
+    return std::ranges::find(options_.exempt, req.path()) == options_.exempt.end();
+  }
+
   Task<Response> Handle(Request& req, Next next) {
-    const std::string_view path = req.path();
-    for (const auto& exempt : options_.exempt) {
-      if (path == exempt) co_return co_await next(req);
-    }
     const RateDecision decision = Decide(req);
     if (!decision.allowed) {
       Response res = Problem(core::Error::Make(core::ErrorCode::kRateLimited,
@@ -180,7 +180,8 @@ class Stage {
 Middleware RateLimitStage(std::shared_ptr<RateLimiter> limiter, RateLimitOptions options) {
   auto stage = std::make_shared<Stage>(std::move(limiter), std::move(options));
   return {"rate_limit",
-          [stage](Request& req, Next next) -> Task<Response> { return stage->Handle(req, next); }};
+          [stage](Request& req, Next next) -> Task<Response> { return stage->Handle(req, next); },
+          [stage](const Request& req) { return stage->Applies(req); }};
 }
 
 }  // namespace basalt::http

@@ -36,8 +36,8 @@ Middleware RequestIdStage() {
 }
 
 Middleware AccessLogStage() {
-  return {"access_log", [](Request& req, Next next) -> Task<Response> {
-            if (!obs::LogEnabled(obs::LogLevel::kInfo)) co_return co_await next(req);
+  return {"access_log",
+          [](Request& req, Next next) -> Task<Response> {
             const auto start = std::chrono::steady_clock::now();
             Response res = co_await next(req);
             const double ms =
@@ -53,7 +53,8 @@ Middleware AccessLogStage() {
                       {"bytes", static_cast<std::int64_t>(res.body.size())},
                       {"remote", req.remote_address()}});
             co_return res;
-          }};
+          },
+          [](const Request&) { return obs::LogEnabled(obs::LogLevel::kInfo); }};
 }
 
 Middleware MetricsStage(obs::HttpMetrics& metrics) {
@@ -82,12 +83,14 @@ Middleware CorsStage(CorsOptions options) {
   auto methods = std::make_shared<const std::string>(Join(shared->allowed_methods));
   auto headers = std::make_shared<const std::string>(Join(shared->allowed_headers));
   auto exposed = std::make_shared<const std::string>(Join(shared->exposed_headers));
-  return {"cors", [shared, wildcard, methods, headers, exposed](Request& req, Next next) -> Task<Response> {
-            const auto origin = req.Header("Origin");
-            const bool allowed =
-                origin && (wildcard || std::ranges::find(shared->allowed_origins, *origin) !=
-                                           shared->allowed_origins.end());
-            if (!allowed) co_return co_await next(req);
+  // Only requests from an allowed origin are touched; the others pass the stage by.
+  auto allowed = [shared, wildcard](const Request& req) {
+    const auto origin = req.Header("Origin");
+    return origin && (wildcard || std::ranges::find(shared->allowed_origins, *origin) != shared->allowed_origins.end());
+  };
+  return {"cors",
+          [shared, wildcard, methods, headers, exposed](Request& req, Next next) -> Task<Response> {
+            const auto origin = req.Header("Origin");  // present and allowed: the stage applies
             // With credentials the origin is echoed, never "*" (the Fetch standard forbids it).
             const bool echo = !wildcard || shared->allow_credentials;
             auto decorate = [&](Response& res) {
@@ -109,7 +112,8 @@ Middleware CorsStage(CorsOptions options) {
             decorate(res);
             if (!exposed->empty()) res.Set("Access-Control-Expose-Headers", *exposed);
             co_return res;
-          }};
+          },
+          std::move(allowed)};
 }
 
 Middleware SecurityHeadersStage(SecurityHeadersOptions options) {

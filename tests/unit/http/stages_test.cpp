@@ -305,3 +305,45 @@ TEST(Pipeline, StagesRunOutermostFirstAndCanBeRemoved) {
 
 }  // namespace
 }  // namespace basalt::http
+
+namespace basalt::http {
+namespace {
+
+TEST(Pipeline, AStageThatDoesNotApplyIsPassedOverAndSeesWhatOuterStagesSet) {
+  std::vector<std::string> order;
+  Pipeline p([&](Request&) -> Task<Response> {
+    order.push_back("terminal");
+    co_return Response::Empty(204);
+  });
+  // The outer stage sets the request id the inner stage's predicate looks at.
+  p.Use(Middleware{"outer", [&order](Request& r, Next next) -> Task<Response> {
+                     order.push_back("outer");
+                     r.set_request_id(std::string(r.Header("X-Mark").value_or("")));
+                     co_return co_await next(r);
+                   }});
+  p.Use(Middleware{"marked", [&order](Request& r, Next next) -> Task<Response> {
+                      order.push_back("marked");
+                      Response res = co_await next(r);
+                      res.Set("X-Marked", "yes");
+                      co_return res;
+                    },
+                    [](const Request& r) { return r.request_id() == "on"; }});
+  p.Use(Middleware{"inner", [&order](Request& r, Next next) -> Task<Response> {
+                     order.push_back("inner");
+                     co_return co_await next(r);
+                   }});
+
+  auto off = Make(Method::kGet, "GET", "/", {{"X-Mark", "off"}});
+  const Response skipped = RunTask(p.Run(off));
+  EXPECT_EQ(order, (std::vector<std::string>{"outer", "inner", "terminal"}));
+  EXPECT_FALSE(skipped.Get("X-Marked"));
+
+  order.clear();
+  auto on = Make(Method::kGet, "GET", "/", {{"X-Mark", "on"}});
+  const Response ran = RunTask(p.Run(on));
+  EXPECT_EQ(order, (std::vector<std::string>{"outer", "marked", "inner", "terminal"}));
+  EXPECT_EQ(ran.Get("X-Marked"), "yes");
+}
+
+}  // namespace
+}  // namespace basalt::http
