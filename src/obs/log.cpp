@@ -1,6 +1,7 @@
 #include "obs/log.hpp"
 
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/swar.hpp"
 #include "core/time.hpp"
 
 namespace basalt::obs {
@@ -239,99 +241,143 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
   return len;
 }
 
-// Appends `s` JSON-escaped (without surrounding quotes). With `escape_quote` false (text-format
-// messages), quotes and backslashes pass through but control characters are still escaped so a
-// line can never be split or forged.
-void AppendEscaped(std::string& out, std::string_view s, bool escape_quote = true) {
+// Writes `s` JSON-escaped (without surrounding quotes) at `p`, which has room for 6 bytes per
+// byte of `s` (the longest escape, \u00XX or \ufffd, is 6 bytes for one input byte); returns the
+// end. With `escape_quote` false (text-format messages), quotes and backslashes pass through but
+// control characters are still escaped so a line can never be split or forged.
+char* WriteEscaped(char* p, std::string_view s, bool escape_quote) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < s.size();) {
-    // Fast path: copy the run of printable ASCII that needs no escaping in one append.
-    static constexpr auto kPlain = [] {
-      std::array<bool, 256> plain{};
-      for (int ch = 0x20; ch < 0x7F; ++ch) plain[ch] = ch != '"' && ch != '\\';
-      return plain;
-    }();
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int ch = 0x20; ch < 0x7F; ++ch) plain[ch] = ch != '"' && ch != '\\';
+    return plain;
+  }();
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // Copy the run of printable ASCII that needs no escaping in one go: whole words first (no
+    // control character, quote, backslash, DEL or non-ASCII byte), then byte by byte.
     std::size_t run = i;
+    while (run + 8 <= s.size()) {
+      const std::uint64_t w = core::swar::Load(s.data() + run);
+      if (core::swar::HasLess(w, 0x20) || core::swar::HasHigh(w) || core::swar::HasByte(w, '"') ||
+          core::swar::HasByte(w, '\\') || core::swar::HasByte(w, 0x7F)) {
+        break;
+      }
+      run += 8;
+    }
     while (run < s.size() && kPlain[static_cast<unsigned char>(s[run])]) ++run;
     if (run > i) {
-      out.append(s.data() + i, run - i);
+      std::memcpy(p, s.data() + i, run - i);
+      p += run - i;
       i = run;
       continue;
     }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
+      char escape = 0;
       switch (c) {
         case '"':
         case '\\':
-          if (escape_quote) out.push_back('\\');
-          out.push_back(static_cast<char>(c));
+          if (escape_quote) *p++ = '\\';
+          *p++ = static_cast<char>(c);
           break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-          if (c < 0x20 || c == 0x7F) {
-            out += "\\u00";
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xF]);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
+        case '\n': escape = 'n'; break;
+        case '\r': escape = 'r'; break;
+        case '\t': escape = 't'; break;
+        case '\b': escape = 'b'; break;
+        case '\f': escape = 'f'; break;
+        default:  // other control characters and DEL
+          std::memcpy(p, "\\u00", 4);
+          p[4] = kHex[c >> 4];
+          p[5] = kHex[c & 0xF];
+          p += 6;
+      }
+      if (escape != 0) {
+        *p++ = '\\';
+        *p++ = escape;
       }
       ++i;
       continue;
     }
     const std::size_t len = Utf8SequenceLength(s, i);
     if (len == 0) {
-      out += "\\ufffd";  // one replacement per invalid byte
+      std::memcpy(p, "\\ufffd", 6);  // one replacement per invalid byte
+      p += 6;
       ++i;
     } else {
-      out.append(s.substr(i, len));
+      std::memcpy(p, s.data() + i, len);
+      p += len;
       i += len;
     }
   }
+  return p;
 }
 
-void AppendDouble(std::string& out, double v, bool json) {
+// Appends `s` escaped as WriteEscaped does.
+void AppendEscaped(std::string& out, std::string_view s, bool escape_quote = true) {
+  const std::size_t old = out.size();
+  out.resize_and_overwrite(old + 6 * s.size(),
+                           [&](char* p, std::size_t) { return WriteEscaped(p + old, s, escape_quote) - p; });
+}
+
+// Text lines only (JSON lines write null for non-finite values).
+void AppendTextDouble(std::string& out, double v) {
   if (!std::isfinite(v)) {
-    if (json) {
-      out += "null";
-    } else {
-      out += std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
-    }
+    out += std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
     return;
   }
   fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
+char* WriteLiteral(char* p, std::string_view text) {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+// Appends one JSON line to `out`. The line is written through a pointer into space reserved for
+// its longest possible form (every string byte escaped), then trimmed: no per-piece append calls,
+// which dominated the cost of the access log.
 void AppendJsonLine(std::string& out, std::string_view ts, LogLevel level, std::string_view msg,
                     std::initializer_list<LogField> fields) {
-  out += "{\"ts\":\"";
-  out += ts;
-  out += "\",\"level\":\"";
-  out += LevelName(level);
-  out += "\",\"msg\":\"";
-  AppendEscaped(out, msg);
-  out.push_back('"');
+  constexpr std::size_t kNumber = 32;  // longest int64 or shortest-round-trip double, or "null"
+  std::size_t bound = 48 + ts.size() + 6 * msg.size();
   for (const LogField& f : fields) {
-    out += ",\"";
-    AppendEscaped(out, f.key);
-    out += "\":";
-    if (const auto* s = std::get_if<std::string_view>(&f.value)) {
-      out.push_back('"');
-      AppendEscaped(out, *s);
-      out.push_back('"');
-    } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-      fmt::format_to(std::back_inserter(out), "{}", *i);
-    } else if (const auto* d = std::get_if<double>(&f.value)) {
-      AppendDouble(out, *d, true);
+    bound += 6 + 6 * f.key.size();
+    if (const auto* sv = std::get_if<std::string_view>(&f.value)) {
+      bound += 2 + 6 * sv->size();
     } else {
-      out += std::get<bool>(f.value) ? "true" : "false";
+      bound += kNumber;
     }
   }
-  out.push_back('}');
+  const std::size_t old = out.size();
+  out.resize_and_overwrite(old + bound, [&](char* base, std::size_t) {
+    char* p = base + old;
+    p = WriteLiteral(p, "{\"ts\":\"");
+    p = WriteLiteral(p, ts);
+    p = WriteLiteral(p, "\",\"level\":\"");
+    p = WriteLiteral(p, LevelName(level));
+    p = WriteLiteral(p, "\",\"msg\":\"");
+    p = WriteEscaped(p, msg, true);
+    *p++ = '"';
+    for (const LogField& f : fields) {
+      p = WriteLiteral(p, ",\"");
+      p = WriteEscaped(p, f.key, true);
+      p = WriteLiteral(p, "\":");
+      if (const auto* sv = std::get_if<std::string_view>(&f.value)) {
+        *p++ = '"';
+        p = WriteEscaped(p, *sv, true);
+        *p++ = '"';
+      } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
+        p = std::to_chars(p, p + kNumber, *i).ptr;
+      } else if (const auto* d = std::get_if<double>(&f.value)) {
+        p = std::isfinite(*d) ? fmt::format_to_n(p, kNumber, "{}", *d).out : WriteLiteral(p, "null");
+      } else {
+        p = WriteLiteral(p, std::get<bool>(f.value) ? "true" : "false");
+      }
+    }
+    *p++ = '}';
+    return p - base;
+  });
 }
 
 bool NeedsQuotes(std::string_view s) {
@@ -365,7 +411,7 @@ void AppendTextLine(std::string& out, std::string_view ts, LogLevel level, std::
     } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
       fmt::format_to(std::back_inserter(out), "{}", *i);
     } else if (const auto* d = std::get_if<double>(&f.value)) {
-      AppendDouble(out, *d, false);
+      AppendTextDouble(out, *d);
     } else {
       out += std::get<bool>(f.value) ? "true" : "false";
     }
@@ -467,20 +513,18 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   if (!LogEnabled(level)) return;
   LoggerState* state = G().state.load(std::memory_order_acquire);
   if (!state) return;
-  thread_local std::string line;
-  line.clear();
   const std::string_view ts = Timestamp();
-  if (state->json) {
-    AppendJsonLine(line, ts, level, msg, fields);
-  } else {
-    AppendTextLine(line, ts, level, msg, fields);
-  }
   ThreadBuffer& buffer = LocalBuffer();
   thread_local std::string block;
   {
+    // Formatted straight into this thread's buffer (its mutex is uncontended, see ThreadBuffer).
     std::lock_guard lock(buffer.mutex);
     if (!buffer.data.empty()) buffer.data.push_back('\n');
-    buffer.data.append(line);
+    if (state->json) {
+      AppendJsonLine(buffer.data, ts, level, msg, fields);
+    } else {
+      AppendTextLine(buffer.data, ts, level, msg, fields);
+    }
     // Warnings and errors go out at once (with everything before them from this thread).
     if (buffer.data.size() >= kBlockBytes || level >= LogLevel::kWarn) block.swap(buffer.data);
   }
