@@ -13,6 +13,8 @@ packages=(
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3 libre2-dev
   libpq-dev postgresql postgresql-contrib libsodium-dev
+  # tcmalloc (gperftools) for the server binary: per-thread caches, fewer cycles per allocation
+  libgoogle-perftools-dev
   # queue peer for the benchmark (BullMQ on Redis)
   redis-server
   # benchmark and test peers
