@@ -9,7 +9,7 @@ DATA_DIR ?= ./basalt_data
 
 help:
 	@echo "make run      install deps, build the release preset, serve on http://$(HOST):$(PORT) (data in $(DATA_DIR))"
-	@echo "make test     install deps, build with ASan+UBSan+coverage, run every test, fuzz briefly, print coverage"
+	@echo "make test     install deps, build with ASan+UBSan+coverage, run every test, fuzz briefly, smoke-test the release binary, print coverage"
 	@echo "make bench    benchmark Basalt against nginx on loopback (bench/results/latest.jsonl)"
 	@echo "make build    dev preset (Debug, ASan+UBSan)   make release   -O2 LTO"
 	@echo "make fuzz     build libFuzzer targets (clang)  make clean     remove build/"

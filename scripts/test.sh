@@ -2,7 +2,7 @@
 # make test: install deps, build the `ci` preset (ASan+UBSan+gcov), run every unit and integration
 # test, run every libFuzzer target for a bounded time, print coverage. Exits non-zero if anything failed.
 #
-# Tunables: FUZZ_RUNS (200000), FUZZ_SECONDS (60), SKIP_FUZZ=1, SKIP_DEPS=1, CTEST_ARGS (extra).
+# Tunables: FUZZ_RUNS (200000), FUZZ_SECONDS (60), SKIP_FUZZ=1, SKIP_RELEASE=1, SKIP_DEPS=1, CTEST_ARGS (extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -124,6 +124,24 @@ else
     fi
     record "fuzz: $target" "$status"
   done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The binary `make run` starts (release preset: -O2, LTO, tcmalloc) is not the one the suite runs
+# under ASan: build it and smoke-test it over real sockets (scripts/release-smoke.sh).
+if [ "${SKIP_RELEASE:-0}" = 1 ]; then
+  RESULTS+=("SKIP  release build + smoke (SKIP_RELEASE=1)")
+else
+  step "Building the release preset and smoke-testing make run's binary"
+  status=0
+  { cmake --preset release >"$TMP/release-configure.log" 2>&1 &&
+      cmake --build --preset release -j"$JOBS" --target basalt; } || status=$?
+  if [ "$status" -eq 0 ]; then
+    scripts/release-smoke.sh build/release/basalt || status=$?
+  else
+    cat "$TMP/release-configure.log" >&2 || true
+  fi
+  record "release build + smoke (scripts/release-smoke.sh)" "$status"
 fi
 
 # ---------------------------------------------------------------------------------------------
