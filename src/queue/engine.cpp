@@ -7,6 +7,11 @@
 ///    (`seq` is creation order); an expired lease is simply a leased row whose visible_at passed.
 ///  - basalt_queue_counters: produced/acked/nacked/failed, spread over 8 slots per queue so that
 ///    concurrent PostgreSQL transactions rarely wait on one counter row.
+/// Durability: produce, settings and replay commit durably (Database::Transact: fsync before the
+/// answer). Claims, acks, nacks, releases and extends use store::TransactRelaxed (no wait for the
+/// disk): they survive a crash of Basalt, and an OS crash or power cut can only undo the last of
+/// them, which puts those messages back to their earlier state (ready, or leased under a lease that
+/// runs out), so they are delivered again: at-least-once holds and no produced message is lost.
 /// Waking long-polls: every transaction that makes a message claimable calls
 /// Transaction::Notify("basalt_queue", <queue>); the Listen callback bumps the queue's generation
 /// and cancels the waiters' timers on their own executors. A waiter takes the generation before
@@ -48,7 +53,7 @@ constexpr std::int64_t kPurgeChunk = 1000;
 constexpr auto kSettingsTtl = std::chrono::milliseconds(1000);
 /// Row counts of multi-row statements: a batch is split into chunks of these sizes so that only a
 /// few distinct statements are ever prepared per connection.
-constexpr std::size_t kChunks[] = {128, 32, 8, 1};
+constexpr std::size_t kChunks[] = {128, 64, 32, 16, 8, 4, 2, 1};
 
 std::int64_t Int(const Value& v) {
   if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
@@ -602,7 +607,7 @@ class Engine::Impl {
     job.now = NowMs();
     job.token = RandomToken();
     job.seqs.clear();
-    auto done = co_await db_.Transact(shard, [this, &job](store::Transaction& tx) { return ClaimBody(tx, job); });
+    auto done = co_await store::TransactRelaxed(db_, shard, [this, &job](store::Transaction& tx) { return ClaimBody(tx, job); });
     if (!done) co_return std::unexpected(std::move(done.error()));
     // RETURNING gives no order: priority first, then creation order.
     std::vector<std::size_t> order(job.claimed.size());
@@ -677,24 +682,25 @@ class Engine::Impl {
     for (auto& [token, indexes] : by_token) {
       std::size_t next = 0;
       while (next < indexes.size()) {
-        std::size_t n = 1;
+        // One statement for up to 128 ids: the smallest chunk that holds them all, the IN list
+        // padded with the last id (a repeated id matches nothing more).
+        const std::size_t left = indexes.size() - next;
+        const std::size_t real = std::min(left, kChunks[0]);
+        std::size_t n = kChunks[0];
         for (std::size_t c : kChunks) {
-          if (indexes.size() - next >= c) {
-            n = c;
-            break;
-          }
+          if (c >= real) n = c;
         }
         Statement st{job.remove ? delete_chunk_[n] : ack_chunk_[n], {}};
         st.params.reserve(3 + n);
         st.params.emplace_back(job.queue);
         st.params.emplace_back(token);
         st.params.emplace_back(job.now);
-        for (std::size_t r = 0; r < n; ++r) st.params.emplace_back(job.items[indexes[next + r]].id);
+        for (std::size_t r = 0; r < n; ++r) st.params.emplace_back(job.items[indexes[next + std::min(r, real - 1)]].id);
         auto done = co_await tx.Execute(std::move(st));
         if (!done) co_return std::unexpected(std::move(done.error()));
         for (const auto& row : done->rows) {
           const std::string id = Text(row[0]);
-          for (std::size_t r = 0; r < n; ++r) {
+          for (std::size_t r = 0; r < real; ++r) {
             const std::size_t i = indexes[next + r];
             if (job.items[i].id == id && job.outcomes[i] != AckOutcome::kAcked) {
               job.outcomes[i] = AckOutcome::kAcked;
@@ -703,7 +709,7 @@ class Engine::Impl {
             }
           }
         }
-        next += n;
+        next += real;
       }
     }
     for (std::size_t i = 0; i < job.items.size(); ++i) {
@@ -730,7 +736,7 @@ class Engine::Impl {
     job.items = std::move(items);
     job.remove = settings->retention_ms == 0;
     job.now = NowMs();
-    auto done = co_await db_.Transact(shard, [this, &job](store::Transaction& tx) { return AckBody(tx, job); });
+    auto done = co_await store::TransactRelaxed(db_, shard, [this, &job](store::Transaction& tx) { return AckBody(tx, job); });
     if (!done) co_return std::unexpected(std::move(done.error()));
     co_return std::move(job.outcomes);
   }
@@ -912,7 +918,8 @@ Task<core::Result<NackOutcome>> Engine::Nack(unsigned shard, std::string queue, 
   job.settings = *settings;
   job.now = NowMs();
   Impl* impl = impl_.get();
-  auto done = co_await impl->db_.Transact(shard, [impl, &job](store::Transaction& tx) { return impl->NackBody(tx, job); });
+  auto done = co_await store::TransactRelaxed(impl->db_, shard,
+                                              [impl, &job](store::Transaction& tx) { return impl->NackBody(tx, job); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   if (job.failure) co_return std::unexpected(std::move(*job.failure));
   co_return job.outcome;
@@ -948,7 +955,7 @@ Task<core::Result<void>> Engine::Release(unsigned shard, std::string queue, std:
   std::vector<Statement> statements;
   statements.push_back(Statement{impl_->release_, {id, queue, lease_token, NowMs() + delay_ms}});
   std::int64_t affected = 0;
-  auto done = co_await impl_->db_.Transact(shard, [&](store::Transaction& tx) {
+  auto done = co_await store::TransactRelaxed(impl_->db_, shard, [&](store::Transaction& tx) {
     return RunAll(tx, statements, affected, queue);
   });
   if (!done) co_return std::unexpected(std::move(done.error()));
@@ -970,7 +977,8 @@ Task<core::Result<std::int64_t>> Engine::Extend(unsigned shard, std::string queu
   const std::int64_t until = NowMs() + (lease_ms ? lease_ms : settings->lease_ms);
   Statement st{impl_->extend_, {id, queue, lease_token, until}};
   store::ResultSet result;
-  auto done = co_await impl_->db_.Transact(shard, [&st, &result](store::Transaction& tx) { return RunOne(tx, st, result); });
+  auto done = co_await store::TransactRelaxed(impl_->db_, shard,
+                                              [&st, &result](store::Transaction& tx) { return RunOne(tx, st, result); });
   if (!done) co_return std::unexpected(std::move(done.error()));
   if (result.affected > 0) co_return until;
   Statement check{impl_->message_state_, {id, queue}};

@@ -29,6 +29,11 @@ Task<core::Result<void>> ExecuteAndNotify(Transaction& tx, Statement statement, 
   co_return co_await tx.Notify(std::move(channel), std::move(payload));
 }
 
+Task<core::Result<void>> TransactRelaxed(Database& db, unsigned shard, TransactionWork work) {
+  if (auto* relaxing = dynamic_cast<RelaxingDatabase*>(&db)) co_return co_await relaxing->TransactRelaxed(shard, std::move(work));
+  co_return co_await db.Transact(shard, std::move(work));
+}
+
 std::string UseIndex(const Dialect& dialect, std::string_view index) {
   // The one backend difference of this helper; it lives in store/ like every other.
   if (dialect.Name() == "sqlite") return " INDEXED BY " + dialect.QuoteIdentifier(index);

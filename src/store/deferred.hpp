@@ -36,6 +36,23 @@ Task<core::Result<void>> ExecuteDeferred(Transaction& tx, Statement statement);
 /// trip). Elsewhere, or without `defer`, the statement runs at once and its value is notified.
 Task<core::Result<void>> ExecuteAndNotify(Transaction& tx, Statement statement, std::string channel, bool defer);
 
+/// A Database that can commit without waiting for stable storage (see TransactRelaxed).
+class RelaxingDatabase : public Database {
+ public:
+  /// See TransactRelaxed below.
+  virtual Task<core::Result<void>> TransactRelaxed(unsigned shard, TransactionWork work) = 0;
+};
+
+/// Database::Transact for writes whose loss in an OS crash or power cut is harmless (a queue's
+/// claims and acks: at-least-once delivery hands such a message out again). The commit is
+/// atomic, isolated and visible as usual and survives a crash of Basalt itself (kill -9), but
+/// Transact returns before it is flushed to stable storage: an OS crash or power cut may lose
+/// the last relaxed transactions, never one committed by plain Transact after them (flushing
+/// that one flushes everything before it) and never part of a transaction. SQLite: a group of
+/// only relaxed writes commits with synchronous=NORMAL (no fsync of the WAL); PostgreSQL: SET
+/// LOCAL synchronous_commit = off. Elsewhere it is Transact.
+Task<core::Result<void>> TransactRelaxed(Database& db, unsigned shard, TransactionWork work);
+
 /// Text to put right after a table name in FROM so that the query uses `index`: " INDEXED BY
 /// \"<index>\"" on SQLite, whose planner has no statistics and may otherwise pick an index that
 /// needs a full sort (the queue's claim); "" on PostgreSQL (its planner has them). The query must

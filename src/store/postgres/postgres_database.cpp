@@ -320,7 +320,7 @@ class PgTransaction final : public DeferringTransaction {
   std::optional<core::Error> first_error_;
 };
 
-class PostgresDatabase final : public Database {
+class PostgresDatabase final : public RelaxingDatabase {
  public:
   explicit PostgresDatabase(PostgresOptions options)
       : options_(std::move(options)), listener_(options_.url, hub_) {
@@ -360,6 +360,16 @@ class PostgresDatabase final : public Database {
   }
 
   Task<core::Result<void>> Transact(unsigned shard, Work work) override {
+    co_return co_await Run(shard, std::move(work), false);
+  }
+
+  /// SET LOCAL synchronous_commit = off, pipelined with the first statement: COMMIT returns before
+  /// the WAL is flushed (a later synchronous commit flushes it, this one included).
+  Task<core::Result<void>> TransactRelaxed(unsigned shard, Work work) override {
+    co_return co_await Run(shard, std::move(work), true);
+  }
+
+  Task<core::Result<void>> Run(unsigned shard, Work work, bool relaxed) {
     InFlight in_flight(*this);
     if (!in_flight) co_return core::Fail(core::ErrorCode::kUnavailable, "database is closed");
     if (shard >= pools_.size()) co_return BadShard("Transact", shard);
@@ -372,8 +382,12 @@ class PostgresDatabase final : public Database {
     PgTransaction transaction(*connection);
     core::Result<void> result;
     std::string thrown;
+    if (relaxed) {
+      Statement relax{"SET LOCAL synchronous_commit TO off", {}};
+      result = co_await transaction.Defer(std::move(relax));
+    }
     try {
-      result = co_await work(transaction);
+      if (result) result = co_await work(transaction);
     } catch (const std::exception& e) {
       thrown = std::string("transaction threw: ") + e.what();
     } catch (...) {

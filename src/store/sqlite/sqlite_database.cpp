@@ -12,6 +12,9 @@
 ///     every write of the group gets an error; if SQLite rolled the whole transaction back in the
 ///     middle (I/O error, disk full), the writes already run get an error and the rest start a
 ///     new transaction.
+///  Relaxed writes (TransactRelaxed): a group made only of them commits with synchronous=NORMAL
+///  (no fsync of the WAL); any other write in the group makes it FULL, and that fsync covers the
+///  earlier relaxed commits too (the WAL is one file, synced whole).
 
 #include <pthread.h>
 
@@ -25,6 +28,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -36,6 +40,7 @@
 #include <vector>
 
 #include "obs/log.hpp"
+#include "store/deferred.hpp"
 #include "store/notify_hub.hpp"
 #include "store/sqlite.hpp"
 #include "store/sqlite/connection.hpp"
@@ -103,9 +108,10 @@ struct PendingWrite {
   std::move_only_function<void(core::Result<void>)> resume;
   core::Result<void> result;
   std::vector<Note> notes;  ///< Queued by Notify; delivered only once the group has committed.
+  bool relaxed = false;     ///< TransactRelaxed: this write alone needs no fsync.
 };
 
-class SqliteDatabase final : public Database {
+class SqliteDatabase final : public RelaxingDatabase {
  public:
   SqliteDatabase(SqliteOptions options, std::unique_ptr<Connection> writer,
                  std::vector<std::unique_ptr<Connection>> readers, std::unique_ptr<Connection> checkpointer)
@@ -136,15 +142,28 @@ class SqliteDatabase final : public Database {
   }
 
   Task<core::Result<void>> Transact(unsigned shard, Work work) override {
+    co_return co_await Write(shard, std::move(work), false);
+  }
+
+  Task<core::Result<void>> TransactRelaxed(unsigned shard, Work work) override {
+    co_return co_await Write(shard, std::move(work), true);
+  }
+
+  std::unique_ptr<Subscription> Listen(std::string channel, NotificationCallback on_notify) override {
+    return hub_.Add(std::move(channel), std::move(on_notify));
+  }
+
+  Task<core::Result<void>> Write(unsigned shard, Work work, bool relaxed) {
     (void)shard;  // One writer for every shard on SQLite.
     if (!work) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Transact: empty work");
     auto executor = co_await asio::this_coro::executor;
     co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(core::Result<void>)>(
-        [this, executor](auto handler, Work w) mutable {
+        [this, executor, relaxed](auto handler, Work w) mutable {
           // Tracked: the caller's io_context must not run out of work while we hold its handler.
           asio::any_io_executor tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
           PendingWrite pending;
           pending.work = std::move(w);
+          pending.relaxed = relaxed;
           pending.resume = [handler = std::move(handler), tracked = std::move(tracked)](core::Result<void> r) mutable {
             asio::post(tracked, [handler = std::move(handler), r = std::move(r)]() mutable {
               std::move(handler)(std::move(r));
@@ -153,10 +172,6 @@ class SqliteDatabase final : public Database {
           Enqueue(std::move(pending));
         },
         asio::use_awaitable, std::move(work));
-  }
-
-  std::unique_ptr<Subscription> Listen(std::string channel, NotificationCallback on_notify) override {
-    return hub_.Add(std::move(channel), std::move(on_notify));
   }
 
   void Close() override {
@@ -218,6 +233,18 @@ class SqliteDatabase final : public Database {
     std::size_t next = 0;
     while (next < group.size()) {
       const std::size_t first = next;
+      // FULL unless every write still to run is relaxed (the pragma only changes outside a transaction).
+      const bool full = std::any_of(group.begin() + static_cast<std::ptrdiff_t>(first), group.end(),
+                                    [](const PendingWrite& w) { return !w.relaxed; });
+      if (full != synchronous_full_) {
+        if (auto set = writer_->Control(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !set) {
+          LogFailure("synchronous", set.error());
+          for (std::size_t i = first; i < group.size(); ++i) group[i].result = std::unexpected(set.error());
+          Deliver(group, first, group.size());
+          return;
+        }
+        synchronous_full_ = full;
+      }
       if (auto begin = writer_->Control("BEGIN IMMEDIATE"); !begin) {
         LogFailure("begin", begin.error());
         for (std::size_t i = first; i < group.size(); ++i) group[i].result = std::unexpected(begin.error());
@@ -336,6 +363,7 @@ class SqliteDatabase final : public Database {
   std::unique_ptr<Connection> writer_;                 ///< Writer thread only (after start).
   std::vector<std::unique_ptr<Connection>> readers_;  ///< readers_[shard]: that I/O thread only.
   asio::io_context io_{1};                             ///< Writer thread only: drives `work`.
+  bool synchronous_full_ = true;                       ///< Writer thread only: the writer's PRAGMA synchronous.
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -449,6 +449,108 @@ void RunConcurrentWrites(Database& db, int threads, int per_thread, const std::f
   for (auto& w : workers) w.join();
 }
 
+// ---- store::TransactRelaxed (commit without waiting for the disk) ----
+
+/// The backend's durability setting as seen inside a transaction: PostgreSQL's
+/// synchronous_commit ("on"/"off"), SQLite's PRAGMA synchronous ("2" FULL, "1" NORMAL).
+Task<core::Result<void>> ReadSyncSetting(Transaction& tx, std::string backend, std::string& out) {
+  Statement show{backend == "postgres" ? "SHOW synchronous_commit" : "PRAGMA synchronous", {}};
+  auto rs = co_await tx.Execute(std::move(show));
+  if (!rs) co_return std::unexpected(rs.error());
+  if (rs->rows.size() != 1 || rs->rows[0].empty()) co_return core::Fail(core::ErrorCode::kInternal, "no setting row");
+  const Value& v = rs->rows[0][0];
+  if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    out = std::to_string(*i);
+  } else if (const auto* t = std::get_if<std::string>(&v)) {
+    out = *t;
+  }
+  co_return core::Result<void>{};
+}
+
+TEST_P(StoreConformance, RelaxedTransactionsCommitAndRollBackLikeOthers) {
+  CreateItems();
+  auto committed = RunTask(TransactRelaxed(*db_, 0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("relaxed")}};
+    auto r = co_await tx.Execute(std::move(insert));
+    if (!r) co_return std::unexpected(r.error());
+    Statement deferred{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 2)", {std::string("relaxed-deferred")}};
+    co_return co_await ExecuteDeferred(tx, std::move(deferred));
+  }));
+  ASSERT_TRUE(committed.has_value()) << committed.error().message << " / " << committed.error().cause;
+  EXPECT_EQ(Count("items"), 2);
+
+  auto failed = RunTask(TransactRelaxed(*db_, 0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("undone")}};
+    auto r = co_await tx.Execute(std::move(insert));
+    if (!r) co_return std::unexpected(r.error());
+    co_return core::Fail(core::ErrorCode::kForbidden, "changed my mind");
+  }));
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code, core::ErrorCode::kForbidden);
+  auto duplicate = RunTask(TransactRelaxed(*db_, 0, [&](Transaction& tx) -> Task<core::Result<void>> {
+    Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", 1)", {std::string("relaxed")}};
+    auto r = co_await tx.Execute(std::move(insert));
+    if (!r) co_return std::unexpected(r.error());
+    co_return core::Result<void>{};
+  }));
+  ASSERT_FALSE(duplicate.has_value());
+  EXPECT_EQ(duplicate.error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(Count("items"), 2);
+
+  // Still there after the database is closed and opened again.
+  db_->Close();
+  db_.reset();
+  Open();
+  EXPECT_EQ(Count("items"), 2);
+}
+
+TEST_P(StoreConformance, OnlyRelaxedTransactionsSkipTheFlush) {
+  const std::string backend = GetParam().name;
+  std::string relaxed, plain, relaxed_again, plain_again;
+  auto show = [backend](std::string& out) {
+    return [backend, &out](Transaction& tx) { return ReadSyncSetting(tx, backend, out); };
+  };
+  ASSERT_TRUE(RunTask(TransactRelaxed(*db_, 0, show(relaxed))).has_value());
+  ASSERT_TRUE(RunTask(db_->Transact(0, show(plain))).has_value());
+  ASSERT_TRUE(RunTask(TransactRelaxed(*db_, 0, show(relaxed_again))).has_value());
+  ASSERT_TRUE(RunTask(db_->Transact(0, show(plain_again))).has_value());
+  if (backend == "postgres") {
+    EXPECT_EQ(relaxed, "off");
+    EXPECT_EQ(plain, "on");
+    EXPECT_EQ(relaxed_again, "off");
+    EXPECT_EQ(plain_again, "on");
+  } else {
+    EXPECT_EQ(relaxed, "1");  // NORMAL: no fsync of the WAL at COMMIT.
+    EXPECT_EQ(plain, "2");    // FULL.
+    EXPECT_EQ(relaxed_again, "1");
+    EXPECT_EQ(plain_again, "2");
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentRelaxedAndPlainTransactionsAllCommit) {
+  CreateItems();
+  constexpr int kEach = 100;
+  std::atomic<int> ok{0};
+  asio::io_context io;
+  for (int i = 0; i < 2 * kEach; ++i) {
+    const bool relaxed = i % 2 == 0;
+    auto work = [this, i](Transaction& tx) -> Task<core::Result<void>> {
+      Statement insert{"INSERT INTO items (k, n) VALUES (" + P(1) + ", " + P(2) + ")",
+                       {"c" + std::to_string(i), static_cast<std::int64_t>(i)}};
+      auto r = co_await tx.Execute(std::move(insert));
+      if (!r) co_return std::unexpected(r.error());
+      co_return core::Result<void>{};
+    };
+    auto task = relaxed ? TransactRelaxed(*db_, 0, work) : db_->Transact(0, work);
+    asio::co_spawn(io, std::move(task), [&ok](std::exception_ptr e, core::Result<void> r) {
+      if (!e && r) ++ok;
+    });
+  }
+  io.run();
+  EXPECT_EQ(ok.load(), 2 * kEach);
+  EXPECT_EQ(Count("items"), 2 * kEach);
+}
+
 TEST_P(StoreConformance, ConcurrentTransactionsAllCommit) {
   CreateItems();
   ConcurrentOutcome out;
