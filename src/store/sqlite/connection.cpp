@@ -114,7 +114,11 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& pa
   std::string setup = "PRAGMA foreign_keys=ON;";
   // No automatic checkpoints on read-write connections: a checkpoint run inside COMMIT would stall
   // every request of that group. SqliteDatabase checkpoints from its own thread instead.
-  if (mode == Mode::kWriter) setup += "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0;";
+  // Statement and savepoint journals (every write of a group runs in a savepoint) in memory: on
+  // disk each one that outgrows 64 KiB creates, writes and unlinks a temp file inside the group.
+  if (mode == Mode::kWriter) {
+    setup += "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;";
+  }
   if (auto r = conn->Control(setup.c_str()); !r) return std::unexpected(std::move(r.error()));
   if (mode == Mode::kWriter) {
     // journal_mode=WAL fails silently on e.g. :memory:; check what we got.
