@@ -51,6 +51,7 @@ constexpr std::string_view kChannel = "basalt_queue";
 constexpr std::int64_t kCounterSlots = 8;
 constexpr std::int64_t kPurgeChunk = 1000;
 constexpr auto kSettingsTtl = std::chrono::milliseconds(1000);
+constexpr std::int64_t kSweepIntervalMs = 1000;
 /// Row counts of multi-row statements: a batch is split into chunks of these sizes so that only a
 /// few distinct statements are ever prepared per connection.
 constexpr std::size_t kChunks[] = {128, 64, 32, 16, 8, 4, 2, 1};
@@ -572,11 +573,17 @@ class Engine::Impl {
 
   // ---- claim ----
 
+  /// True when a full claim of `queue` should also move exhausted expired leases to the dead
+  /// letters: at most once per kSweepInterval per process (a claim that comes back short always does).
+  bool SweepDue(const std::string& queue, std::int64_t now) {
+    std::lock_guard lock(cache_mutex_);
+    std::int64_t& last = swept_[queue];
+    if (now - last < kSweepIntervalMs) return false;
+    last = now;
+    return true;
+  }
+
   Task<core::Result<void>> ClaimBody(store::Transaction& tx, ClaimJob& job) {
-    Statement expire{job.settings.dead_letter ? expire_dead_ : expire_drop_,
-                     {job.queue, job.now, job.settings.max_attempts}};
-    auto expired = co_await tx.Execute(std::move(expire));
-    if (!expired) co_return std::unexpected(std::move(expired.error()));
     Statement claim{claim_, {job.token, job.lease_until, job.queue, job.now, job.settings.max_attempts, job.max}};
     auto claimed = co_await tx.Execute(std::move(claim));
     if (!claimed) co_return std::unexpected(std::move(claimed.error()));
@@ -597,6 +604,16 @@ class Engine::Impl {
       job.seqs.push_back(Int(row[8]));
       job.claimed.push_back(std::move(m));
     }
+    // Exhausted expired leases are never claimed (the claim's filter skips them); moving them to
+    // the dead letters can wait while claims are served in full, which saves a statement (a round
+    // trip on PostgreSQL) per claim under load.
+    if (static_cast<std::int64_t>(job.claimed.size()) == job.max && !SweepDue(job.queue, job.now)) {
+      co_return core::Result<void>{};
+    }
+    Statement expire{job.settings.dead_letter ? expire_dead_ : expire_drop_,
+                     {job.queue, job.now, job.settings.max_attempts}};
+    auto expired = co_await tx.Execute(std::move(expire));
+    if (!expired) co_return std::unexpected(std::move(expired.error()));
     if (expired->affected > 0) {
       if (auto counted = co_await Count(tx, job.queue, 0, 0, 0, expired->affected); !counted) co_return counted;
     }
@@ -794,6 +811,7 @@ class Engine::Impl {
   };
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CacheEntry> cache_;
+  std::unordered_map<std::string, std::int64_t> swept_;  ///< Guarded by cache_mutex_: last expiry sweep per queue.
 
   std::string select_queue_, list_queues_, create_queue_, update_queue_, insert_keyed_, find_key_, counters_,
       expire_dead_, expire_drop_, claim_, next_visible_, delete_one_, message_state_, leased_attempt_, retry_,

@@ -6,7 +6,8 @@
 /// and `lease_expires_at`); the holder acks, nacks or extends with that token. A message whose
 /// lease expired is claimable again (checked at claim time, no sweeper needed); a message claimed
 /// `max_attempts` times whose lease expires or that is nacked goes to the dead-letter list with its
-/// last error. Long-polling claims wait on Database::Listen notifications (an in-process signal on
+/// last error (an expired one: moved by the next claim of its queue that comes back short of
+/// `max`, or by a full one at most a second later; it is never claimed meanwhile). Long-polling claims wait on Database::Listen notifications (an in-process signal on
 /// SQLite, LISTEN/NOTIFY on PostgreSQL), never by polling the table.
 ///
 /// Times are Unix milliseconds (UTC). Every call takes the caller's `shard` (I/O thread index) for
