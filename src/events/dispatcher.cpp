@@ -24,6 +24,7 @@
 #include "events/webhooks.hpp"
 #include "obs/log.hpp"
 #include "queue/engine.hpp"
+#include "store/deferred.hpp"
 #include "store/values.hpp"
 
 namespace basalt::events {
@@ -197,10 +198,9 @@ asio::awaitable<bool> Dispatcher::Impl::PublishStep() {
 store::Task<core::Result<void>> Dispatcher::Impl::EnqueueBody(store::Transaction& tx, std::size_t& event_count,
                                                               std::size_t& delivery_count) {
   const auto& d = db.dialect();
-  Statement lock{"UPDATE basalt_event_cursors SET seq = seq WHERE name = 'webhooks'", {}};
-  if (auto r = co_await tx.Execute(std::move(lock)); !r) co_return std::unexpected(std::move(r.error()));
-  Statement cursor{"SELECT txid, seq FROM basalt_event_cursors WHERE name = 'webhooks'", {}};
-  auto cur = co_await tx.Execute(std::move(cursor));
+  // Locks the cursor row (an UPDATE takes its row lock on both backends) and reads it.
+  Statement lock{"UPDATE basalt_event_cursors SET seq = seq WHERE name = 'webhooks' RETURNING txid, seq", {}};
+  auto cur = co_await tx.Execute(std::move(lock));
   if (!cur) co_return std::unexpected(std::move(cur.error()));
   const Position from = ToPosition(*cur).value_or(Position{});
   auto rows = co_await tx.Execute(ReadAfter(d, from, kEnqueueBatch));
@@ -243,7 +243,7 @@ store::Task<core::Result<void>> Dispatcher::Impl::EnqueueBody(store::Transaction
     for (std::size_t k = 0; k < produced->size(); ++k) {
       const Pending& p = pending[first + k];
       Statement row{insert, {(*produced)[k].id, p.webhook_id, p.event_id, p.event_type, store::Null{}, now}};
-      auto r = co_await tx.Execute(std::move(row));
+      auto r = co_await store::ExecuteDeferred(tx, std::move(row));  // PostgreSQL: no round trip each.
       if (!r) co_return std::unexpected(std::move(r.error()));
       if (!(*produced)[k].duplicate) ++delivery_count;
     }
@@ -251,35 +251,30 @@ store::Task<core::Result<void>> Dispatcher::Impl::EnqueueBody(store::Transaction
   Statement move{"UPDATE basalt_event_cursors SET txid = " + d.Placeholder(1) + ", seq = " + d.Placeholder(2) +
                      " WHERE name = 'webhooks'",
                  {events.back().position.txid, events.back().position.seq}};
-  if (auto r = co_await tx.Execute(std::move(move)); !r) co_return std::unexpected(std::move(r.error()));
+  if (auto r = co_await store::ExecuteDeferred(tx, std::move(move)); !r) co_return std::unexpected(std::move(r.error()));
   co_return core::Result<void>{};
 }
 
 asio::awaitable<bool> Dispatcher::Impl::EnqueueStep() {
-  // A read first, so an idle system runs no write transaction.
-  Statement cursor{"SELECT txid, seq FROM basalt_event_cursors WHERE name = 'webhooks'", {}};
-  auto cur = co_await db.Query(shard, std::move(cursor));
-  if (!cur) {
-    LogError("events: cannot read the webhook cursor", cur.error());
+  // A read first, so an idle system runs no write transaction: one query says whether an event
+  // lies after the cursor and whether any webhook is active.
+  // (The row comparison seeks the (txid, seq) index on both backends.)
+  Statement look{"SELECT (SELECT 1 FROM basalt_events_visible e WHERE (e.txid, e.seq) > (SELECT txid, seq FROM"
+                 " basalt_event_cursors WHERE name = 'webhooks') ORDER BY e.txid, e.seq LIMIT 1),"
+                 " (SELECT 1 FROM basalt_webhooks WHERE active = 1 LIMIT 1)",
+                 {}};
+  auto looked = co_await db.Query(shard, std::move(look));
+  if (!looked) {
+    LogError("events: cannot read the outbox", looked.error());
     co_return false;
   }
-  auto next = co_await db.Query(shard, ReadAfter(db.dialect(), ToPosition(*cur).value_or(Position{}), 1));
-  if (!next) {
-    LogError("events: cannot read the outbox", next.error());
-    co_return false;
-  }
-  if (next->rows.empty()) co_return false;
+  if (looked->rows.empty() || std::holds_alternative<store::Null>(looked->rows[0][0])) co_return false;
   // Without any active webhook the cursor only has to move now and then (so the purge can pass),
   // not after every write.
-  Statement hooks{"SELECT 1 FROM basalt_webhooks WHERE active = 1 LIMIT 1", {}};
-  auto any = co_await db.Query(shard, std::move(hooks));
-  if (!any) {
-    LogError("events: cannot read webhooks", any.error());
-    co_return false;
-  }
+  const bool no_hooks = std::holds_alternative<store::Null>(looked->rows[0][1]);
   const std::int64_t now = NowMs();
-  if (any->rows.empty() && now - last_idle_advance_ms < 5000) co_return false;
-  if (any->rows.empty()) last_idle_advance_ms = now;
+  if (no_hooks && now - last_idle_advance_ms < 5000) co_return false;
+  if (no_hooks) last_idle_advance_ms = now;
   std::size_t events = 0, deliveries = 0;
   auto done = co_await db.Transact(shard, [this, &events, &deliveries](store::Transaction& tx) {
     return EnqueueBody(tx, events, deliveries);
