@@ -51,6 +51,15 @@ bool RunCommand(PGconn* conn, const std::string& sql) {
 
 }  // namespace
 
+bool Listener::Drain(PGconn* conn) {
+  if (!PQconsumeInput(conn)) return false;  // Reads what the socket has, never blocks.
+  while (PGnotify* note = PQnotifies(conn)) {
+    hub_.Deliver(note->relname, note->extra ? note->extra : "");
+    PQfreemem(note);
+  }
+  return PQstatus(conn) == CONNECTION_OK;
+}
+
 void Listener::Run() {
   pthread_setname_np(pthread_self(), "basalt-listen");
   int backoff_ms = 1000;
@@ -81,6 +90,12 @@ void Listener::Run() {
         listening.insert(channel);
       }
       if (!healthy) break;
+      // Notifications that came while LISTEN ran are in libpq's buffer now, where poll() cannot
+      // see them: deliver them before waiting, else they would wait for the next one to arrive.
+      if (!Drain(conn)) {
+        healthy = false;
+        break;
+      }
       if (!announced_lost) {
         // From here on nothing is missed; whatever happened before (the connect, a reconnect)
         // may have been: listeners re-check once.
@@ -94,17 +109,7 @@ void Listener::Run() {
         std::uint64_t count = 0;
         (void)!::read(wake_fd_, &count, sizeof count);
       }
-      if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
-        if (!PQconsumeInput(conn)) {
-          healthy = false;
-          break;
-        }
-        while (PGnotify* note = PQnotifies(conn)) {
-          hub_.Deliver(note->relname, note->extra ? note->extra : "");
-          PQfreemem(note);
-        }
-        if (PQstatus(conn) != CONNECTION_OK) healthy = false;
-      }
+      if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && !Drain(conn)) healthy = false;
     }
     if (conn) PQfinish(conn);
     if (stop_.load()) break;

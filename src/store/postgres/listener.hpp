@@ -12,6 +12,8 @@
 
 #include "store/notify_hub.hpp"
 
+struct pg_conn;
+
 namespace basalt::store::postgres {
 
 class Listener {
@@ -29,6 +31,9 @@ class Listener {
  private:
   void Run();
   void Wake();
+  /// Reads what the socket has and delivers every notification libpq holds; false when the
+  /// connection broke.
+  bool Drain(pg_conn* conn);
 
   std::string conninfo_;
   const NotifyHub& hub_;

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -290,6 +292,44 @@ TEST_F(PostgresTest, OpenReportsBadUrlAndUnreachableServer) {
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, core::ErrorCode::kUnavailable);
   EXPECT_EQ(refused.error().message.find("secret"), std::string::npos);
+}
+
+// A notification that reaches the listening connection while it runs LISTEN for another channel
+// (libpq then buffers it) is delivered at once, not only when the next one comes.
+TEST_F(PostgresTest, NotificationArrivingDuringAnotherListenIsDeliveredAtOnce) {
+  auto db = Open(1, 2);
+  ASSERT_TRUE(db);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::set<std::string> got;
+  auto a = db->Listen("basalt_test_a", [&](std::string_view payload, bool lost) {
+    if (lost) return;
+    std::lock_guard lock(mutex);
+    got.emplace(payload);
+    changed.notify_all();
+  });
+  auto notify = [&](const std::string& payload) {
+    auto r = RunTask(db->Transact(0, [payload](Transaction& tx) { return tx.Notify("basalt_test_a", payload); }));
+    ASSERT_TRUE(r.has_value()) << r.error().cause;
+  };
+  auto arrives = [&](const std::string& payload, std::chrono::milliseconds within) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, within, [&] { return got.contains(payload); });
+  };
+  // The listener connects in the background: notify until it hears.
+  bool listening = false;
+  for (int i = 0; i < 100 && !listening; ++i) {
+    notify("warm-" + std::to_string(i));
+    listening = arrives("warm-" + std::to_string(i), std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(listening);
+  std::vector<std::unique_ptr<Subscription>> others;
+  for (int i = 0; i < 40; ++i) {
+    // The listener runs LISTEN for the new channel while the notification is on its way.
+    others.push_back(db->Listen("basalt_test_b" + std::to_string(i), [](std::string_view, bool) {}));
+    notify("n" + std::to_string(i));
+    ASSERT_TRUE(arrives("n" + std::to_string(i), std::chrono::seconds(5))) << "notification " << i << " stuck";
+  }
 }
 
 }  // namespace
