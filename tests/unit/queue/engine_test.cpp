@@ -9,7 +9,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -193,6 +195,77 @@ TEST_P(EngineTest, AWaitingClaimIsWokenByAProduceInATransaction) {
   ASSERT_TRUE(*claimed) << claimed->error().cause;
   ASSERT_EQ((*claimed)->size(), 1u);
   EXPECT_EQ((**claimed)[0].payload, "\"hello\"");
+}
+
+TEST_P(EngineTest, ThousandMessageBatchesProduceClaimAndAckInFull) {
+  Engine& e = *engine_;
+  std::vector<NewMessage> batch(kMaxBatch);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].payload = std::to_string(i);
+  auto produced = RunTask(e.Produce(0, "big", std::move(batch)));
+  ASSERT_TRUE(produced) << produced.error().cause;
+  ASSERT_EQ(produced->size(), kMaxBatch);
+  auto got = RunTask(e.Claim(0, "big", ClaimOptions{.max = static_cast<std::int64_t>(kMaxBatch)}));
+  ASSERT_TRUE(got) << got.error().cause;
+  ASSERT_EQ(got->size(), kMaxBatch);
+  for (std::size_t i = 0; i < got->size(); ++i) ASSERT_EQ((*got)[i].payload, std::to_string(i));  // oldest first
+  // 1,000 acks of one token (several statements of up to 128 ids), one id twice, one unknown.
+  std::vector<AckItem> acks;
+  for (const auto& m : *got) acks.push_back(AckItem{m.id, m.lease_token});
+  acks[999] = AckItem{(*got)[0].id, (*got)[0].lease_token};
+  acks[998] = AckItem{"00000000-0000-7000-8000-000000000000", (*got)[0].lease_token};
+  auto outcomes = RunTask(e.AckBatch(0, "big", acks));
+  ASSERT_TRUE(outcomes) << outcomes.error().cause;
+  ASSERT_EQ(outcomes->size(), kMaxBatch);
+  for (std::size_t i = 0; i < 998; ++i) ASSERT_EQ((*outcomes)[i], AckOutcome::kAcked) << i;
+  EXPECT_EQ((*outcomes)[998], AckOutcome::kNotFound);
+  EXPECT_EQ((*outcomes)[999], AckOutcome::kStale);  // the repeat of an id acked in the same batch
+  std::vector<AckItem> rest{AckItem{(*got)[998].id, (*got)[998].lease_token}, AckItem{(*got)[999].id, (*got)[999].lease_token}};
+  auto last = RunTask(e.AckBatch(0, "big", rest));
+  ASSERT_TRUE(last);
+  EXPECT_EQ(*last, (std::vector<AckOutcome>{AckOutcome::kAcked, AckOutcome::kAcked}));
+  auto stats = RunTask(e.Stats(0, "big"));
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->acked, 1000);
+  EXPECT_EQ(stats->completed, 1000);
+  EXPECT_EQ(stats->in_flight, 0);
+}
+
+TEST_P(EngineTest, ExhaustedExpiredLeaseIsNeverClaimedAndDiesByTheNextShortClaim) {
+  Engine& e = *engine_;
+  QueueSettings settings;
+  settings.max_attempts = 1;
+  ASSERT_TRUE(RunTask(e.Put(0, "once", settings)));
+  std::vector<NewMessage> batch(3);
+  for (int i = 0; i < 3; ++i) batch[i].payload = std::to_string(i);
+  ASSERT_TRUE(RunTask(e.Produce(0, "once", std::move(batch))));
+  auto first = RunTask(e.Claim(0, "once", ClaimOptions{.max = 1, .lease_ms = 100}));
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  const std::string expired_id = (*first)[0].id;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (NowMs() <= (*first)[0].lease_expires_at && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(NowMs(), (*first)[0].lease_expires_at);
+  // Full claims (max 1, one each) hand out the others, never the exhausted one.
+  for (int i = 0; i < 2; ++i) {
+    auto next = RunTask(e.Claim(0, "once", ClaimOptions{.max = 1}));
+    ASSERT_TRUE(next);
+    ASSERT_EQ(next->size(), 1u);
+    EXPECT_NE((*next)[0].id, expired_id);
+  }
+  // A claim that comes back short moves it to the dead letters.
+  auto none = RunTask(e.Claim(0, "once", ClaimOptions{.max = 10}));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto dead = RunTask(e.DeadLetters(0, "once", 10, ""));
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->items.size(), 1u);
+  EXPECT_EQ(dead->items[0].id, expired_id);
+  EXPECT_EQ(dead->items[0].last_error, "lease expired");
+  auto stats = RunTask(e.Stats(0, "once"));
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->failed, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineTest, ::testing::ValuesIn(AllBackends()), store::testing::BackendName);
