@@ -212,6 +212,19 @@ bool SendNow(Stream& stream, std::array<asio::const_buffer, 2>& buffers) {
   return true;
 }
 
+// Lingering close: after our FIN, read and discard until the peer closes too, for at most 2 s.
+// Closing a socket with unread input makes the kernel send a reset, and a reset can destroy a
+// response the client has not read yet: a 413 answered before a large body was read would then
+// reach the client as "connection reset" instead.
+asio::awaitable<void> Linger(beast::tcp_stream& stream) {
+  std::array<char, 4096> sink;
+  stream.expires_after(std::chrono::seconds(2));  // one deadline for the whole drain
+  for (;;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+    if (ec) co_return;
+  }
+}
+
 // What a shutdown can do to a session. Only the session's own thread touches it.
 struct SessionControl {
   std::function<void()> cancel;  // set while the session lives; cancels pending socket operations
@@ -475,6 +488,7 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, Core& core, std::stri
       co_await Serve(stream, *ctl, remote);
       beast::error_code ec;
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (!ec) co_await Linger(stream);
     }
   } catch (const std::exception& e) {
     obs::Log(obs::LogLevel::kError, "connection failed", {{"error", e.what()}, {"remote", remote}});
