@@ -44,6 +44,7 @@ template core::Result<std::string> RunBlocking(store::Task<core::Result<std::str
 template core::Result<void> RunBlocking(store::Task<core::Result<void>>);
 template core::Result<schema::RotationReport> RunBlocking(store::Task<core::Result<schema::RotationReport>>);
 template core::Result<audit::VerifyReport> RunBlocking(store::Task<core::Result<audit::VerifyReport>>);
+template core::Result<audit::Record> RunBlocking(store::Task<core::Result<audit::Record>>);
 template core::Result<std::vector<store::MigrationStatus>> RunBlocking(
     store::Task<core::Result<std::vector<store::MigrationStatus>>>);
 

@@ -46,7 +46,7 @@ void AddCommon(CLI::App* cmd, CommonFlags& flags, bool listen_flags) {
   }
 }
 
-std::expected<Settings, int> LoadSettings(const CommonFlags& flags) {
+basalt::config::Sources SourcesFrom(const CommonFlags& flags) {
   basalt::config::Sources sources;
   if (!flags.config_file.empty()) {
     sources.file = flags.config_file;
@@ -58,7 +58,11 @@ std::expected<Settings, int> LoadSettings(const CommonFlags& flags) {
   if (!flags.port.empty()) sources.overrides.emplace_back("server.port", flags.port);
   if (!flags.role.empty()) sources.overrides.emplace_back("server.role", flags.role);
   if (!flags.data_dir.empty()) sources.overrides.emplace_back("storage.data_dir", flags.data_dir);
-  auto settings = basalt::config::Load(sources);
+  return sources;
+}
+
+std::expected<Settings, int> LoadSettings(const CommonFlags& flags) {
+  auto settings = basalt::config::Load(SourcesFrom(flags));
   if (!settings) {
     std::cerr << "basalt: invalid configuration (" << settings.error().size() << " problem"
               << (settings.error().size() == 1 ? "" : "s") << "):\n"
@@ -382,13 +386,19 @@ int main(int argc, char** argv) {
   if (*auth_cmd) return basalt::app::RotateKeys(*settings);
   basalt::obs::LogLevel level = basalt::obs::LogLevel::kInfo;
   basalt::obs::ParseLogLevel(settings->log.level, level);  // validated by config::Load
-  // Block SIGTERM/SIGINT before the first thread (the log flusher) starts: a process-directed
+  // Block SIGTERM/SIGINT/SIGHUP before the first thread (the log flusher) starts: a process-directed
   // signal goes to any thread that does not block it, and the default action would kill the
   // process before Serve's sigwait could turn it into a graceful shutdown.
   basalt::app::BlockShutdownSignals();
   basalt::obs::InitLogging({.level = level, .json = settings->log.format == basalt::config::LogFormat::kJson});
   try {
-    return basalt::app::Serve(*settings);
+    // SIGHUP reads the same sources again (a default basalt.toml that appeared since counts).
+    const basalt::app::SettingsLoader reload = [&flags]() -> std::expected<Settings, std::string> {
+      auto loaded = basalt::config::Load(SourcesFrom(flags));
+      if (!loaded) return std::unexpected(basalt::config::FormatProblems(loaded.error()));
+      return std::move(*loaded);
+    };
+    return basalt::app::Serve(*settings, reload);
   } catch (const std::exception& e) {
     basalt::obs::Log(basalt::obs::LogLevel::kError, "fatal", {{"error", e.what()}});
     basalt::obs::FlushLogs();

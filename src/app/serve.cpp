@@ -58,30 +58,6 @@ http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads)
   return o;
 }
 
-// The rate-limit stage's settings: the default, then the built-in auth routes, then the configured
-// routes (a later entry for the same route replaces an earlier one). config::Load validated them.
-http::RateLimitOptions ToRateLimitOptions(const config::RateLimitSettings& s) {
-  auto quota = [](const config::RateSpec& r) {
-    return http::Quota{.count = r.count, .period = std::chrono::seconds(r.period_s), .burst = r.burst};
-  };
-  http::RateLimitOptions o;
-  if (auto d = config::ParseRate(s.default_rate)) o.default_quota = quota(*d);
-  auto add = [&](const std::string& text) {
-    auto parsed = config::ParseRouteRate(text);
-    if (!parsed) return;
-    for (auto& [route, q] : o.routes) {
-      if (route == parsed->first) {
-        q = quota(parsed->second);
-        return;
-      }
-    }
-    o.routes.emplace_back(parsed->first, quota(parsed->second));
-  };
-  for (const auto& r : config::BuiltinRouteRates()) add(r);
-  for (const auto& r : s.routes) add(r);
-  return o;
-}
-
 // Connections are file descriptors: take every one the hard limit allows.
 void RaiseFileLimit() {
   rlimit lim{};
@@ -187,11 +163,12 @@ sigset_t BlockShutdownSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
 
-int Serve(const config::Settings& settings) {
+int Serve(const config::Settings& settings, const SettingsLoader& reload) {
   RaiseFileLimit();
 
   // Signals are taken by this thread with sigwait; every other thread inherits the block.
@@ -200,11 +177,12 @@ int Serve(const config::Settings& settings) {
 
   const unsigned threads =
       settings.server.threads ? settings.server.threads : std::max(1u, std::thread::hardware_concurrency());
-  // One shard per I/O thread, plus one for background work (the queue purger) and one for the
-  // events dispatcher's thread.
+  // One shard per I/O thread, plus one for background work (the queue purger), one for the
+  // events dispatcher's thread and one for this thread (the audit entry of a reload).
   const unsigned background_shard = threads;
   const unsigned events_shard = threads + 1;
-  auto database = OpenDatabase(settings, threads + 2);
+  const unsigned control_shard = threads + 2;
+  auto database = OpenDatabase(settings, threads + 3);
   if (!database) {
     obs::Log(obs::LogLevel::kError, "cannot open the database",
              {{"error", database.error().message}, {"cause", database.error().cause}});
@@ -298,7 +276,9 @@ int Serve(const config::Settings& settings) {
 
   http::Pipeline pipeline(http::Dispatch);
   pipeline.Use(http::RequestIdStage());
-  if (settings.log.access) pipeline.Use(http::AccessLogStage());
+  LiveSettings live;
+  live.access_log.store(settings.log.access);
+  pipeline.Use(http::AccessLogStage(&live.access_log));
   pipeline.Use(http::MetricsStage(metrics));
   pipeline.Use(http::SecurityHeadersStage({.referrer_policy = settings.security.referrer_policy,
                                            .hsts_max_age_s = settings.security.hsts_max_age_s,
@@ -313,7 +293,8 @@ int Serve(const config::Settings& settings) {
                                          .access = &access_cache}));
   if (settings.rate_limit.enabled) {
     auto limiter = std::make_shared<http::GcraLimiter>(http::GcraOptions{.max_keys = settings.rate_limit.max_keys});
-    pipeline.Use(http::RateLimitStage(std::move(limiter), ToRateLimitOptions(settings.rate_limit)));
+    live.rate_limit = std::make_shared<http::RateLimitPolicy>(ToRateLimitOptions(settings.rate_limit));
+    pipeline.Use(http::RateLimitStage(std::move(limiter), live.rate_limit));
   }
   pipeline.Use(api::AdminTokenAuditStage(audit_log));
   pipeline.Use(api::IdempotencyStage(db));
@@ -339,7 +320,16 @@ int Serve(const config::Settings& settings) {
   obs::FlushLogs();
 
   int received = 0;
-  sigwait(&signals, &received);
+  config::Settings effective = settings;
+  for (;;) {
+    sigwait(&signals, &received);
+    if (received != SIGHUP) break;
+    if (reload) {
+      Reload(effective, reload, live, audit_log, control_shard);
+    } else {
+      obs::Log(obs::LogLevel::kWarn, "SIGHUP ignored: this server has no configuration source to reload");
+    }
+  }
   obs::Log(obs::LogLevel::kInfo, "shutting down",
            {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
             {"drain_delay_ms", static_cast<std::int64_t>(settings.server.drain_delay_ms)},

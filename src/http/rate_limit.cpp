@@ -75,6 +75,12 @@ RateDecision GcraLimiter::Check(std::string_view key, const Quota& quota, std::u
   d.limit = burst;
   std::lock_guard lock(shard.mutex);
   auto it = shard.tat.find(key);
+  // A request under this quota never leaves the TAT more than tau ahead (it is accepted only when
+  // the new TAT is within tau), so a TAT further out was stored under a stricter quota that a
+  // configuration reload replaced: clamped (and stored so), the key has used the new quota's
+  // whole burst, and a loosened quota takes over within one of its intervals instead of after the
+  // old debt.
+  if (it != shard.tat.end() && it->second > now + tau) it->second = now + tau;
   const std::int64_t tat = it == shard.tat.end() ? now : std::max(it->second, now);
   const std::int64_t new_tat = tat + increment;
   const std::int64_t allow_at = new_tat - tau;
@@ -110,11 +116,12 @@ namespace {
 
 class Stage {
  public:
-  Stage(std::shared_ptr<RateLimiter> limiter, RateLimitOptions options)
-      : limiter_(std::move(limiter)), options_(std::move(options)) {}
+  Stage(std::shared_ptr<RateLimiter> limiter, std::shared_ptr<RateLimitPolicy> policy)
+      : limiter_(std::move(limiter)), policy_(std::move(policy)) {}
 
   bool Applies(const Request& req) const {
-    return std::ranges::find(options_.exempt, req.path()) == options_.exempt.end();
+    const auto& exempt = policy_->Current().exempt;
+    return std::ranges::find(exempt, req.path()) == exempt.end();
   }
 
   Task<Response> Handle(Request& req, Next next) {
@@ -137,9 +144,10 @@ class Stage {
   // Synchronous (no suspension), so the thread-local key buffer is never shared across requests.
   RateDecision Decide(const Request& req) {
     const std::string_view route = req.route().empty() ? req.path() : req.route();
-    const Quota* quota = &options_.default_quota;
+    const RateLimitOptions& options = policy_->Current();
+    const Quota* quota = &options.default_quota;
     std::string_view bucket;
-    for (const auto& [name, q] : options_.routes) {
+    for (const auto& [name, q] : options.routes) {
       if (name == route) {
         quota = &q;
         bucket = name;
@@ -172,16 +180,31 @@ class Stage {
   }
 
   std::shared_ptr<RateLimiter> limiter_;
-  RateLimitOptions options_;
+  std::shared_ptr<RateLimitPolicy> policy_;
 };
 
 }  // namespace
 
-Middleware RateLimitStage(std::shared_ptr<RateLimiter> limiter, RateLimitOptions options) {
-  auto stage = std::make_shared<Stage>(std::move(limiter), std::move(options));
+RateLimitPolicy::RateLimitPolicy(RateLimitOptions options) : current_(nullptr) { Replace(std::move(options)); }
+
+RateLimitPolicy::~RateLimitPolicy() = default;
+
+void RateLimitPolicy::Replace(RateLimitOptions options) {
+  auto version = std::make_unique<const RateLimitOptions>(std::move(options));
+  std::lock_guard lock(mutex_);
+  current_.store(version.get(), std::memory_order_release);
+  versions_.push_back(std::move(version));
+}
+
+Middleware RateLimitStage(std::shared_ptr<RateLimiter> limiter, std::shared_ptr<RateLimitPolicy> policy) {
+  auto stage = std::make_shared<Stage>(std::move(limiter), std::move(policy));
   return {"rate_limit",
           [stage](Request& req, Next next) -> Task<Response> { return stage->Handle(req, next); },
           [stage](const Request& req) { return stage->Applies(req); }};
+}
+
+Middleware RateLimitStage(std::shared_ptr<RateLimiter> limiter, RateLimitOptions options) {
+  return RateLimitStage(std::move(limiter), std::make_shared<RateLimitPolicy>(std::move(options)));
 }
 
 }  // namespace basalt::http

@@ -2,10 +2,12 @@
 /// Rate limiting: the RateLimiter interface (in-memory GCRA here; a shared store such as Redis can
 /// implement it later) and the "rate_limit" stage that applies it to every request.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,11 +83,34 @@ struct RateLimitOptions {
   std::vector<std::string> exempt = {"/healthz", "/readyz", "/metrics"};
 };
 
+/// The options the stage applies, replaceable while requests run (a configuration reload). A
+/// request reads the current version with one atomic load and no reference count (both I/O
+/// threads would otherwise bump one shared count per request); replaced versions are kept until
+/// the policy goes, which costs a few hundred bytes per reload.
+class RateLimitPolicy {
+ public:
+  explicit RateLimitPolicy(RateLimitOptions options);
+  ~RateLimitPolicy();
+  RateLimitPolicy(const RateLimitPolicy&) = delete;
+  RateLimitPolicy& operator=(const RateLimitPolicy&) = delete;
+
+  const RateLimitOptions& Current() const { return *current_.load(std::memory_order_acquire); }
+  /// Later requests use `options`; requests already past the stage keep the old ones.
+  void Replace(RateLimitOptions options);
+
+ private:
+  std::atomic<const RateLimitOptions*> current_;
+  std::mutex mutex_;  // guards versions_
+  std::vector<std::unique_ptr<const RateLimitOptions>> versions_;
+};
+
 /// "rate_limit": keys each request by identity (the principal's kind and id when authenticated,
 /// else the client address) and by bucket (the overriding route template, or the default), asks
 /// `limiter`, and adds `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (IETF
 /// draft-ietf-httpapi-ratelimit-headers) to the response. A refused request gets 429
 /// problem+json, code `rate_limited`, with `Retry-After`. Install after authentication.
+Middleware RateLimitStage(std::shared_ptr<RateLimiter> limiter, std::shared_ptr<RateLimitPolicy> policy);
+/// The same with fixed options.
 Middleware RateLimitStage(std::shared_ptr<RateLimiter> limiter, RateLimitOptions options);
 
 }  // namespace basalt::http

@@ -35,7 +35,7 @@ Middleware RequestIdStage() {
           }};
 }
 
-Middleware AccessLogStage() {
+Middleware AccessLogStage(const std::atomic<bool>* enabled) {
   return {"access_log",
           [](Request& req, Next next) -> Task<Response> {
             const auto start = std::chrono::steady_clock::now();
@@ -54,7 +54,10 @@ Middleware AccessLogStage() {
                       {"remote", req.remote_address()}});
             co_return res;
           },
-          [](const Request&) { return obs::LogEnabled(obs::LogLevel::kInfo); }};
+          [enabled](const Request&) {
+            return (enabled == nullptr || enabled->load(std::memory_order_relaxed)) &&
+                   obs::LogEnabled(obs::LogLevel::kInfo);
+          }};
 }
 
 Middleware MetricsStage(obs::HttpMetrics& metrics) {

@@ -2,6 +2,7 @@
 /// The built-in middleware stages, outermost first in the order app/ installs them:
 /// request_id, access_log, metrics, security_headers, cors.
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,9 @@ namespace basalt::http {
 /// echoes it on the response.
 Middleware RequestIdStage();
 
-/// "access_log": one structured line per request at info level.
-Middleware AccessLogStage();
+/// "access_log": one structured line per request at info level, while `*enabled` (when given)
+/// is true: the switch a configuration reload flips.
+Middleware AccessLogStage(const std::atomic<bool>* enabled = nullptr);
 
 /// "metrics": in-flight gauge, request counter and latency histogram by route template.
 Middleware MetricsStage(obs::HttpMetrics& metrics);

@@ -504,6 +504,8 @@ void InitLogging(const LogOptions& options) {
   if (old) old->sink->FlushAndWait(*old->logger);
 }
 
+void SetLogLevel(LogLevel level) { G().level.store(static_cast<int>(level), std::memory_order_relaxed); }
+
 bool LogEnabled(LogLevel level) {
   return level != LogLevel::kOff &&
          static_cast<int>(level) >= G().level.load(std::memory_order_relaxed);

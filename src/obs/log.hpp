@@ -39,6 +39,9 @@ struct LogOptions {
 /// Sets up the process-wide logger. Safe to call again (replaces the previous logger).
 void InitLogging(const LogOptions& options);
 
+/// Changes the level of every later line (a configuration reload).
+void SetLogLevel(LogLevel level);
+
 /// True when a line at `level` would be written (check before building expensive fields).
 bool LogEnabled(LogLevel level);
 

@@ -55,6 +55,26 @@ TEST(Gcra, BurstThenSteadyRate) {
   EXPECT_EQ(d.remaining, 4u);
 }
 
+TEST(Gcra, ALoosenedQuotaTakesOverWithinOneOfItsIntervals) {
+  // What a configuration reload does to a key that has state: the key counts as having used the
+  // new quota's whole burst, not the old quota's minute-long debt.
+  Clocked c;
+  const Quota strict{.count = 1, .period = 60s, .burst = 2};
+  ASSERT_TRUE(c.limiter->Check("k", strict).allowed);
+  ASSERT_TRUE(c.limiter->Check("k", strict).allowed);
+  ASSERT_FALSE(c.limiter->Check("k", strict).allowed);  // a minute until the next one
+  const Quota loose{.count = 1000, .period = 1s, .burst = 3};  // 1 ms interval
+  EXPECT_FALSE(c.limiter->Check("k", loose).allowed);
+  c.now += kSec / 1000;
+  EXPECT_TRUE(c.limiter->Check("k", loose).allowed);
+  EXPECT_FALSE(c.limiter->Check("k", loose).allowed);
+  c.now += 3 * kSec / 1000;  // the loose quota's whole burst is back
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(c.limiter->Check("k", loose).allowed) << i;
+  EXPECT_FALSE(c.limiter->Check("k", loose).allowed);
+  // And back: the stricter quota counts what the key used just now.
+  EXPECT_FALSE(c.limiter->Check("k", Quota{.count = 1, .period = 60s, .burst = 1}).allowed);
+}
+
 TEST(Gcra, SlowRatesRoundRetryAfterUp) {
   Clocked c;
   const Quota q{.count = 2, .period = 60s, .burst = 1};  // one every 30 s
