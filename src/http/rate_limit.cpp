@@ -40,6 +40,7 @@ struct alignas(64) GcraLimiter::Shard {
   /// Key -> theoretical arrival time (ns, the limiter's clock).
   std::unordered_map<std::string, std::int64_t, KeyHash, KeyEq> tat;
   std::size_t inserts_since_sweep = 0;
+  std::int64_t last_now = 0;  ///< The latest clock reading applied here.
 };
 
 GcraLimiter::GcraLimiter(GcraOptions options) : options_(std::move(options)) {
@@ -66,14 +67,20 @@ RateDecision GcraLimiter::Check(std::string_view key, const Quota& quota, std::u
   const std::int64_t period_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(quota.period).count();
   const std::int64_t interval = std::max<std::int64_t>(1, period_ns / std::max<std::uint32_t>(1, quota.count));
   const std::uint32_t burst = std::max<std::uint32_t>(1, quota.burst);
-  const std::int64_t tau = interval * burst;
-  const std::int64_t increment = interval * std::max<std::uint32_t>(1, cost);
+  const std::int64_t tau = interval * burst;  // <= 3.6e12 ns x 1e6: fits
+  // A cost above the burst never conforms; capping it at burst + 1 keeps n*T within int64.
+  const std::int64_t increment = interval * std::clamp<std::uint32_t>(cost, 1, burst + 1);
 
   Shard& shard = shards_[core::Fnv1a64(key) % options_.shards];
-  const std::int64_t now = options_.now_ns();
   RateDecision d;
   d.limit = burst;
   std::lock_guard lock(shard.mutex);
+  // The clock is read under the lock and never goes back within a shard: a reading taken before
+  // another request's (this thread preempted, or queued on the lock) but applied after it would
+  // see that request's TAT ahead of its stale "now" and, with a tolerance as small as 1 ms
+  // (1e9/s, burst 1e6), refuse a request that conforms.
+  const std::int64_t now = std::max(options_.now_ns(), shard.last_now);
+  shard.last_now = now;
   auto it = shard.tat.find(key);
   // A request under this quota never leaves the TAT more than tau ahead (it is accepted only when
   // the new TAT is within tau), so a TAT further out was stored under a stricter quota that a

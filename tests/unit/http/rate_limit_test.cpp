@@ -124,6 +124,37 @@ TEST(Gcra, MemoryIsBoundedAndIdleKeysGoFirst) {
   EXPECT_FALSE(c.limiter->Check("busy", q).allowed);  // its state survived the evictions
 }
 
+// The bench's "1000000000/s 1000000": an emission interval of 1 ns, so the whole tolerance (burst
+// x interval) is 1 ms. A request whose clock reading is older than one another request already
+// recorded (its thread read the clock, then was preempted or waited for the shard's lock while
+// another thread went through) must not be refused: that stale reading is not a client sending
+// too much. The clock here replays such an interleaving: 2 ms, then a reading from before.
+TEST(Gcra, ReadingOlderThanTheLastRecordedOneIsNotRefused) {
+  Clocked c;
+  const Quota q{.count = 1'000'000'000, .period = 1s, .burst = 1'000'000};
+  const std::int64_t start = c.now;
+  c.now = start + 2'000'000;
+  ASSERT_TRUE(c.limiter->Check("k", q).allowed);
+  c.now = start;  // read before the request above, applied after it
+  EXPECT_TRUE(c.limiter->Check("k", q).allowed);
+  // The limit still holds: the whole burst at one instant passes, one more does not.
+  Clocked d;
+  for (std::uint32_t i = 0; i < 1'000'000; ++i) ASSERT_TRUE(d.limiter->Check("k", q).allowed) << i;
+  EXPECT_FALSE(d.limiter->Check("k", q).allowed);
+}
+
+// A cost larger than the burst can never pass; it must not overflow the TAT arithmetic either
+// (one request per hour: an interval of 3.6e12 ns times a 32-bit cost exceeds int64).
+TEST(Gcra, CostAboveTheBurstIsRefusedWithoutOverflow) {
+  Clocked c;
+  const Quota q{.count = 1, .period = 3600s, .burst = 1'000'000};
+  const auto d = c.limiter->Check("k", q, 4'000'000'000u);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.remaining, 1'000'000u);
+  EXPECT_TRUE(c.limiter->Check("k", q, 1'000'000).allowed);
+  EXPECT_FALSE(c.limiter->Check("k", q).allowed);
+}
+
 // ---- the stage ----
 
 struct StageHarness {
