@@ -732,8 +732,11 @@ core::Result<PreparedWrite> PrepareWrite(const store::Dialect& dialect, const Co
   }
   w.id = std::move(id);
   w.if_match = std::move(if_match);
+  // Locked until the transaction ends: a concurrent PATCH, PUT or DELETE of the same record waits
+  // here and then reads this one's result (its If-Match and merge see the new version; the
+  // UPDATE's "version" condition can never match nothing).
   select.text = "SELECT " + schema::SelectList(spec, "t") + " FROM " + ctx.table + " AS \"t\" WHERE \"t\".\"id\" = " +
-                select.Bind(w.id) + " AND " + *rule;
+                select.Bind(w.id) + " AND " + *rule + dialect.RowLockClause("t");
   w.select_st = select.Take();
   return w;
 }

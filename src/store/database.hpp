@@ -66,6 +66,14 @@ class Dialect {
   /// then updates, so that concurrent claimers skip each other's rows instead of waiting: ""
   /// on SQLite (one writer: nothing to skip), " FOR UPDATE SKIP LOCKED" on PostgreSQL.
   virtual std::string_view SkipLockedClause() const { return {}; }
+  /// Row-locking suffix for a `SELECT` of rows the same transaction then changes, so that a
+  /// concurrent writer of the same row waits for this transaction and then reads what it wrote
+  /// (no lost update between the read and the write): "" on SQLite (one writer: transactions do
+  /// not overlap), " FOR UPDATE OF \"<alias>\"" on PostgreSQL. `alias` is a trusted identifier.
+  virtual std::string RowLockClause(std::string_view alias) const {
+    (void)alias;
+    return {};
+  }
 };
 
 /// A statement with its bound parameters.

@@ -66,6 +66,9 @@ class PostgresDialect final : public Dialect {
     return "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")";
   }
   std::string_view SkipLockedClause() const override { return " FOR UPDATE SKIP LOCKED"; }
+  std::string RowLockClause(std::string_view alias) const override {
+    return " FOR UPDATE OF \"" + std::string(alias) + "\"";
+  }
 };
 
 /// The connections of one shard.
