@@ -6,18 +6,10 @@
 #include "api/authorize.hpp"
 #include "api/data_support.hpp"
 #include "auth/scopes.hpp"
+#include "core/strings.hpp"
 
 namespace basalt::api {
 namespace {
-
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
 
 http::Task<http::Response> Verify(http::Request& req) {
   const http::Principal& p = req.principal();
@@ -61,9 +53,9 @@ http::Task<http::Response> Verify(http::Request& req) {
   res.Set("X-Basalt-Principal-Kind", std::string(p.kind_name()));
   res.Set("X-Basalt-Principal-Id", p.id);
   res.Set("X-Basalt-User-Id", p.user_id);
-  res.Set("X-Basalt-Roles", Join(p.roles, ","));
-  res.Set("X-Basalt-Scopes", Join(p.scopes, " "));
-  res.Set("X-Basalt-Permissions", Join(p.permissions, " "));
+  res.Set("X-Basalt-Roles", core::Join(p.roles, ","));
+  res.Set("X-Basalt-Scopes", core::Join(p.scopes, " "));
+  res.Set("X-Basalt-Permissions", core::Join(p.permissions, " "));
   res.Set("Cache-Control", "no-store");
   co_return res;
 }

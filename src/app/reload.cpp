@@ -5,6 +5,7 @@
 
 #include "app/database.hpp"
 #include "audit/audit.hpp"
+#include "core/strings.hpp"
 #include "http/rate_limit.hpp"
 #include "obs/log.hpp"
 
@@ -29,14 +30,6 @@ std::map<std::string, std::string> Flatten(const config::Settings& settings) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -117,7 +110,7 @@ void Reload(config::Settings& current, const SettingsLoader& load, LiveSettings&
   } else {
     const ReloadReport report = ApplySettings(current, *next, live);
     obs::Log(report.needs_restart.empty() ? obs::LogLevel::kInfo : obs::LogLevel::kWarn, "configuration reloaded",
-             {{"applied", Join(report.applied)}, {"restart_required", Join(report.needs_restart)}});
+             {{"applied", core::Join(report.applied, ", ")}, {"restart_required", core::Join(report.needs_restart, ", ")}});
     entry.changes = report.applied;
     for (const auto& key : report.needs_restart) entry.changes.push_back("restart_required:" + key);
   }

@@ -6,6 +6,7 @@
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
+#include "core/strings.hpp"
 #include "store/deferred.hpp"
 
 namespace basalt::audit {
@@ -18,14 +19,7 @@ constexpr std::int64_t kVerifyPage = 1000;
 
 // `changes` is stored as one text column: names joined by '\n' (names never contain one; a
 // name that does is rejected by Append). Portable and trivially canonical.
-std::string JoinChanges(const std::vector<std::string>& changes) {
-  std::string out;
-  for (std::size_t i = 0; i < changes.size(); ++i) {
-    if (i) out += '\n';
-    out += changes[i];
-  }
-  return out;
-}
+std::string JoinChanges(const std::vector<std::string>& changes) { return core::Join(changes, "\n"); }
 
 std::vector<std::string> SplitChanges(std::string_view text) {
   std::vector<std::string> out;

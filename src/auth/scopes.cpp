@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/strings.hpp"
+
 namespace basalt::auth {
 namespace {
 
@@ -22,25 +24,21 @@ bool IsQueueName(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
-/// The scopes that take a `:<collection>` suffix, and those that take a `:<queue>` suffix.
-constexpr std::string_view kCollectionBases[] = {kRecordsRead, kRecordsWrite};
-constexpr std::string_view kQueueBases[] = {kQueuesProduce, kQueuesConsume, kQueuesAdmin};
+/// The scopes that take a suffix: `:<collection>` or, for the queue ones, `:<queue>`.
+struct Suffixed {
+  std::string_view base;
+  bool queue;
+};
+constexpr Suffixed kSuffixed[] = {{kRecordsRead, false},   {kRecordsWrite, false}, {kQueuesProduce, true},
+                                  {kQueuesConsume, true},  {kQueuesAdmin, true}};
 
 /// Splits `scope` into a base that takes a suffix and the suffix; false when it has none.
 bool SplitSuffixed(std::string_view scope, std::string_view& base, std::string_view& suffix, bool& queue) {
-  for (std::string_view b : kCollectionBases) {
-    if (scope.size() > b.size() + 1 && scope.starts_with(b) && scope[b.size()] == ':') {
-      base = b;
-      suffix = scope.substr(b.size() + 1);
-      queue = false;
-      return true;
-    }
-  }
-  for (std::string_view b : kQueueBases) {
-    if (scope.size() > b.size() + 1 && scope.starts_with(b) && scope[b.size()] == ':') {
-      base = b;
-      suffix = scope.substr(b.size() + 1);
-      queue = true;
+  for (const Suffixed& s : kSuffixed) {
+    if (scope.size() > s.base.size() + 1 && scope.starts_with(s.base) && scope[s.base.size()] == ':') {
+      base = s.base;
+      suffix = scope.substr(s.base.size() + 1);
+      queue = s.queue;
       return true;
     }
   }
@@ -106,14 +104,7 @@ std::vector<std::string> SplitScopes(std::string_view text) {
   return out;
 }
 
-std::string JoinScopes(const std::vector<std::string>& scopes) {
-  std::string out;
-  for (const auto& s : scopes) {
-    if (!out.empty()) out += ' ';
-    out += s;
-  }
-  return out;
-}
+std::string JoinScopes(const std::vector<std::string>& scopes) { return core::Join(scopes, " "); }
 
 bool IsBuiltinRole(std::string_view role) { return role == "admin" || role == "user"; }
 

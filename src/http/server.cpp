@@ -34,6 +34,7 @@
 #include <unordered_set>
 
 #include "core/ids.hpp"
+#include "core/strings.hpp"
 #include "core/swar.hpp"
 #include "core/time.hpp"
 #include "http/problem.hpp"
@@ -119,14 +120,9 @@ bool HasNoLineBreak(std::string_view value) {
   return true;
 }
 
-char* Put(char* p, std::string_view text) {
-  std::memcpy(p, text.data(), text.size());
-  return p + text.size();
-}
-
 // Writes a header name or value without CR, LF or NUL, so no handler can split the response.
 char* PutHeaderText(char* p, std::string_view text) {
-  if (HasNoLineBreak(text)) return Put(p, text);
+  if (HasNoLineBreak(text)) return core::CopyTo(p, text);
   for (char c : text) {
     if (c != '\r' && c != '\n' && c != '\0') *p++ = c;
   }
@@ -145,32 +141,32 @@ bool SerializeHead(std::string& wire, const Response& response, unsigned version
   const bool body_allowed = response.status >= 200 && response.status != 204 && response.status != 304;
   wire.clear();
   wire.resize_and_overwrite(bound, [&](char* base, std::size_t) {
-    char* p = Put(base, version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    char* p = core::CopyTo(base, version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
     p = std::to_chars(p, p + 16, response.status).ptr;
     *p++ = ' ';
-    p = Put(p, reason);
-    p = Put(p, "\r\nDate: ");
-    p = Put(p, date);
-    p = Put(p, "\r\nServer: basalt\r\n");
+    p = core::CopyTo(p, reason);
+    p = core::CopyTo(p, "\r\nDate: ");
+    p = core::CopyTo(p, date);
+    p = core::CopyTo(p, "\r\nServer: basalt\r\n");
     for (const auto& [name, value] : response.headers) {
       p = PutHeaderText(p, name);
-      p = Put(p, ": ");
+      p = core::CopyTo(p, ": ");
       p = PutHeaderText(p, value);
-      p = Put(p, "\r\n");
+      p = core::CopyTo(p, "\r\n");
     }
     if (body_allowed && response.stream) {
-      if (version != 10) p = Put(p, "Transfer-Encoding: chunked\r\n");
+      if (version != 10) p = core::CopyTo(p, "Transfer-Encoding: chunked\r\n");
     } else if (body_allowed) {
-      p = Put(p, "Content-Length: ");
+      p = core::CopyTo(p, "Content-Length: ");
       p = std::to_chars(p, p + 24, response.body.size()).ptr;
-      p = Put(p, "\r\n");
+      p = core::CopyTo(p, "\r\n");
     }
     if (!keep_alive) {
-      p = Put(p, "Connection: close\r\n");
+      p = core::CopyTo(p, "Connection: close\r\n");
     } else if (version == 10) {
-      p = Put(p, "Connection: keep-alive\r\n");
+      p = core::CopyTo(p, "Connection: keep-alive\r\n");
     }
-    p = Put(p, "\r\n");
+    p = core::CopyTo(p, "\r\n");
     return static_cast<std::size_t>(p - base);
   });
   return body_allowed;

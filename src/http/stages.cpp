@@ -4,22 +4,11 @@
 #include <chrono>
 
 #include "core/ids.hpp"
+#include "core/strings.hpp"
 #include "obs/log.hpp"
 #include "obs/metrics.hpp"
 
 namespace basalt::http {
-namespace {
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += ", ";
-    out += s;
-  }
-  return out;
-}
-
-}  // namespace
 
 Middleware RequestIdStage() {
   return {"request_id", [](Request& req, Next next) -> Task<Response> {
@@ -83,9 +72,9 @@ Middleware MetricsStage(obs::HttpMetrics& metrics) {
 Middleware CorsStage(CorsOptions options) {
   const bool wildcard = std::ranges::find(options.allowed_origins, "*") != options.allowed_origins.end();
   auto shared = std::make_shared<const CorsOptions>(std::move(options));
-  auto methods = std::make_shared<const std::string>(Join(shared->allowed_methods));
-  auto headers = std::make_shared<const std::string>(Join(shared->allowed_headers));
-  auto exposed = std::make_shared<const std::string>(Join(shared->exposed_headers));
+  auto methods = std::make_shared<const std::string>(core::Join(shared->allowed_methods, ", "));
+  auto headers = std::make_shared<const std::string>(core::Join(shared->allowed_headers, ", "));
+  auto exposed = std::make_shared<const std::string>(core::Join(shared->exposed_headers, ", "));
   // Only requests from an allowed origin are touched; the others pass the stage by.
   auto allowed = [shared, wildcard](const Request& req) {
     const auto origin = req.Header("Origin");

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/strings.hpp"
 #include "core/swar.hpp"
 #include "core/time.hpp"
 
@@ -329,11 +330,6 @@ void AppendTextDouble(std::string& out, double v) {
   fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
-char* WriteLiteral(char* p, std::string_view text) {
-  std::memcpy(p, text.data(), text.size());
-  return p + text.size();
-}
-
 // Appends one JSON line to `out`. The line is written through a pointer into space reserved for
 // its longest possible form (every string byte escaped), then trimmed: no per-piece append calls,
 // which dominated the cost of the access log.
@@ -352,17 +348,17 @@ void AppendJsonLine(std::string& out, std::string_view ts, LogLevel level, std::
   const std::size_t old = out.size();
   out.resize_and_overwrite(old + bound, [&](char* base, std::size_t) {
     char* p = base + old;
-    p = WriteLiteral(p, "{\"ts\":\"");
-    p = WriteLiteral(p, ts);
-    p = WriteLiteral(p, "\",\"level\":\"");
-    p = WriteLiteral(p, LevelName(level));
-    p = WriteLiteral(p, "\",\"msg\":\"");
+    p = core::CopyTo(p, "{\"ts\":\"");
+    p = core::CopyTo(p, ts);
+    p = core::CopyTo(p, "\",\"level\":\"");
+    p = core::CopyTo(p, LevelName(level));
+    p = core::CopyTo(p, "\",\"msg\":\"");
     p = WriteEscaped(p, msg, true);
     *p++ = '"';
     for (const LogField& f : fields) {
-      p = WriteLiteral(p, ",\"");
+      p = core::CopyTo(p, ",\"");
       p = WriteEscaped(p, f.key, true);
-      p = WriteLiteral(p, "\":");
+      p = core::CopyTo(p, "\":");
       if (const auto* sv = std::get_if<std::string_view>(&f.value)) {
         *p++ = '"';
         p = WriteEscaped(p, *sv, true);
@@ -370,9 +366,9 @@ void AppendJsonLine(std::string& out, std::string_view ts, LogLevel level, std::
       } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
         p = std::to_chars(p, p + kNumber, *i).ptr;
       } else if (const auto* d = std::get_if<double>(&f.value)) {
-        p = std::isfinite(*d) ? fmt::format_to_n(p, kNumber, "{}", *d).out : WriteLiteral(p, "null");
+        p = std::isfinite(*d) ? fmt::format_to_n(p, kNumber, "{}", *d).out : core::CopyTo(p, "null");
       } else {
-        p = WriteLiteral(p, std::get<bool>(f.value) ? "true" : "false");
+        p = core::CopyTo(p, std::get<bool>(f.value) ? "true" : "false");
       }
     }
     *p++ = '}';

@@ -627,19 +627,6 @@ TEST_P(AuthBackend, ClosedRegistration) {
   EXPECT_EQ(r.status, 403) << r.body;
 }
 
-std::string Sha256Hex(std::string_view in) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(in.data(), in.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
-
 std::vector<std::string> Changes(const json::value& item) {
   std::vector<std::string> out;
   for (const auto& c : item.as_object().at("changes").as_array()) out.emplace_back(c.as_string());
@@ -702,7 +689,7 @@ TEST_P(AuthBackend, IdentityEventsGoToTheAuditLog) {
     // all (maybe a password typed in the wrong box): nothing derived from it.
     const std::string ghost = Email("ghost");
     ASSERT_EQ(c.Login(ghost, "ghost password 1").status, 401);
-    auto ghosts = events("action=auth.login&target=email_sha256:" + Sha256Hex(ghost));
+    auto ghosts = events("action=auth.login&target=email_sha256:" + core::Sha256Hex(ghost));
     ASSERT_EQ(ghosts.size(), 1u);
     EXPECT_EQ(Str(ghosts[0], "outcome"), "failure");
     EXPECT_EQ(Str(ghosts[0], "actor_kind"), "anonymous");
@@ -778,7 +765,7 @@ TEST_P(AuthBackend, IdentityEventsGoToTheAuditLog) {
     auto invite = c.Admin("POST", "/api/v1/auth/invites");
     ASSERT_EQ(invite.status, 201) << invite.body;
     const std::string invite_token = Str(ParseJson(invite.body), "token");
-    auto invites = events("action=auth.invite_created&target=invite:" + Sha256Hex(invite_token));
+    auto invites = events("action=auth.invite_created&target=invite:" + core::Sha256Hex(invite_token));
     ASSERT_EQ(invites.size(), 1u);
     EXPECT_EQ(Str(invites[0], "actor_kind"), "admin_token");
     EXPECT_EQ(c.Admin("GET", "/api/v1/audit-log?limit=500").body.find(invite_token), std::string::npos);
