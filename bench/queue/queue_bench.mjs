@@ -13,6 +13,7 @@
 // fails (exit 1) and stops; every phase checks that exactly QB_MESSAGES messages went through.
 // Only loopback: QB_URL must name 127.0.0.1 / localhost / [::1]; Redis is always 127.0.0.1.
 import { readFileSync, readdirSync } from "node:fs";
+import http from "node:http";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -83,6 +84,7 @@ const pct = (sorted, q) => (sorted.length ? +sorted[Math.min(sorted.length - 1, 
 
 async function phase(workload, fn) {
   const cpu0 = cpuTicks();
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   let timer;
   const timeout = new Promise((_, reject) => {
@@ -91,27 +93,49 @@ async function phase(workload, fn) {
   const latencies = await Promise.race([fn(), timeout]).finally(() => clearTimeout(timer));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = (cpuTicks() - cpu0) / CLK_TCK;
+  const client = process.cpuUsage(client0);
   latencies.sort((a, b) => a - b);
   const row = {
     workload, system: NAME, rps: Math.round(N / seconds), p50_ms: pct(latencies, 0.5),
-    p99_ms: pct(latencies, 0.99), cpu_us_per_req: +((cpu * 1e6) / N).toFixed(1), rss_mib: +rssMib().toFixed(1),
+    p99_ms: pct(latencies, 0.99), cpu_us_per_req: +((cpu * 1e6) / N).toFixed(1),
+    client_cpu_us_per_req: +((client.user + client.system) / N).toFixed(1), rss_mib: +rssMib().toFixed(1),
   };
   console.log(JSON.stringify(row));
 }
 
 // ---- Basalt ------------------------------------------------------------------------------------
 async function basalt() {
-  const base = (env.QB_URL || "").replace(/\/$/, "");
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname)) throw new Error(`QB_URL must be loopback: ${base}`);
-  const headers = { Authorization: `Bearer ${env.QB_TOKEN}`, "Content-Type": "application/json" };
-  const post = async (p, body) => {
-    const res = await fetch(base + p, { method: "POST", headers, body: JSON.stringify(body) });
-    const text = await res.text();
-    if (res.status >= 300) throw new Error(`${p}: ${res.status} ${text.slice(0, 300)}`);
-    return text ? JSON.parse(text) : null;
-  };
-  const put = await fetch(`${base}/api/v1/queues/bench`, { method: "PUT", headers, body: JSON.stringify({}) });
-  if (put.status >= 300) throw new Error(`PUT queue: ${put.status}`);
+  const base = new URL((env.QB_URL || "").replace(/\/$/, ""));
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(base.hostname)) throw new Error(`QB_URL must be loopback: ${base}`);
+  // node:http on keep-alive connections, one per producer/consumer: undici's fetch costs the
+  // (single, pinned) client core several times more per request, and the client, not the server,
+  // was what bounded the rate. BullMQ's ioredis client is likewise a plain socket.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: PRODUCERS + CONSUMERS, maxFreeSockets: PRODUCERS + CONSUMERS });
+  const auth = `Bearer ${env.QB_TOKEN}`;
+  const request = (method, p, body) =>
+    new Promise((resolve, reject) => {
+      const data = JSON.stringify(body);
+      const req = http.request(
+        {
+          agent, host: base.hostname.replace(/^\[|\]$/g, ""), port: base.port || 80, path: p, method,
+          headers: { Authorization: auth, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) },
+        },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const text = chunks.length === 1 ? chunks[0].toString() : Buffer.concat(chunks).toString();
+            if (res.statusCode >= 300) reject(new Error(`${method} ${p}: ${res.statusCode} ${text.slice(0, 300)}`));
+            else resolve(text ? JSON.parse(text) : null);
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(data);
+    });
+  const post = (p, body) => request("POST", p, body);
+  await request("PUT", "/api/v1/queues/bench", {});
 
   const produce = async (count, stamp) => {
     const lat = [];
