@@ -103,7 +103,10 @@ class Transaction {
   /// Queues a notification on `channel` carrying `payload` that listeners (Database::Listen, in
   /// this process and, on PostgreSQL, in every process on the same database) receive only if and
   /// after this transaction commits; a rollback drops it. Identical (channel, payload) pairs of
-  /// one transaction may be delivered once. `channel` is a short lowercase identifier
+  /// one transaction may be delivered once. PostgreSQL sends no NOTIFY inside the transaction:
+  /// after COMMIT this process's listeners get it at once (before Transact returns), other
+  /// processes by a NOTIFY the listening connection sends soon after (coalesced with others; lost
+  /// if the process dies in between). `channel` is a short lowercase identifier
   /// ([a-z_][a-z0-9_]*, at most 63 characters); `payload` at most 7,000 bytes.
   virtual Task<core::Result<void>> Notify(std::string channel, std::string payload) = 0;
 };

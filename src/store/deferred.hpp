@@ -30,10 +30,10 @@ Task<core::Result<void>> ExecuteDeferred(Transaction& tx, Statement statement);
 
 /// Runs `statement`, whose result is one row of one column (an INSERT ... RETURNING x), and
 /// queues a notification on `channel` whose payload is that value as text, delivered when `tx`
-/// commits (as Transaction::Notify). With `defer`, as ExecuteDeferred: PostgreSQL makes the
-/// statement and its pg_notify one statement (a data-modifying WITH) and queues it, so the value
-/// never travels to the client and back (a create is then BEGIN, INSERTs and COMMIT in one round
-/// trip). Elsewhere, or without `defer`, the statement runs at once and its value is notified.
+/// commits (as Transaction::Notify). With `defer`, as ExecuteDeferred: PostgreSQL queues the
+/// statement and takes its value from the pipelined exchange that runs it (a create is then
+/// BEGIN, INSERTs and COMMIT in one round trip). Elsewhere, or without `defer`, the statement runs
+/// at once and its value is notified.
 Task<core::Result<void>> ExecuteAndNotify(Transaction& tx, Statement statement, std::string channel, bool defer);
 
 /// A Database that can commit without waiting for stable storage (see TransactRelaxed).

@@ -403,7 +403,8 @@ Task<core::Result<ResultSet>> Connection::Execute(const Statement& statement, bo
 }
 
 Task<core::Result<ResultSet>> Connection::ExecuteMany(const std::vector<const Statement*>& statements,
-                                                      bool begin_first, bool commit_last) {
+                                                      bool begin_first, bool commit_last,
+                                                      std::vector<ResultSet>* each) {
   // One entry per statement; `items` never reallocates once filled, so the steps below may point
   // into it (Params::values point into Params::storage, whose buffer a move keeps).
   struct Item {
@@ -492,6 +493,14 @@ Task<core::Result<ResultSet>> Connection::ExecuteMany(const std::vector<const St
     }
   }
   if (items.empty()) co_return ResultSet{};
+  if (each) {
+    each->clear();
+    each->reserve(items.size());
+    for (const Item& item : items) {
+      const PgResult& result = (*results)[item.execute_step];
+      each->push_back(result ? ToResultSet(result.get()) : ResultSet{});
+    }
+  }
   const PgResult& last = (*results)[items.back().execute_step];
   if (!last) co_return core::Fail(core::ErrorCode::kInternal, "database error", "no result");
   co_return ToResultSet(last.get());

@@ -72,9 +72,10 @@ class Connection {
   /// statement's rows (empty when there is none), or the first error: once a statement fails the
   /// server skips the rest of the pipeline, COMMIT included, so a failed statement never commits
   /// (the transaction stays open in the failed state for the caller's ROLLBACK), and a failing
-  /// COMMIT (deferred constraint, serialization failure) is returned as its error.
+  /// COMMIT (deferred constraint, serialization failure) is returned as its error. With `each`,
+  /// every statement's rows are also stored there, one ResultSet per statement (on success only).
   Task<core::Result<ResultSet>> ExecuteMany(const std::vector<const Statement*>& statements, bool begin_first,
-                                            bool commit_last);
+                                            bool commit_last, std::vector<ResultSet>* each = nullptr);
 
   /// Runs a parameterless command on the unnamed statement: BEGIN, COMMIT, ROLLBACK.
   Task<core::Result<void>> Command(std::string_view sql);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <set>
+#include <string>
 
 #include "obs/log.hpp"
 
@@ -24,8 +25,33 @@ Listener::~Listener() {
 }
 
 void Listener::Refresh() {
+  if (stop_.load()) return;
   std::call_once(started_, [this] { thread_ = std::thread([this] { Run(); }); });
   Wake();
+}
+
+void Listener::Publish(std::vector<Notification>& notes) {
+  if (notes.empty() || stop_.load()) return;
+  bool dropped = false;
+  bool was_empty = false;
+  {
+    std::lock_guard lock(pending_mutex_);
+    was_empty = pending_.empty();
+    for (Notification& note : notes) {
+      if (pending_.size() >= kMaxPending) {
+        dropped = !dropped_;
+        dropped_ = true;
+        break;
+      }
+      pending_.insert(std::move(note));
+    }
+  }
+  if (dropped) {
+    obs::Log(obs::LogLevel::kWarn, "store notifications dropped",
+             {{"backend", std::string_view("postgres")}, {"pending", static_cast<std::int64_t>(kMaxPending)}});
+  }
+  // A non-empty set has a wake-up outstanding already (the thread empties the set before sending).
+  if (was_empty) Refresh();
 }
 
 void Listener::Stop() {
@@ -49,12 +75,61 @@ bool RunCommand(PGconn* conn, const std::string& sql) {
   return ok;
 }
 
+/// One element of a PostgreSQL text[] literal: double-quoted, `\` and `"` escaped.
+void AppendArrayElement(std::string& out, const std::string& value) {
+  out += out.size() > 1 ? ",\"" : "\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
 }  // namespace
+
+bool Listener::SendPending(PGconn* conn) {
+  std::set<Notification> batch;
+  {
+    std::lock_guard lock(pending_mutex_);
+    batch.swap(pending_);
+    dropped_ = false;
+  }
+  if (batch.empty()) return true;
+  // One statement, one transaction, one NOTIFY lock for everything published since the last one.
+  std::string channels = "{", payloads = "{";
+  for (const auto& [channel, payload] : batch) {
+    AppendArrayElement(channels, channel);
+    AppendArrayElement(payloads, payload);
+  }
+  channels += '}';
+  payloads += '}';
+  const char* values[] = {channels.c_str(), payloads.c_str()};
+  PGresult* result = PQexecParams(conn, "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", 2,
+                                  nullptr, values, nullptr, nullptr, 0);
+  const bool ok = result && PQresultStatus(result) == PGRES_TUPLES_OK;
+  PQclear(result);
+  if (ok) return true;
+  const bool broken = PQstatus(conn) != CONNECTION_OK;
+  if (broken) {
+    // Send them after the reconnect (with whatever came meanwhile).
+    std::lock_guard lock(pending_mutex_);
+    for (auto& note : batch) {
+      if (pending_.size() >= kMaxPending) break;
+      pending_.insert(note);
+    }
+  } else {
+    obs::Log(obs::LogLevel::kWarn, "store notify failed",
+             {{"backend", std::string_view("postgres")}, {"cause", std::string_view(PQerrorMessage(conn))}});
+  }
+  return !broken;
+}
 
 bool Listener::Drain(PGconn* conn) {
   if (!PQconsumeInput(conn)) return false;  // Reads what the socket has, never blocks.
+  const int own = PQbackendPID(conn);
   while (PGnotify* note = PQnotifies(conn)) {
-    hub_.Deliver(note->relname, note->extra ? note->extra : "");
+    // Our own NOTIFYs come back to us: this process delivered them at commit already.
+    if (note->be_pid != own) hub_.Deliver(note->relname, note->extra ? note->extra : "");
     PQfreemem(note);
   }
   return PQstatus(conn) == CONNECTION_OK;
@@ -90,6 +165,11 @@ void Listener::Run() {
         listening.insert(channel);
       }
       if (!healthy) break;
+      // What committed transactions published (they wait here while this is in flight).
+      if (!SendPending(conn)) {
+        healthy = false;
+        break;
+      }
       // Notifications that came while LISTEN ran are in libpq's buffer now, where poll() cannot
       // see them: deliver them before waiting, else they would wait for the next one to arrive.
       if (!Drain(conn)) {
@@ -111,6 +191,7 @@ void Listener::Run() {
       }
       if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && !Drain(conn)) healthy = false;
     }
+    if (conn && healthy && stop_.load()) (void)SendPending(conn);  // A last flush on Stop.
     if (conn) PQfinish(conn);
     if (stop_.load()) break;
     first = false;

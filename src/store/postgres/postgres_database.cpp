@@ -13,6 +13,8 @@
 ///     (store::ExecuteDeferred), else alone (or ROLLBACK on error or exception).
 ///  3. Release unbinds the descriptor and returns the connection (or discards it: broken, inside a
 ///     transaction, older than max_lifetime), handing it to the oldest waiter if any.
+///  4. After a successful COMMIT the transaction's notifications are published: to this
+///     process's listeners at once, to other processes through the Listener's coalesced NOTIFY.
 /// Pools take a mutex only for the hand-over: a shard is normally used by its own I/O thread, but
 /// any thread may use any shard (the conformance suite writes to shard 0 from eight threads).
 
@@ -38,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "obs/log.hpp"
@@ -224,6 +227,9 @@ class Pool {
 /// The Transaction handed to one `work`: BEGIN is sent with the first statement; statements of
 /// ExecuteDeferred wait in `deferred_` and go out pipelined in front of the next statement, or in
 /// front of COMMIT (Commit), so that a create (INSERT + outbox INSERT) costs one round trip.
+/// Notifications are not sent inside the transaction (a NOTIFY makes every notifying COMMIT of the
+/// cluster queue on one global lock): they are collected in `notes_` and published by
+/// PostgresDatabase once COMMIT has succeeded.
 class PgTransaction final : public DeferringTransaction {
  public:
   explicit PgTransaction(Connection& connection) : connection_(connection) {}
@@ -232,8 +238,10 @@ class PgTransaction final : public DeferringTransaction {
     if (!active_) co_return NotActive();
     std::vector<const Statement*> batch = Queued();
     batch.push_back(&statement);
-    auto result = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false);
-    deferred_.clear();
+    std::vector<ResultSet> each;
+    auto result = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false, Harvesting() ? &each : nullptr);
+    if (result) Harvest(each);
+    ClearDeferred();
     Note(result);
     co_return result;
   }
@@ -241,6 +249,7 @@ class PgTransaction final : public DeferringTransaction {
   Task<core::Result<void>> Defer(Statement statement) override {
     if (!active_) co_return NotActive();
     deferred_.push_back(std::move(statement));
+    notify_on_.emplace_back();
     co_return core::Result<void>{};
   }
 
@@ -249,8 +258,11 @@ class PgTransaction final : public DeferringTransaction {
     if (!begun_ || !deferred_.empty()) {
       // BEGIN and the deferred statements first (the script goes by the simple protocol).
       std::vector<const Statement*> batch = Queued();
-      auto flushed = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false);
-      deferred_.clear();
+      std::vector<ResultSet> each;
+      auto flushed =
+          co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false, Harvesting() ? &each : nullptr);
+      if (flushed) Harvest(each);
+      ClearDeferred();
       Note(flushed);
       if (!flushed) co_return std::unexpected(std::move(flushed.error()));
     }
@@ -259,22 +271,23 @@ class PgTransaction final : public DeferringTransaction {
     co_return result;
   }
 
-  /// `statement` (one row, one column) wrapped so that the server notifies its value itself:
-  /// WITH "r"("v") AS (<statement>) SELECT pg_notify($n, "v"::text) FROM "r". Queued like Defer.
+  /// `statement` (one row, one column) queued like Defer; once it has run, its value (as text)
+  /// becomes a notification on `channel`, published after the commit like Notify's.
   Task<core::Result<void>> DeferNotifying(Statement statement, std::string channel) override {
     if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
-    statement.sql = "WITH \"r\"(\"v\") AS (" + statement.sql + ") SELECT pg_notify($" +
-                    std::to_string(statement.params.size() + 1) + ", \"v\"::text) FROM \"r\"";
-    statement.params.emplace_back(std::move(channel));
-    co_return co_await Defer(std::move(statement));
+    if (!active_) co_return NotActive();
+    deferred_.push_back(std::move(statement));
+    notify_on_.push_back(std::move(channel));
+    co_return core::Result<void>{};
   }
 
-  /// NOTIFY through pg_notify (bound parameters), delivered by the server at COMMIT; deferred like
-  /// ExecuteDeferred (its result is never needed), so it usually travels with COMMIT.
+  /// Remembers the notification; PostgresDatabase publishes it once COMMIT succeeded (in this
+  /// process at once, to other processes by NOTIFY from the listening connection).
   Task<core::Result<void>> Notify(std::string channel, std::string payload) override {
     if (!ValidChannel(channel)) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Notify: bad channel");
-    Statement statement{"SELECT pg_notify($1, $2)", {std::move(channel), std::move(payload)}};
-    co_return co_await Defer(std::move(statement));
+    if (!active_) co_return NotActive();
+    Remember(std::move(channel), std::move(payload));
+    co_return core::Result<void>{};
   }
 
   /// After `work` succeeded: sends the deferred statements and COMMIT in one round trip (just
@@ -284,8 +297,11 @@ class PgTransaction final : public DeferringTransaction {
   Task<core::Result<void>> Commit() {
     if (!begun_ && deferred_.empty()) co_return core::Result<void>{};
     std::vector<const Statement*> batch = Queued();
-    auto committed = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/true);
-    deferred_.clear();
+    std::vector<ResultSet> each;
+    auto committed =
+        co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/true, Harvesting() ? &each : nullptr);
+    if (committed) Harvest(each);
+    ClearDeferred();
     if (!committed) co_return std::unexpected(std::move(committed.error()));
     co_return core::Result<void>{};
   }
@@ -293,11 +309,13 @@ class PgTransaction final : public DeferringTransaction {
   /// Called when `work` has finished: later calls (a leaked reference) fail instead of writing.
   void End() { active_ = false; }
   /// Drops deferred statements not sent yet (`work` failed: they must never run).
-  void DropDeferred() { deferred_.clear(); }
+  void DropDeferred() { ClearDeferred(); }
   /// True once BEGIN has been sent.
   bool begun() const { return begun_; }
   /// The first statement error `work` saw (it may have ignored it).
   const std::optional<core::Error>& first_error() const { return first_error_; }
+  /// The notifications to publish once the transaction has committed (distinct, in order).
+  std::vector<Notification>& notes() { return notes_; }
 
  private:
   static std::unexpected<core::Error> NotActive() {
@@ -310,6 +328,32 @@ class PgTransaction final : public DeferringTransaction {
     for (const Statement& statement : deferred_) batch.push_back(&statement);
     return batch;
   }
+  void ClearDeferred() {
+    deferred_.clear();
+    notify_on_.clear();
+  }
+  /// True when a queued statement's value is to be notified (then every result is needed).
+  bool Harvesting() const {
+    return std::any_of(notify_on_.begin(), notify_on_.end(), [](const std::string& c) { return !c.empty(); });
+  }
+  /// Turns the values of the DeferNotifying statements among `each` (one result per statement
+  /// sent, the deferred ones first) into notifications.
+  void Harvest(const std::vector<ResultSet>& each) {
+    for (std::size_t i = 0; i < notify_on_.size() && i < each.size(); ++i) {
+      if (notify_on_[i].empty()) continue;
+      std::string payload;
+      if (!each[i].rows.empty() && !each[i].rows[0].empty()) {
+        const Value& v = each[i].rows[0][0];
+        if (const auto* n = std::get_if<std::int64_t>(&v)) payload = std::to_string(*n);
+        else if (const auto* text = std::get_if<std::string>(&v)) payload = *text;
+      }
+      Remember(notify_on_[i], std::move(payload));
+    }
+  }
+  void Remember(std::string channel, std::string payload) {
+    Notification note{std::move(channel), std::move(payload)};
+    if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(std::move(note));
+  }
   template <class T>
   void Note(const core::Result<T>& result) {
     begun_ = begun_ || connection_.InTransaction();
@@ -320,6 +364,8 @@ class PgTransaction final : public DeferringTransaction {
   bool active_ = true;
   bool begun_ = false;
   std::vector<Statement> deferred_;
+  std::vector<std::string> notify_on_;  ///< Per deferred_ entry: the channel to notify its value on, or "".
+  std::vector<Notification> notes_;
   std::optional<core::Error> first_error_;
 };
 
@@ -414,7 +460,16 @@ class PostgresDatabase final : public RelaxingDatabase {
       (void)co_await connection->Command("ROLLBACK");
     }
     pool.Release(std::move(connection));
+    if (result) Publish(transaction.notes());
     co_return result;
+  }
+
+  /// A committed transaction's notifications: to this process's listeners at once, to other
+  /// processes through the listening connection (coalesced NOTIFY, see listener.hpp).
+  void Publish(std::vector<Notification>& notes) {
+    if (notes.empty()) return;
+    for (const auto& [channel, payload] : notes) hub_.Deliver(channel, payload);
+    listener_.Publish(notes);
   }
 
   /// Waits (at most kCloseTimeout) for calls in flight, then closes every idle connection. Must

@@ -294,33 +294,50 @@ TEST_F(PostgresTest, OpenReportsBadUrlAndUnreachableServer) {
   EXPECT_EQ(refused.error().message.find("secret"), std::string::npos);
 }
 
+/// Collects the payloads one Listen callback receives (from any thread).
+class Heard {
+ public:
+  NotificationCallback Callback() {
+    return [this](std::string_view payload, bool lost) {
+      if (lost) return;
+      std::lock_guard lock(mutex_);
+      got_.emplace(payload);
+      changed_.notify_all();
+    };
+  }
+  bool Has(const std::string& payload) {
+    std::lock_guard lock(mutex_);
+    return got_.contains(payload);
+  }
+  bool Arrives(const std::string& payload, std::chrono::milliseconds within) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, within, [&] { return got_.contains(payload); });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::set<std::string> got_;
+};
+
 // A notification that reaches the listening connection while it runs LISTEN for another channel
-// (libpq then buffers it) is delivered at once, not only when the next one comes.
+// (libpq then buffers it) is delivered at once, not only when the next one comes. The sender is
+// another Database (another instance): its notifications reach this one only through PostgreSQL.
 TEST_F(PostgresTest, NotificationArrivingDuringAnotherListenIsDeliveredAtOnce) {
   auto db = Open(1, 2);
-  ASSERT_TRUE(db);
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::set<std::string> got;
-  auto a = db->Listen("basalt_test_a", [&](std::string_view payload, bool lost) {
-    if (lost) return;
-    std::lock_guard lock(mutex);
-    got.emplace(payload);
-    changed.notify_all();
-  });
+  auto sender = Open(1, 2);
+  ASSERT_TRUE(db && sender);
+  Heard heard;
+  auto a = db->Listen("basalt_test_a", heard.Callback());
   auto notify = [&](const std::string& payload) {
-    auto r = RunTask(db->Transact(0, [payload](Transaction& tx) { return tx.Notify("basalt_test_a", payload); }));
+    auto r = RunTask(sender->Transact(0, [payload](Transaction& tx) { return tx.Notify("basalt_test_a", payload); }));
     ASSERT_TRUE(r.has_value()) << r.error().cause;
-  };
-  auto arrives = [&](const std::string& payload, std::chrono::milliseconds within) {
-    std::unique_lock lock(mutex);
-    return changed.wait_for(lock, within, [&] { return got.contains(payload); });
   };
   // The listener connects in the background: notify until it hears.
   bool listening = false;
   for (int i = 0; i < 100 && !listening; ++i) {
     notify("warm-" + std::to_string(i));
-    listening = arrives("warm-" + std::to_string(i), std::chrono::milliseconds(100));
+    listening = heard.Arrives("warm-" + std::to_string(i), std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(listening);
   std::vector<std::unique_ptr<Subscription>> others;
@@ -328,8 +345,77 @@ TEST_F(PostgresTest, NotificationArrivingDuringAnotherListenIsDeliveredAtOnce) {
     // The listener runs LISTEN for the new channel while the notification is on its way.
     others.push_back(db->Listen("basalt_test_b" + std::to_string(i), [](std::string_view, bool) {}));
     notify("n" + std::to_string(i));
-    ASSERT_TRUE(arrives("n" + std::to_string(i), std::chrono::seconds(5))) << "notification " << i << " stuck";
+    ASSERT_TRUE(heard.Arrives("n" + std::to_string(i), std::chrono::seconds(5))) << "notification " << i << " stuck";
   }
+}
+
+Task<core::Result<void>> NotifyValueOf(Transaction& tx, std::string sql, std::string then_notify, bool fail) {
+  Statement statement{std::move(sql), {}};
+  if (auto r = co_await ExecuteAndNotify(tx, std::move(statement), "basalt_test_v", /*defer=*/true); !r) co_return r;
+  if (auto r = co_await tx.Notify("basalt_test_v", std::move(then_notify)); !r) co_return r;
+  if (fail) co_return core::Fail(core::ErrorCode::kConflict, "rolled back on purpose");
+  co_return core::Result<void>{};
+}
+
+// Notifications leave no NOTIFY inside the write transaction (its COMMIT takes no cluster-wide
+// notify lock): this process's listeners have them when Transact returns, other instances get
+// them through the listening connection's coalesced NOTIFY, and a rolled-back transaction's are
+// never delivered anywhere. ExecuteAndNotify's value (computed by the deferred statement) is the
+// payload.
+TEST_F(PostgresTest, CommittedNotificationsReachThisProcessAtOnceAndOthersByNotify) {
+  auto db = Open(1, 2);
+  auto other = Open(1, 2);
+  ASSERT_TRUE(db && other);
+  Heard here, there;
+  auto local = db->Listen("basalt_test_v", here.Callback());
+  auto remote = other->Listen("basalt_test_v", there.Callback());
+  // Wait until the other instance listens (a committed notification of `db` reaches it).
+  bool listening = false;
+  for (int i = 0; i < 100 && !listening; ++i) {
+    const std::string warm = "warm-" + std::to_string(i);
+    auto r = RunTask(db->Transact(0, [warm](Transaction& tx) { return tx.Notify("basalt_test_v", warm); }));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(here.Has(warm)) << "not delivered in-process by the time Transact returned";
+    listening = there.Arrives(warm, std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(listening);
+
+  // A rolled-back transaction first, then a committed one: the committed one's notifications
+  // arrive, after which the rolled-back ones would have arrived too (same connection, in order).
+  auto failed = RunTask(db->Transact(0, [](Transaction& tx) {
+    return NotifyValueOf(tx, "SELECT 'rolled-' || 'back'", "rolled-back-2", /*fail=*/true);
+  }));
+  ASSERT_FALSE(failed.has_value());
+  auto done = RunTask(db->Transact(0, [](Transaction& tx) {
+    return NotifyValueOf(tx, "SELECT 40 + 2", "plain \"quoted\" \\ {payload}, too", /*fail=*/false);
+  }));
+  ASSERT_TRUE(done.has_value()) << done.error().cause;
+  EXPECT_TRUE(here.Has("42"));
+  EXPECT_TRUE(here.Has("plain \"quoted\" \\ {payload}, too"));
+  EXPECT_TRUE(there.Arrives("42", std::chrono::seconds(10)));
+  EXPECT_TRUE(there.Arrives("plain \"quoted\" \\ {payload}, too", std::chrono::seconds(10)));
+  // Many concurrent writers (coalesced into few NOTIFYs): every payload reaches the other side.
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&db, w] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string payload = "w" + std::to_string(w) + "-" + std::to_string(i);
+        (void)RunTask(db->Transact(0, [payload](Transaction& tx) { return tx.Notify("basalt_test_v", payload); }));
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  for (int w = 0; w < 4; ++w) {
+    for (int i = 0; i < 50; ++i) {
+      const std::string payload = "w" + std::to_string(w) + "-" + std::to_string(i);
+      EXPECT_TRUE(here.Has(payload)) << payload;
+      EXPECT_TRUE(there.Arrives(payload, std::chrono::seconds(10))) << payload;
+    }
+  }
+  EXPECT_FALSE(here.Has("rolled-back"));
+  EXPECT_FALSE(here.Has("rolled-back-2"));
+  EXPECT_FALSE(there.Has("rolled-back"));
+  EXPECT_FALSE(there.Has("rolled-back-2"));
 }
 
 }  // namespace
