@@ -83,7 +83,7 @@ class AccessBackend : public ::testing::TestWithParam<std::string> {
     // Registration and login run more often here than the built-in auth rate limits allow.
     env_.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");
     if (GetParam() == "postgres") {
-      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      const char* url = PostgresUrl();
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
       env_.emplace_back("BASALT_DATABASE__URL", url);
     }

@@ -116,7 +116,7 @@ class AuthBackend : public ::testing::TestWithParam<std::string> {
     // the limits have their own tests (rate_limit_test).
     env_.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");
     if (GetParam() == "postgres") {
-      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      const char* url = PostgresUrl();
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
       env_.emplace_back("BASALT_DATABASE__URL", url);
     }

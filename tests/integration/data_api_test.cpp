@@ -574,7 +574,7 @@ class DataApiBackend : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     env_.emplace_back("BASALT_AUTH__ADMIN_TOKEN", kToken);
     if (GetParam() == "postgres") {
-      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      const char* url = PostgresUrl();
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
       env_.emplace_back("BASALT_DATABASE__URL", url);
     }

@@ -27,7 +27,7 @@ class Durability : public ::testing::TestWithParam<std::string> {
     SetBinaryPath(BASALT_BINARY);
     env_ = {{"BASALT_AUTH__ADMIN_TOKEN", kAdminToken}, {"BASALT_LOG__ACCESS", "false"}};
     if (GetParam() == "postgres") {
-      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      const char* url = PostgresUrl();
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
       env_.emplace_back("BASALT_DATABASE__URL", url);
     }

@@ -370,7 +370,7 @@ class EventsBackend : public ::testing::TestWithParam<std::string> {
     env_.emplace_back("BASALT_EVENTS__POLL_MS", "60000");
     env_.emplace_back("BASALT_RATE_LIMIT__ENABLED", "false");  // the tests poll the API quickly
     if (GetParam() == "postgres") {
-      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      const char* url = PostgresUrl();
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
       env_.emplace_back("BASALT_DATABASE__URL", url);
     }
@@ -1005,7 +1005,7 @@ TEST_P(WebhooksBackend, KilledServerLosesNoQueuedDelivery) {
 // (no webhook worker) and an `all` instance. Writes on either reach the other's live subscribers
 // and the webhook worker only through LISTEN/NOTIFY.
 TEST(EventsPostgres, InstancesWakeEachOtherThroughListenNotify) {
-  const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+  const char* url = PostgresUrl();
   if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
   Receiver receiver([](int) { return Answer{200}; });
   Env env{{"BASALT_AUTH__ADMIN_TOKEN", kToken},       {"BASALT_EVENTS__POLL_MS", "60000"},
@@ -1049,7 +1049,7 @@ TEST(EventsPostgres, InstancesWakeEachOtherThroughListenNotify) {
 // their problem and roll everything back. "store round trip" lines (trace level) carry each
 // exchange's statement text.
 TEST(EventsPostgres, CreateIsOneRoundTripAndItsErrorsStillMapAndRollBack) {
-  const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+  const char* url = PostgresUrl();
   if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
   Env env{{"BASALT_AUTH__ADMIN_TOKEN", kToken}, {"BASALT_EVENTS__POLL_MS", "60000"},
           {"BASALT_RATE_LIMIT__ENABLED", "false"}, {"BASALT_DATABASE__URL", url}, {"BASALT_LOG__LEVEL", "trace"}};

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <boost/beast/core/error.hpp>
 #include <boost/json.hpp>
@@ -22,9 +24,12 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <random>
 #include <sstream>
 
 extern char** environ;
@@ -107,6 +112,66 @@ std::string BinaryPath() {
   if (!BinaryPathStorage().empty()) return BinaryPathStorage();
   if (const char* p = std::getenv("BASALT_BINARY")) return p;
   return "basalt";
+}
+
+namespace {
+
+/// `url` with its database name replaced: the path of a postgres:// URL, else (a key=value
+/// conninfo) a trailing dbname= that overrides the first.
+std::string WithDatabase(const std::string& url, const std::string& name) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url + " dbname=" + name;
+  const auto query = url.find('?', scheme + 3);
+  const auto authority_end = std::min(url.find('/', scheme + 3), query);
+  std::string out = url.substr(0, authority_end) + "/" + name;
+  if (query != std::string::npos) out += url.substr(query);
+  return out;
+}
+
+/// Runs one statement on `url`; the error message, empty on success.
+std::string RunOnServer(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::string error;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    error = PQerrorMessage(conn);
+  } else {
+    PGresult* result = PQexec(conn, sql.c_str());
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) error = PQerrorMessage(conn);
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return error;
+}
+
+struct TestDatabase {
+  std::string server_url;  ///< BASALT_TEST_POSTGRES_URL
+  std::string name;
+  std::string url;
+  pid_t owner = ::getpid();
+  ~TestDatabase() {
+    // Every server of this process is gone (BasaltProcess kills its own); FORCE ends strays.
+    if (!name.empty() && ::getpid() == owner) (void)RunOnServer(server_url, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+  }
+};
+
+}  // namespace
+
+const char* PostgresUrl() {
+  static const std::unique_ptr<TestDatabase> database = []() -> std::unique_ptr<TestDatabase> {
+    const char* server = std::getenv("BASALT_TEST_POSTGRES_URL");
+    if (server == nullptr || *server == '\0') return nullptr;
+    auto db = std::make_unique<TestDatabase>();
+    db->server_url = server;
+    std::random_device random;
+    db->name = "basalt_t_" + std::to_string(::getpid()) + "_" + std::to_string(random() % 1000000);
+    if (const std::string error = RunOnServer(db->server_url, "CREATE DATABASE " + db->name); !error.empty()) {
+      std::fprintf(stderr, "harness: cannot create the test database %s: %s\n", db->name.c_str(), error.c_str());
+      std::exit(1);
+    }
+    db->url = WithDatabase(db->server_url, db->name);
+    return db;
+  }();
+  return database ? database->url.c_str() : nullptr;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -71,6 +71,18 @@ void SetBinaryPath(std::string path);
 #define BASALT_USE_BINARY_FROM_DEFINITION() \
   [[maybe_unused]] static const bool basalt_binary_path_set_ = (::basalt::testing::SetBinaryPath(BASALT_BINARY), true)
 
+/// The PostgreSQL URL for the servers of this test process, or nullptr when
+/// BASALT_TEST_POSTGRES_URL is unset (the test then skips). The first call creates a database of
+/// this process's own ("basalt_t_<pid>_<random>") on the server of BASALT_TEST_POSTGRES_URL; it is
+/// dropped (WITH (FORCE)) when the process exits. ctest runs every test case in its own process,
+/// so test cases running at once never share a database: each Basalt server on one database is
+/// an instance of one cluster (its webhook worker claims every instance's deliveries, the last
+/// started writes the `basalt.webhooks` queue settings, circuit breakers are keyed by
+/// host:port), which made concurrent tests disturb each other. Servers of one test (two
+/// instances, a restart) still share its database. Exits the process when the database cannot
+/// be created.
+const char* PostgresUrl();
+
 /// Reads a whole file ("" when missing).
 std::string ReadFile(const std::string& path);
 

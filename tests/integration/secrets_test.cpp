@@ -57,7 +57,7 @@ class SecretsBackend : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "postgres") {
-      const char* url = std::getenv("BASALT_TEST_POSTGRES_URL");
+      const char* url = PostgresUrl();
       if (url == nullptr || *url == '\0') GTEST_SKIP() << "BASALT_TEST_POSTGRES_URL is not set";
       url_ = url;
     }
