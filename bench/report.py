@@ -152,6 +152,20 @@ def print_queue_targets(by_wl):
         if peer:
             verdict = "PASS" if rate >= peer else "FAIL"
             print(f"  {name + ' vs ' + QUEUE_PEER:<40} x{rate / peer:<9.2f} ({rate:.0f} / {peer:.0f} msg/s){'':<6} target >= x1     {verdict}")
+    # The end-to-end phase (producers and consumers at once) against the same bounds, for
+    # information: the verdicts above are the definition.
+    e2e = by_wl.get("queue_end_to_end", {})
+    peer_e2e = (e2e.get(QUEUE_PEER) or {}).get("rps")
+    for name, bound in QUEUE_TARGETS.items():
+        row = e2e.get(name)
+        if not row or not row["rps"]:
+            continue
+        rate = row["rps"]
+        verdict = "PASS" if rate >= bound else "FAIL"
+        print(f"  {name + ' end-to-end phase':<40} {rate:<10.0f} msg/s{'':<21} target >= {bound:.0f} msg/s  {verdict}")
+        if peer_e2e:
+            verdict = "PASS" if rate >= peer_e2e else "FAIL"
+            print(f"  {name + ' end-to-end vs ' + QUEUE_PEER:<40} x{rate / peer_e2e:<9.2f} ({rate:.0f} / {peer_e2e:.0f} msg/s){'':<6} target >= x1     {verdict}")
 
 
 def print_ratios(by_wl, ref_name, title, only=None):

@@ -89,7 +89,7 @@ workload_create() { data_workload create; }
 
 # Queue throughput (bench/queue/queue_bench.mjs): produce batches, claim + ack batches and end-to-end
 # latency, messages/s in the rps column, on Basalt (SQLite, PostgreSQL) and BullMQ on a throwaway
-# redis-server (the peer). BENCH_QUEUE_MESSAGES (50000), BENCH_QUEUE_BATCH (100),
+# redis-server (the peer). BENCH_QUEUE_MESSAGES (50000), BENCH_QUEUE_BATCH (500),
 # BENCH_QUEUE_PRODUCERS (4), BENCH_QUEUE_CONSUMERS (4), BENCH_REDIS_DURABLE (0; 1 = Redis AOF with
 # appendfsync always, durable like Basalt). See bench/README.md.
 BULLMQ_DIR="$BENCH_DIR/peers/bullmq"
@@ -97,7 +97,7 @@ queue_case() {  # SYSTEM
   local system="$1" rc=0
   system_selected "$system" || return 0
   log "queue / $system: starting"
-  local qb_env=("QB_NAME=$system" "QB_MESSAGES=${BENCH_QUEUE_MESSAGES:-50000}" "QB_BATCH=${BENCH_QUEUE_BATCH:-100}"
+  local qb_env=("QB_NAME=$system" "QB_MESSAGES=${BENCH_QUEUE_MESSAGES:-50000}" "QB_BATCH=${BENCH_QUEUE_BATCH:-500}"
     "QB_PRODUCERS=${BENCH_QUEUE_PRODUCERS:-4}" "QB_CONSUMERS=${BENCH_QUEUE_CONSUMERS:-4}")
   case "$system" in
     basalt-sqlite | basalt-postgres)
