@@ -1,8 +1,21 @@
 #include "audit/audit.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
@@ -12,6 +25,7 @@
 namespace basalt::audit {
 namespace {
 
+namespace asio = boost::asio;
 using store::Statement;
 using store::Value;
 
@@ -106,6 +120,17 @@ std::string HashOf(const Record& r, std::string_view kind, std::string_view outc
   return h.HexDigest();
 }
 
+core::Result<void> CheckChanges(const Entry& entry) {
+  for (const auto& c : entry.changes) {
+    if (c.find('\n') != std::string::npos || c.empty())
+      return core::Fail(core::ErrorCode::kInternal, "An audit change name must be non-empty and on one line.");
+  }
+  return {};
+}
+
+/// Most entries one shared transaction appends (the rest wait for the next one).
+constexpr std::size_t kMaxGroup = 128;
+
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -153,11 +178,77 @@ std::string EntryHash(const Record& record) {
   return HashOf(record, Name(record.entry.actor_kind), Name(record.entry.outcome), record.entry.changes);
 }
 
-AuditLog::AuditLog(store::Database& database) : db_(database) {
+namespace {
+/// What a queued caller of Append(shard, entry) is woken with: the result of its entry, or
+/// (empty) its turn to run the group's next transaction.
+struct Wake {
+  std::optional<core::Result<Record>> result;
+};
+}  // namespace
+
+/// The group commit queue (see audit.hpp). `busy` while some caller (the leader) runs a
+/// transaction for the group; callers arriving meanwhile queue here with a pointer to their entry
+/// (it lives in their suspended coroutine until they are woken) and are woken on their own
+/// executor with their result; when a transaction ends, the first caller still queued becomes the
+/// next leader and takes everything queued by then.
+struct AuditLog::Group {
+  struct Waiter {
+    const Entry* entry = nullptr;
+    std::move_only_function<void(Wake)> wake;
+  };
+  std::mutex mutex;
+  bool busy = false;
+  std::deque<Waiter> queue;
+  std::atomic<std::uint64_t> transactions{0};
+};
+
+namespace {
+
+using Group = AuditLog::Group;
+
+/// Takes up to kMaxGroup - 1 queued callers (the leader's own entry is the first of the group).
+std::vector<Group::Waiter> TakeQueued(Group& g) {
+  std::vector<Group::Waiter> out;
+  std::lock_guard lock(g.mutex);
+  while (!g.queue.empty() && out.size() + 1 < kMaxGroup) {
+    out.push_back(std::move(g.queue.front()));
+    g.queue.pop_front();
+  }
+  return out;
+}
+
+/// Wakes each taken caller with its result (results[0] is the leader's own).
+void Deliver(std::vector<Group::Waiter>& waiters, std::vector<core::Result<Record>>& results) {
+  for (std::size_t i = 0; i < waiters.size(); ++i) {
+    Wake w;
+    w.result.emplace(std::move(results[i + 1]));
+    waiters[i].wake(std::move(w));
+  }
+}
+
+/// Ends the leader's turn: the first caller still queued leads next, or the group goes idle.
+void HandOff(Group& g) {
+  std::optional<Group::Waiter> next;
+  {
+    std::lock_guard lock(g.mutex);
+    if (g.queue.empty()) {
+      g.busy = false;
+    } else {
+      next.emplace(std::move(g.queue.front()));
+      g.queue.pop_front();
+    }
+  }
+  if (next) next->wake(Wake{});
+}
+
+}  // namespace
+
+AuditLog::AuditLog(store::Database& database) : db_(database), group_(std::make_unique<Group>()) {
   const auto& d = db_.dialect();
   auto p = [&d](int n) { return d.Placeholder(n); };
-  // The head row's lock serialises appenders until their transactions end (see audit.hpp).
-  bump_ = "UPDATE basalt_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+  // The head row's lock serialises appenders until their transactions end (see audit.hpp). The
+  // bump reserves as many sequences as the transaction appends entries.
+  bump_ = "UPDATE basalt_audit_head SET seq = seq + " + p(1) + " WHERE id = 1 RETURNING seq, hash";
   insert_ = "INSERT INTO basalt_audit_log (" + std::string(kColumns) + ") VALUES (";
   for (int i = 1; i <= 14; ++i) insert_ += (i > 1 ? ", " : "") + p(i);
   insert_ += ")";
@@ -167,37 +258,58 @@ AuditLog::AuditLog(store::Database& database) : db_(database) {
   select_head_ = "SELECT seq, hash FROM basalt_audit_head WHERE id = 1";
 }
 
-store::Task<core::Result<Record>> AuditLog::Append(store::Transaction& tx, Entry entry) {
-  for (const auto& c : entry.changes) {
-    if (c.find('\n') != std::string::npos || c.empty())
-      co_return core::Fail(core::ErrorCode::kInternal, "An audit change name must be non-empty and on one line.");
-  }
-  Statement bump{bump_, {}};
+AuditLog::~AuditLog() = default;
+
+std::uint64_t AuditLog::own_transactions() const { return group_->transactions.load(); }
+
+store::Task<core::Result<void>> AuditLog::AppendAll(store::Transaction& tx, const std::vector<const Entry*>& entries,
+                                                    std::vector<Record>& out) {
+  out.clear();  // Transact may run this again
+  const auto n = static_cast<std::int64_t>(entries.size());
+  Statement bump{bump_, {n}};
   auto head = co_await tx.Execute(std::move(bump));
   if (!head) co_return std::unexpected(std::move(head.error()));
   if (head->rows.size() != 1)
     co_return core::Fail(core::ErrorCode::kInternal, "The audit log head row is missing.",
                          "basalt_audit_head has no row with id 1");
-  Record rec;
-  rec.sequence = Int(head->rows[0][0]);
-  rec.prev_hash = Text(head->rows[0][1]);
-  rec.id = core::FormatUuid(core::NewUuidV7());
-  rec.time_ms = NowMs();
-  rec.entry = std::move(entry);
-  rec.hash = EntryHash(rec);
-  Statement insert{insert_,
-                   {rec.sequence, rec.id, rec.time_ms, std::string(Name(rec.entry.actor_kind)), rec.entry.actor_id,
-                    rec.entry.action, rec.entry.target, std::string(Name(rec.entry.outcome)), rec.entry.ip,
-                    rec.entry.user_agent, rec.entry.request_id, JoinChanges(rec.entry.changes), rec.prev_hash,
-                    rec.hash}};
-  // Neither result is needed: on PostgreSQL both travel with the transaction's next statement or
-  // its COMMIT, so the head row (locked by the bump) is held for one round trip, not three.
-  auto inserted = co_await store::ExecuteDeferred(tx, std::move(insert));
-  if (!inserted) co_return std::unexpected(std::move(inserted.error()));
-  Statement set_head{set_head_, {rec.hash, rec.sequence}};
+  const std::int64_t last = Int(head->rows[0][0]);
+  std::string prev = Text(head->rows[0][1]);
+  std::int64_t sequence = last - n + 1;
+  for (const Entry* entry : entries) {
+    Record rec;
+    rec.sequence = sequence++;
+    rec.prev_hash = prev;
+    rec.id = core::FormatUuid(core::NewUuidV7());
+    rec.time_ms = NowMs();
+    rec.entry = *entry;
+    rec.hash = EntryHash(rec);
+    prev = rec.hash;
+    Statement insert{insert_,
+                     {rec.sequence, rec.id, rec.time_ms, std::string(Name(rec.entry.actor_kind)), rec.entry.actor_id,
+                      rec.entry.action, rec.entry.target, std::string(Name(rec.entry.outcome)), rec.entry.ip,
+                      rec.entry.user_agent, rec.entry.request_id, JoinChanges(rec.entry.changes), rec.prev_hash,
+                      rec.hash}};
+    // No result is needed: on PostgreSQL the inserts and the head update travel with the
+    // transaction's next statement or its COMMIT, so the head row (locked by the bump) is held
+    // for one round trip, not 2 + N.
+    auto inserted = co_await store::ExecuteDeferred(tx, std::move(insert));
+    if (!inserted) co_return std::unexpected(std::move(inserted.error()));
+    out.push_back(std::move(rec));
+  }
+  Statement set_head{set_head_, {prev, last}};
   auto moved = co_await store::ExecuteDeferred(tx, std::move(set_head));
   if (!moved) co_return std::unexpected(std::move(moved.error()));
-  co_return rec;
+  co_return core::Result<void>{};
+}
+
+store::Task<core::Result<Record>> AuditLog::Append(store::Transaction& tx, Entry entry) {
+  if (auto valid = CheckChanges(entry); !valid) co_return std::unexpected(std::move(valid.error()));
+  std::vector<const Entry*> entries;
+  entries.push_back(&entry);
+  std::vector<Record> out;
+  auto done = co_await AppendAll(tx, entries, out);
+  if (!done) co_return std::unexpected(std::move(done.error()));
+  co_return std::move(out.front());
 }
 
 store::Task<core::Result<void>> AuditLog::AppendVoid(store::Transaction& tx, Entry entry) {
@@ -210,25 +322,86 @@ store::TransactionWork AuditLog::AppendStep(Entry entry) {
   return [this, entry = std::move(entry)](store::Transaction& tx) { return AppendVoid(tx, entry); };
 }
 
-namespace {
-// A transaction body as a free coroutine (GCC 12: no coroutine lambdas inside coroutines).
-store::Task<core::Result<void>> AppendInto(AuditLog& log, store::Transaction& tx, Entry entry,
-                                           std::optional<Record>& out) {
-  auto r = co_await log.Append(tx, std::move(entry));
-  if (!r) co_return std::unexpected(std::move(r.error()));
-  out = std::move(*r);
-  co_return core::Result<void>{};
+store::Task<std::vector<core::Result<Record>>> AuditLog::Commit(unsigned shard, std::vector<const Entry*> entries) {
+  std::vector<core::Result<Record>> out;
+  std::vector<Record> records;
+  ++group_->transactions;
+  auto done = co_await db_.Transact(
+      shard, [this, &entries, &records](store::Transaction& tx) { return AppendAll(tx, entries, records); });
+  if (done) {
+    for (auto& r : records) out.emplace_back(std::move(r));
+    co_return out;
+  }
+  if (entries.size() == 1) {
+    out.emplace_back(std::unexpected(std::move(done.error())));
+    co_return out;
+  }
+  // One entry the database refuses (say, bytes PostgreSQL does not take as UTF-8) must not cost
+  // the others theirs: each again, alone.
+  for (const Entry* entry : entries) {
+    std::vector<const Entry*> one;
+    one.push_back(entry);
+    ++group_->transactions;
+    auto alone = co_await db_.Transact(
+        shard, [this, &one, &records](store::Transaction& tx) { return AppendAll(tx, one, records); });
+    if (alone) {
+      out.emplace_back(std::move(records.front()));
+    } else {
+      out.emplace_back(std::unexpected(std::move(alone.error())));
+    }
+  }
+  co_return out;
 }
-}  // namespace
 
 store::Task<core::Result<Record>> AuditLog::Append(unsigned shard, Entry entry) {
-  std::optional<Record> out;
-  auto done = co_await db_.Transact(shard, [this, &entry, &out](store::Transaction& tx) {
-    // Transact may retry work on some backends: copy, never move, the entry in.
-    return AppendInto(*this, tx, entry, out);
-  });
-  if (!done) co_return std::unexpected(std::move(done.error()));
-  co_return std::move(*out);
+  if (auto valid = CheckChanges(entry); !valid) co_return std::unexpected(std::move(valid.error()));
+  Group& g = *group_;
+  bool lead = false;
+  {
+    std::lock_guard lock(g.mutex);
+    if (!g.busy) g.busy = lead = true;
+  }
+  if (!lead) {
+    // Queue behind the transaction in flight; woken with the result, or to lead the next one.
+    auto executor = co_await asio::this_coro::executor;
+    const Entry* mine = &entry;
+    auto initiation = [&g, executor, mine](auto handler) {
+      // Tracked: the caller's io_context must not run out of work while the group holds its handler.
+      asio::any_io_executor tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+      std::move_only_function<void(Wake)> wake = [handler = std::move(handler), tracked](Wake w) mutable {
+        asio::post(tracked, [handler = std::move(handler), w = std::move(w)]() mutable { std::move(handler)(std::move(w)); });
+      };
+      std::unique_lock lock(g.mutex);
+      if (!g.busy) {  // the group went idle meanwhile: lead
+        g.busy = true;
+        lock.unlock();
+        wake(Wake{});
+        return;
+      }
+      g.queue.push_back(Group::Waiter{mine, std::move(wake)});
+    };
+    Wake woken = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Wake)>(std::move(initiation),
+                                                                                         asio::use_awaitable);
+    if (woken.result) co_return std::move(*woken.result);
+  }
+  // This caller leads: one transaction for its entry and everything queued by now.
+  std::vector<Group::Waiter> waiters = TakeQueued(g);
+  std::vector<const Entry*> entries;
+  entries.reserve(waiters.size() + 1);
+  entries.push_back(&entry);
+  for (const auto& w : waiters) entries.push_back(w.entry);
+  std::vector<core::Result<Record>> results;
+  try {
+    results = co_await Commit(shard, std::move(entries));
+  } catch (...) {
+    results.clear();
+  }
+  // Whatever happened, every taken caller gets an answer and the turn passes on.
+  while (results.size() < waiters.size() + 1)
+    results.emplace_back(core::Fail(core::ErrorCode::kInternal, "The audit entry was not recorded.", "audit append threw"));
+  Deliver(waiters, results);
+  HandOff(g);
+  co_return std::move(results.front());
 }
 
 store::Task<core::Result<std::vector<Record>>> AuditLog::List(unsigned shard, ListQuery query) {

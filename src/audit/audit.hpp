@@ -14,8 +14,19 @@
 /// hash its predecessor committed; a rolled-back transaction takes its sequence back with it, so
 /// there are no gaps. On SQLite the single writer serialises anyway. Appending inside a longer
 /// transaction holds that lock until it commits: append last.
+///
+/// Group commit: the lock is held through the commit's flush, so one appender at a time would
+/// mean one fsync per entry. `Append(shard, entry)` therefore shares transactions between
+/// concurrent callers of one AuditLog (one process): while a chain transaction is in flight,
+/// entries arriving queue up, and the next transaction appends all of them (one head bump by N,
+/// N rows with consecutive sequences, each linked to the one before, one commit). Every caller
+/// still returns only after the transaction holding its entry committed. If such a shared
+/// transaction fails, each of its entries is tried again alone, so one entry the database refuses
+/// costs no other entry. Appends inside a caller's transaction (`Append(tx, ...)`, AppendStep)
+/// are never shared: they commit or roll back with that transaction.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,9 +123,20 @@ struct VerifyReport {
 class AuditLog {
  public:
   explicit AuditLog(store::Database& database);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
 
-  /// Appends `entry` in its own transaction (durable when this returns). Errors: database errors.
+  /// Appends `entry` in a transaction of its own or shared with concurrent calls (group commit,
+  /// see the Concurrency note above); durable when this returns. Resumes the caller on its own
+  /// executor. Errors: an invalid change name; database errors.
   store::Task<core::Result<Record>> Append(unsigned shard, Entry entry);
+
+  /// Transactions run so far by `Append(shard, entry)` (a shared one counts once; a retry of one
+  /// entry alone counts too). Fewer than the entries appended means appends were grouped.
+  std::uint64_t own_transactions() const;
+
+  struct Group;  ///< Implementation detail: the group commit queue of Append(shard, entry).
 
   /// Appends `entry` inside `tx`, so an action and its audit entry commit (or roll back) together.
   /// Call it last in the transaction: it holds the chain's lock until commit.
@@ -135,8 +157,14 @@ class AuditLog {
 
  private:
   store::Task<core::Result<void>> AppendVoid(store::Transaction& tx, Entry entry);
+  /// Appends `entries` in order inside `tx` (one head bump by their number); fills `out`.
+  store::Task<core::Result<void>> AppendAll(store::Transaction& tx, const std::vector<const Entry*>& entries,
+                                            std::vector<Record>& out);
+  /// Runs one transaction appending `entries`; on failure with several, each alone.
+  store::Task<std::vector<core::Result<Record>>> Commit(unsigned shard, std::vector<const Entry*> entries);
 
   store::Database& db_;
+  std::unique_ptr<Group> group_;
   std::string bump_, insert_, set_head_, select_page_, select_head_;
 };
 

@@ -2,10 +2,17 @@
 /// schema per test): appends chain, concurrent appends (threads, and two Database instances on one
 /// PostgreSQL) keep one valid chain, an append inside a rolled-back transaction leaves nothing,
 /// filters and the keyset cursor, and Verify names the first entry after tampering done directly
-/// in SQL: an edited row, a deleted row (middle and last), two rows swapped.
+/// in SQL: an edited row, a deleted row (middle and last), two rows swapped. Concurrent appends of
+/// one AuditLog share transactions (group commit), also with two instances on one database, and
+/// an entry the database refuses costs no other entry of its group.
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
@@ -43,6 +50,18 @@ store::Task<core::Result<void>> Exec(store::Transaction& tx, std::string sql) {
   auto r = co_await tx.Execute(std::move(s));
   if (!r) co_return std::unexpected(std::move(r.error()));
   co_return core::Result<void>{};
+}
+
+/// Starts every append of `entries` on one io_context before running it, so all but the first
+/// arrive while a transaction is in flight; returns the results in order.
+std::vector<core::Result<Record>> AppendConcurrently(AuditLog& log, unsigned shard, std::vector<Entry> entries) {
+  boost::asio::io_context io;
+  std::vector<std::future<core::Result<Record>>> futures;
+  for (auto& e : entries) futures.push_back(boost::asio::co_spawn(io, log.Append(shard, std::move(e)), boost::asio::use_future));
+  io.run();
+  std::vector<core::Result<Record>> out;
+  for (auto& f : futures) out.push_back(f.get());
+  return out;
 }
 
 store::Task<core::Result<void>> AppendThenFail(AuditLog& log, store::Transaction& tx) {
@@ -188,6 +207,77 @@ TEST_P(AuditTest, ConcurrentAppendsKeepAValidChain) {
   EXPECT_EQ(sequences.size(), static_cast<std::size_t>(kThreads * kEach));
   EXPECT_EQ(*sequences.begin(), 1);
   EXPECT_EQ(*sequences.rbegin(), kThreads * kEach);
+}
+
+TEST_P(AuditTest, ConcurrentAppendsShareTransactionsAndKeepOneChain) {
+  constexpr int kEach = 40;
+  // Two instances (on PostgreSQL each with its own pool), each grouping its own appends.
+  auto other_db = Open();
+  ASSERT_TRUE(other_db);
+  AuditLog other(*other_db);
+  auto batch = [](std::string prefix) {
+    std::vector<Entry> entries;
+    for (int i = 0; i < kEach; ++i) entries.push_back(Make("admin_token.used", prefix + std::to_string(i)));
+    return entries;
+  };
+  std::vector<core::Result<Record>> mine, theirs;
+  std::thread t1([&] { mine = AppendConcurrently(*log_, 0, batch("POST /a/")); });
+  std::thread t2([&] { theirs = AppendConcurrently(other, 1, batch("POST /b/")); });
+  t1.join();
+  t2.join();
+  other_db->Close();
+  std::set<std::int64_t> returned;
+  for (const auto* results : {&mine, &theirs}) {
+    ASSERT_EQ(results->size(), static_cast<std::size_t>(kEach));
+    for (int i = 0; i < kEach; ++i) {
+      const auto& r = (*results)[static_cast<std::size_t>(i)];
+      ASSERT_TRUE(r.has_value()) << r.error().message << " / " << r.error().cause;
+      EXPECT_EQ(r->entry.target, std::string(results == &mine ? "POST /a/" : "POST /b/") + std::to_string(i));
+      returned.insert(r->sequence);
+    }
+  }
+  // Grouped: fewer transactions than entries in each instance.
+  EXPECT_LT(log_->own_transactions(), static_cast<std::uint64_t>(kEach));
+  EXPECT_LT(other.own_transactions(), static_cast<std::uint64_t>(kEach));
+  EXPECT_GE(log_->own_transactions(), 1u);
+  // Every caller got its own sequence, and the stored chain is those, 1..2*kEach, valid.
+  EXPECT_EQ(returned.size(), static_cast<std::size_t>(2 * kEach));
+  EXPECT_EQ(*returned.begin(), 1);
+  EXPECT_EQ(*returned.rbegin(), 2 * kEach);
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_EQ(report.count, 2 * kEach);
+  ListQuery q;
+  q.limit = 500;
+  const auto stored = List(q);
+  ASSERT_EQ(stored.size(), static_cast<std::size_t>(2 * kEach));
+  for (const auto& rec : stored) {
+    const auto& results = rec.entry.target.starts_with("POST /a/") ? mine : theirs;
+    const auto index = static_cast<std::size_t>(std::stoi(rec.entry.target.substr(8)));
+    EXPECT_EQ(results[index]->sequence, rec.sequence);
+    EXPECT_EQ(results[index]->hash, rec.hash);
+  }
+}
+
+TEST_P(AuditTest, ARefusedEntryCostsNoOtherEntryOfItsGroup) {
+  // Not UTF-8: PostgreSQL refuses the text, SQLite stores the bytes. Either way the others of the
+  // shared transaction are recorded.
+  std::vector<Entry> entries;
+  for (int i = 0; i < 10; ++i) entries.push_back(Make("admin_token.used", "POST /x/" + std::to_string(i)));
+  entries[4].user_agent = "bad \xff\xfe bytes";
+  entries[5].changes = {"two\nlines"};  // refused before any transaction, on every backend
+  const auto results = AppendConcurrently(*log_, 0, std::move(entries));
+  ASSERT_EQ(results.size(), 10u);
+  const bool refused = !results[4].has_value();
+  EXPECT_EQ(refused, GetParam().name == "postgres");
+  EXPECT_FALSE(results[5].has_value());
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i == 4 || i == 5) continue;
+    EXPECT_TRUE(results[i].has_value()) << i << ": " << results[i].error().cause;
+  }
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_EQ(report.count, refused ? 8 : 9);
 }
 
 TEST_P(AuditTest, VerifyFindsAnEditedRow) {
