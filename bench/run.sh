@@ -84,8 +84,13 @@ workload_list_filtered() { data_workload list_filtered; }
 
 # Every acknowledged write is durable: SQLite commits with synchronous=FULL, the PostgreSQL
 # clusters keep fsync and synchronous_commit on.
-# POST .../records (Parse: POST /parse/classes/Post) with a JSON body.
-workload_create() { data_workload create; }
+# POST .../records (Parse: POST /parse/classes/Post) with a JSON body. BENCH_CREATE_ADMIN=1 sends
+# Basalt's admin token with each create (one audit log entry per request; other systems ignore it).
+workload_create() {
+  if [ "${BENCH_CREATE_ADMIN:-0}" = 1 ]; then export BENCH_CREATE_TOKEN="$BENCH_ADMIN_TOKEN"; fi
+  data_workload create
+  unset BENCH_CREATE_TOKEN
+}
 
 # Queue throughput (bench/queue/queue_bench.mjs): produce batches, claim + ack batches and end-to-end
 # latency, messages/s in the rps column, on Basalt (SQLite, PostgreSQL) and BullMQ on a throwaway

@@ -4,6 +4,10 @@ local c = require("common")
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- BENCH_CREATE_ADMIN=1 (bench/run.sh sets BENCH_CREATE_TOKEN): send the admin token, so every
+-- create is also an admin_token.used audit entry.
+local token = os.getenv("BENCH_CREATE_TOKEN")
+if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
 local body_text = string.rep("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", 4):sub(1, 200)
 local tag = string.format("%06d", math.random(0, 999999))
 local counter = 0
