@@ -2,6 +2,7 @@
 /// The request a handler sees. It does not expose Beast: header and target views point into the
 /// parsed message owned by the connection, which outlives the handler call.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -143,6 +144,13 @@ class Request {
   /// Index of the I/O thread serving this request (for sharded state such as metrics).
   unsigned shard() const { return shard_; }
 
+  /// When the pipeline started timing this request: the first call reads the clock, later calls
+  /// (the access log and the metrics stage) get the same instant.
+  std::chrono::steady_clock::time_point StartClock() {
+    if (started_ == std::chrono::steady_clock::time_point{}) started_ = std::chrono::steady_clock::now();
+    return started_;
+  }
+
   // Set by the server while routing.
   void set_route(std::string_view route, std::vector<PathParam> params) {
     route_ = route;
@@ -173,6 +181,7 @@ class Request {
   Principal principal_;
   unsigned shard_ = 0;
   unsigned max_json_depth_ = 64;
+  std::chrono::steady_clock::time_point started_{};
   const RouteMatch* match_ = nullptr;
   const core::Error* early_error_ = nullptr;
 };

@@ -24,6 +24,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -120,11 +121,19 @@ bool HasNoLineBreak(std::string_view value) {
   return true;
 }
 
-// Writes a header name or value without CR, LF or NUL, so no handler can split the response.
-char* PutHeaderText(char* p, std::string_view text) {
-  if (HasNoLineBreak(text)) return core::CopyTo(p, text);
-  for (char c : text) {
-    if (c != '\r' && c != '\n' && c != '\0') *p++ = c;
+// Writes "name: value" without CR, LF or NUL, so no handler can split the response: copied as it
+// is, then looked at once; only a field that holds one of them is written again, without them.
+char* PutHeaderField(char* p, std::string_view name, std::string_view value) {
+  char* const start = p;
+  p = core::CopyTo(p, name);
+  p = core::CopyTo(p, ": ");
+  p = core::CopyTo(p, value);
+  if (HasNoLineBreak(std::string_view(start, static_cast<std::size_t>(p - start)))) return p;
+  p = start;
+  for (const std::string_view text : {name, std::string_view(": "), value}) {
+    for (char c : text) {
+      if (c != '\r' && c != '\n' && c != '\0') *p++ = c;
+    }
   }
   return p;
 }
@@ -149,9 +158,7 @@ bool SerializeHead(std::string& wire, const Response& response, unsigned version
     p = core::CopyTo(p, date);
     p = core::CopyTo(p, "\r\nServer: basalt\r\n");
     for (const auto& [name, value] : response.headers) {
-      p = PutHeaderText(p, name);
-      p = core::CopyTo(p, ": ");
-      p = PutHeaderText(p, value);
+      p = PutHeaderField(p, name, value);
       p = core::CopyTo(p, "\r\n");
     }
     if (body_allowed && response.stream) {
@@ -172,19 +179,20 @@ bool SerializeHead(std::string& wire, const Response& response, unsigned version
   return body_allowed;
 }
 
-// Sets the I/O deadline of a socket-backed stream; in-memory test streams have none.
-template <class Stream>
-void Expire(Stream& stream, std::chrono::milliseconds after) {
-  if constexpr (requires { beast::get_lowest_layer(stream).expires_after(after); }) {
-    beast::get_lowest_layer(stream).expires_after(after);
+// Feeds what `buffer` already holds to `parser`, without waiting for the socket: a request that
+// arrived whole (the usual case) is parsed here and never goes through Beast's asynchronous read
+// composition. Stops after the header unless the parser is eager. need_more when the buffered
+// bytes end before the header (or, eager, the message) does.
+beast::error_code ParseBuffered(bhttp::request_parser<bhttp::string_body>& parser, beast::flat_buffer& buffer) {
+  beast::error_code ec;
+  while (buffer.size() > 0) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec) return ec;
+    if (parser.is_done() || (!parser.eager() && parser.is_header_done())) return {};
+    if (used == 0) break;
   }
-}
-
-template <class Stream>
-void ExpireNever(Stream& stream) {
-  if constexpr (requires { beast::get_lowest_layer(stream).expires_never(); }) {
-    beast::get_lowest_layer(stream).expires_never();
-  }
+  return parser.is_done() ? beast::error_code() : beast::error_code(bhttp::error::need_more);
 }
 
 // Sends what the socket takes right now without waiting (plain TCP only; TLS and test streams
@@ -208,26 +216,45 @@ bool SendNow(Stream& stream, std::array<asio::const_buffer, 2>& buffers) {
   return true;
 }
 
-// Lingering close: after our FIN, read and discard until the peer closes too, for at most 2 s.
-// Closing a socket with unread input makes the kernel send a reset, and a reset can destroy a
-// response the client has not read yet: a 413 answered before a large body was read would then
-// reach the client as "connection reset" instead.
-asio::awaitable<void> Linger(beast::tcp_stream& stream) {
-  std::array<char, 4096> sink;
-  stream.expires_after(std::chrono::seconds(2));  // one deadline for the whole drain
-  for (;;) {
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
-    if (ec) co_return;
-  }
-}
-
-// What a shutdown can do to a session. Only the session's own thread touches it.
+// What a shutdown or a deadline can do to a session. Only the session's own thread touches it.
+//
+// Deadlines: a session does not arm a timer per read or write (that was a timer insert, a cancel
+// and an aborted-wait handler per operation, several times per request). It only writes its
+// deadline here; each I/O thread's sweeper looks at its sessions a few times a second and cancels
+// the socket operations of a session whose deadline has passed (`timed_out` tells the session
+// why its operation was aborted).
 struct SessionControl {
+  using Clock = std::chrono::steady_clock;
   std::function<void()> cancel;  // set while the session lives; cancels pending socket operations
   std::function<void()> wake;    // set while a streaming response waits; ends the wait
   bool busy = false;             // a request is being read or handled
   bool stop = false;             // finish the current request, then close
+  bool timed_out = false;        // the sweeper cancelled an operation that passed the deadline
+  Clock::time_point deadline = Clock::time_point::max();
+
+  void ExpireIn(std::chrono::milliseconds after) {
+    deadline = Clock::now() + after;
+    timed_out = false;
+  }
+  void ExpireNever() { deadline = Clock::time_point::max(); }
+  // An aborted operation's error, turned into a timeout when the sweeper aborted it.
+  beast::error_code Why(beast::error_code ec) const {
+    return ec && timed_out ? beast::error_code(beast::error::timeout) : ec;
+  }
 };
+
+// Lingering close: after our FIN, read and discard until the peer closes too, for at most 2 s.
+// Closing a socket with unread input makes the kernel send a reset, and a reset can destroy a
+// response the client has not read yet: a 413 answered before a large body was read would then
+// reach the client as "connection reset" instead.
+asio::awaitable<void> Linger(beast::tcp_stream& stream, SessionControl& ctl) {
+  std::array<char, 4096> sink;
+  ctl.ExpireIn(std::chrono::seconds(2));  // one deadline for the whole drain
+  for (;;) {
+    auto [ec, n] = co_await stream.socket().async_read_some(asio::buffer(sink), kUseTuple);
+    if (ec) co_return;
+  }
+}
 
 // The waiting side of a stream: a timer that the producer waits on and that other threads wake.
 struct WakeState {
@@ -259,9 +286,9 @@ class SocketStreamWriter final : public StreamWriter {
     } else {
       frame = std::move(data);
     }
-    Expire(stream_, timeout_);
+    ctl_.ExpireIn(timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(frame), kUseTuple);
-    ExpireNever(stream_);
+    ctl_.ExpireNever();
     if (ec) failed_ = true;
     co_return !failed_ && !ctl_.stop;
   }
@@ -304,6 +331,7 @@ struct Server::Impl {
     asio::io_context ctx{1};
     std::optional<tcp::acceptor> acceptor;
     std::unordered_set<SessionControl*> sessions;
+    std::optional<asio::steady_timer> sweep_timer;  // set while the sweeper runs
   };
 
   Impl(ServerOptions o, const Router& r, const Pipeline& p, Readiness& rd)
@@ -326,6 +354,9 @@ struct Server::Impl {
   asio::awaitable<void> AcceptLoop(Core& core);
   asio::awaitable<void> Reject(tcp::socket socket);
   asio::awaitable<void> ShutdownCore(Core& core);
+  asio::awaitable<void> Sweep(Core& core);
+  void AddSession(Core& core, SessionControl* ctl);
+  void RemoveSession(Core& core, SessionControl* ctl);
   template <class Stream>
   asio::awaitable<void> Session(Stream stream, Core& core, std::string remote);
   template <class Stream>
@@ -351,9 +382,9 @@ asio::awaitable<void> Server::Impl::ServeStream(Stream& stream, SessionControl& 
   ctl.wake = nullptr;
   if (!writer.failed() && version != 10) {
     static constexpr std::string_view kLast = "0\r\n\r\n";
-    Expire(stream, std::chrono::seconds(2));
+    ctl.ExpireIn(std::chrono::seconds(2));
     co_await asio::async_write(stream, asio::buffer(kLast), kUseTuple);
-    ExpireNever(stream);
+    ctl.ExpireNever();
   }
 }
 
@@ -465,31 +496,67 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Core& core) {
   }
 }
 
+// How often a sweeper looks at its sessions' deadlines: a quarter of the shortest timeout, between
+// 5 ms and 250 ms. A timeout fires at most one tick late.
+static std::chrono::milliseconds SweepTick(const ServerOptions& o) {
+  const auto shortest = std::min({o.header_timeout, o.body_timeout, o.idle_timeout});
+  return std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+}
+
+void Server::Impl::AddSession(Core& core, SessionControl* ctl) {
+  core.sessions.insert(ctl);
+  if (!core.sweep_timer) {
+    core.sweep_timer.emplace(core.ctx);
+    asio::co_spawn(core.ctx, Sweep(core), asio::detached);
+  }
+}
+
+void Server::Impl::RemoveSession(Core& core, SessionControl* ctl) {
+  core.sessions.erase(ctl);
+  if (core.sessions.empty() && core.sweep_timer) core.sweep_timer->cancel();  // no work left: let it end
+}
+
+asio::awaitable<void> Server::Impl::Sweep(Core& core) {
+  const auto tick = SweepTick(options);
+  while (!core.sessions.empty()) {
+    core.sweep_timer->expires_after(tick);
+    co_await core.sweep_timer->async_wait(kUseTuple);
+    const auto now = SessionControl::Clock::now();
+    for (SessionControl* ctl : core.sessions) {
+      if (ctl->deadline <= now && !ctl->timed_out) {
+        ctl->timed_out = true;
+        if (ctl->cancel) ctl->cancel();
+      }
+    }
+  }
+  core.sweep_timer.reset();
+}
+
 template <class Stream>
 asio::awaitable<void> Server::Impl::Session(Stream stream, Core& core, std::string remote) {
   SessionControl control;
   SessionControl* ctl = &control;
   ctl->cancel = [&stream] { beast::get_lowest_layer(stream).cancel(); };
-  core.sessions.insert(ctl);
+  AddSession(core, ctl);
   try {
     if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
-      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      ctl->ExpireIn(options.header_timeout);
       auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
       if (!ec) co_await Serve(stream, *ctl, remote);
       if (!ec) {
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+        ctl->ExpireIn(std::chrono::seconds(2));
         co_await stream.async_shutdown(kUseTuple);
       }
     } else {
       co_await Serve(stream, *ctl, remote);
       beast::error_code ec;
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-      if (!ec) co_await Linger(stream);
+      if (!ec) co_await Linger(stream, *ctl);
     }
   } catch (const std::exception& e) {
     obs::Log(obs::LogLevel::kError, "connection failed", {{"error", e.what()}, {"remote", remote}});
   }
-  core.sessions.erase(ctl);
+  RemoveSession(core, ctl);
   connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -499,10 +566,17 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
   std::string wire;  // the response head, reused for every response on this connection
   for (;;) {
     if (ctl.stop) co_return;
-    // Idle: wait for the first byte of the next request under the keep-alive timeout.
+    // Idle: wait for the first byte of the next request under the keep-alive timeout. On plain
+    // TCP straight from the socket (Beast's stream adds nothing here but cost).
     if (buffer.size() == 0) {
-      Expire(stream, options.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(2048), kUseTuple);
+      ctl.ExpireIn(options.idle_timeout);
+      beast::error_code ec;
+      std::size_t n = 0;
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        std::tie(ec, n) = co_await stream.socket().async_read_some(buffer.prepare(2048), kUseTuple);
+      } else {
+        std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(2048), kUseTuple);
+      }
       if (ec) co_return;
       buffer.commit(n);
     }
@@ -510,8 +584,13 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(options.max_header_bytes);
     parser.body_limit(options.max_body_bytes);
-    Expire(stream, options.header_timeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+    beast::error_code hec = ParseBuffered(parser, buffer);
+    if (hec == bhttp::error::need_more) {
+      ctl.ExpireIn(options.header_timeout);
+      std::tie(hec, std::ignore) = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+      hec = ctl.Why(hec);
+    }
+    ctl.ExpireNever();
 
     std::optional<core::Error> early;
     bool close_after = false;
@@ -552,12 +631,18 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
           parser.body_limit(limit);
           if (bhttp::token_list(msg[bhttp::field::expect]).exists("100-continue")) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            Expire(stream, options.body_timeout);
+            ctl.ExpireIn(options.body_timeout);
             auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUseTuple);
             if (cec) co_return;
           }
-          Expire(stream, options.body_timeout);
-          auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+          parser.eager(true);
+          beast::error_code bec = ParseBuffered(parser, buffer);
+          if (bec == bhttp::error::need_more) {
+            ctl.ExpireIn(options.body_timeout);
+            std::tie(bec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+            bec = ctl.Why(bec);
+          }
+          ctl.ExpireNever();
           if (bec) {
             early = ReadErrorToProblem(bec, buffer, options.max_request_line_bytes, true);
             if (!early) co_return;
@@ -590,9 +675,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     try {
       response = co_await pipeline.Run(request);
     } catch (const std::exception& e) {
-      obs::Log(obs::LogLevel::kError, "pipeline failed", {{"request_id", request.request_id()}, {"error", e.what()}});
-      response = Problem(core::Error::Make(ErrorCode::kInternal, "The server failed to handle this request."),
-                         request.request_id());
+      response = InternalError(request, e);
     }
 
     const bool streaming = static_cast<bool>(response.stream);
@@ -600,9 +683,9 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     const unsigned version = hec ? 11 : msg.version();
     const bool send_body = SerializeHead(wire, response, version, keep_alive) && method != Method::kHead;
     if (streaming) {
-      Expire(stream, options.body_timeout);
+      ctl.ExpireIn(options.body_timeout);
       auto [hwec, hwn] = co_await asio::async_write(stream, asio::buffer(wire), kUseTuple);
-      ExpireNever(stream);
+      ctl.ExpireNever();
       if (!hwec && send_body) co_await ServeStream(stream, ctl, response, version);
       ctl.busy = false;
       co_return;
@@ -614,8 +697,9 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     if (!SendNow(stream, buffers)) co_return;
     beast::error_code wec;
     if (buffers[0].size() + buffers[1].size() > 0) {
-      Expire(stream, options.body_timeout);
+      ctl.ExpireIn(options.body_timeout);
       std::tie(wec, std::ignore) = co_await asio::async_write(stream, buffers, kUseTuple);
+      ctl.ExpireNever();
     }
     ctl.busy = false;
     if (wec || !keep_alive) co_return;

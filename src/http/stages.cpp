@@ -11,62 +11,56 @@
 namespace basalt::http {
 
 Middleware RequestIdStage() {
-  return {"request_id", [](Request& req, Next next) -> Task<Response> {
-            const auto given = req.Header("X-Request-Id");
-            if (given && core::IsValidRequestId(*given)) {
-              req.set_request_id(std::string(*given));
-            } else {
-              req.set_request_id(core::FormatUuid(core::NewUuidV7()));
-            }
-            Response res = co_await next(req);
-            res.Set("X-Request-Id", req.request_id());
-            co_return res;
-          }};
+  Middleware stage{.name = "request_id"};
+  stage.before = [](Request& req) {
+    const auto given = req.Header("X-Request-Id");
+    if (given && core::IsValidRequestId(*given)) {
+      req.set_request_id(std::string(*given));
+    } else {
+      req.set_request_id(core::FormatUuid(core::NewUuidV7()));
+    }
+  };
+  stage.after = [](Request& req, Response& res) { res.Set("X-Request-Id", req.request_id()); };
+  return stage;
 }
 
 Middleware AccessLogStage(const std::atomic<bool>* enabled) {
-  return {"access_log",
-          [](Request& req, Next next) -> Task<Response> {
-            const auto start = std::chrono::steady_clock::now();
-            Response res = co_await next(req);
-            const double ms =
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-            const std::string_view route = req.route().empty() ? std::string_view("unmatched") : req.route();
-            obs::Log(obs::LogLevel::kInfo, "request",
-                     {{"request_id", std::string_view(req.request_id())},
-                      {"method", req.method_name()},
-                      {"route", route},
-                      {"path", req.path()},
-                      {"status", static_cast<std::int64_t>(res.status)},
-                      {"duration_ms", ms},
-                      {"bytes", static_cast<std::int64_t>(res.body.size())},
-                      {"remote", req.remote_address()}});
-            co_return res;
-          },
-          [enabled](const Request&) {
-            return (enabled == nullptr || enabled->load(std::memory_order_relaxed)) &&
-                   obs::LogEnabled(obs::LogLevel::kInfo);
-          }};
+  Middleware stage{.name = "access_log"};
+  stage.before = [](Request& req) { req.StartClock(); };
+  stage.after = [](Request& req, Response& res) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - req.StartClock()).count();
+    const std::string_view route = req.route().empty() ? std::string_view("unmatched") : req.route();
+    obs::Log(obs::LogLevel::kInfo, "request",
+             {{"request_id", std::string_view(req.request_id())},
+              {"method", req.method_name()},
+              {"route", route},
+              {"path", req.path()},
+              {"status", static_cast<std::int64_t>(res.status)},
+              {"duration_ms", ms},
+              {"bytes", static_cast<std::int64_t>(res.body.size())},
+              {"remote", req.remote_address()}});
+  };
+  stage.applies = [enabled](const Request&) {
+    return (enabled == nullptr || enabled->load(std::memory_order_relaxed)) && obs::LogEnabled(obs::LogLevel::kInfo);
+  };
+  return stage;
 }
 
 Middleware MetricsStage(obs::HttpMetrics& metrics) {
-  return {"metrics", [&metrics](Request& req, Next next) -> Task<Response> {
-            // Decrements the gauge even if a later stage throws.
-            struct InFlight {
-              obs::HttpMetrics& m;
-              unsigned shard;
-              ~InFlight() { m.AddInFlight(shard, -1); }
-            };
-            metrics.AddInFlight(req.shard(), 1);
-            InFlight guard{metrics, req.shard()};
-            const auto start = std::chrono::steady_clock::now();
-            Response res = co_await next(req);
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            const std::string_view route = req.route().empty() ? std::string_view("unmatched") : req.route();
-            // The label is the known method name, never the raw token (bounded cardinality).
-            metrics.Record(req.shard(), MethodName(req.method()), route, res.status, secs);
-            co_return res;
-          }};
+  Middleware stage{.name = "metrics"};
+  stage.before = [&metrics](Request& req) {
+    metrics.AddInFlight(req.shard(), 1);
+    req.StartClock();
+  };
+  // Runs for every request whose `before` ran, a throwing handler's included (as a 500).
+  stage.after = [&metrics](Request& req, Response& res) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - req.StartClock()).count();
+    const std::string_view route = req.route().empty() ? std::string_view("unmatched") : req.route();
+    // The label is the known method name, never the raw token (bounded cardinality).
+    metrics.Record(req.shard(), MethodName(req.method()), route, res.status, secs);
+    metrics.AddInFlight(req.shard(), -1);
+  };
+  return stage;
 }
 
 Middleware CorsStage(CorsOptions options) {
@@ -113,16 +107,15 @@ Middleware SecurityHeadersStage(SecurityHeadersOptions options) {
   if (options.tls && options.hsts_max_age_s > 0) {
     hsts = "max-age=" + std::to_string(options.hsts_max_age_s) + "; includeSubDomains";
   }
-  return {"security_headers", [referrer = std::move(options.referrer_policy), hsts = std::move(hsts)](
-                                  Request& req, Next next) -> Task<Response> {
-            Response res = co_await next(req);
-            res.Add("X-Content-Type-Options", "nosniff");
-            res.Add("X-Frame-Options", "DENY");
-            if (!referrer.empty()) res.Add("Referrer-Policy", referrer);
-            if (!hsts.empty()) res.Add("Strict-Transport-Security", hsts);
-            if (res.status >= 400 && !res.Get("Cache-Control")) res.Add("Cache-Control", "no-store");
-            co_return res;
-          }};
+  Middleware stage{.name = "security_headers"};
+  stage.after = [referrer = std::move(options.referrer_policy), hsts = std::move(hsts)](Request&, Response& res) {
+    res.Add("X-Content-Type-Options", "nosniff");
+    res.Add("X-Frame-Options", "DENY");
+    if (!referrer.empty()) res.Add("Referrer-Policy", referrer);
+    if (!hsts.empty()) res.Add("Strict-Transport-Security", hsts);
+    if (res.status >= 400 && !res.Get("Cache-Control")) res.Add("Cache-Control", "no-store");
+  };
+  return stage;
 }
 
 }  // namespace basalt::http

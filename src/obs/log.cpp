@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -16,9 +17,7 @@
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
 #include <spdlog/details/thread_pool.h>
-#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/sink.h>
 #include <cstdio>
 #include <cstring>
@@ -86,17 +85,35 @@ class FlushNotifySink final : public spdlog::sinks::sink {
   std::uint64_t completed_ = 0;
 };
 
-// Standard output without spdlog's flush after every line (a write(2) per request at access-log
-// rates). Lines collect in stdio's buffer; the flusher thread, warnings and FlushLogs() flush it.
-// Only the single async worker calls it, so it needs no mutex of its own.
-class BufferedStdoutSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+// Writes each block of lines, then an end of line, to standard output or a file: no flush after
+// every line (a write(2) per request at access-log rates) and no spdlog formatter (the pattern
+// would be "%v", and formatting copied every byte once more). Lines collect in stdio's buffer; the
+// flusher thread, warnings and FlushLogs() flush it. Only the single async worker calls it, so it
+// needs no mutex of its own.
+class LineSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit LineSink(const std::string& path) {
+    if (path.empty()) return;
+    file_ = std::fopen(path.c_str(), "ab");
+    if (file_ == nullptr) throw spdlog::spdlog_ex("cannot open log file " + path, errno);
+    owned_ = true;
+  }
+  ~LineSink() override {
+    if (owned_) std::fclose(file_);
+  }
+  LineSink(const LineSink&) = delete;
+  LineSink& operator=(const LineSink&) = delete;
+
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    formatter_->format(msg, formatted);
-    std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+    std::fwrite(msg.payload.data(), 1, msg.payload.size(), file_);
+    std::fputc('\n', file_);
   }
-  void flush_() override { std::fflush(stdout); }
+  void flush_() override { std::fflush(file_); }
+
+ private:
+  std::FILE* file_ = stdout;
+  bool owned_ = false;
 };
 
 struct LoggerState {
@@ -246,6 +263,13 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
 // byte of `s` (the longest escape, \u00XX or \ufffd, is 6 bytes for one input byte); returns the
 // end. With `escape_quote` false (text-format messages), quotes and backslashes pass through but
 // control characters are still escaped so a line can never be split or forged.
+// A byte of `word` that a JSON string or a text log value cannot hold as it is: a control
+// character, DEL, a quote, a backslash or a non-ASCII byte (escaped or validated one by one).
+bool NeedsLook(std::uint64_t word) {
+  return core::swar::HasLess(word, 0x20) || core::swar::HasHigh(word) || core::swar::HasByte(word, '"') ||
+         core::swar::HasByte(word, '\\') || core::swar::HasByte(word, 0x7F);
+}
+
 char* WriteEscaped(char* p, std::string_view s, bool escape_quote) {
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr auto kPlain = [] {
@@ -258,14 +282,7 @@ char* WriteEscaped(char* p, std::string_view s, bool escape_quote) {
     // Copy the run of printable ASCII that needs no escaping in one go: whole words first (no
     // control character, quote, backslash, DEL or non-ASCII byte), then byte by byte.
     std::size_t run = i;
-    while (run + 8 <= s.size()) {
-      const std::uint64_t w = core::swar::Load(s.data() + run);
-      if (core::swar::HasLess(w, 0x20) || core::swar::HasHigh(w) || core::swar::HasByte(w, '"') ||
-          core::swar::HasByte(w, '\\') || core::swar::HasByte(w, 0x7F)) {
-        break;
-      }
-      run += 8;
-    }
+    while (run + 8 <= s.size() && !NeedsLook(core::swar::Load(s.data() + run))) run += 8;
     while (run < s.size() && kPlain[static_cast<unsigned char>(s[run])]) ++run;
     if (run > i) {
       std::memcpy(p, s.data() + i, run - i);
@@ -461,16 +478,8 @@ void InitLogging(const LogOptions& options) {
     // One worker keeps lines in order; a full queue blocks the producer rather than dropping.
     g.pool = std::make_shared<spdlog::details::thread_pool>(kQueueSize, 1);
   }
-  std::shared_ptr<spdlog::sinks::sink> inner;
-  if (options.file.empty()) {
-    inner = std::make_shared<BufferedStdoutSink>();
-  } else {
-    inner = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, /*truncate=*/false);
-  }
   auto state = std::make_unique<LoggerState>();
-  state->sink = std::make_shared<FlushNotifySink>(std::move(inner));
-  state->sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-      "%v", spdlog::pattern_time_type::utc, std::string(spdlog::details::os::default_eol)));
+  state->sink = std::make_shared<FlushNotifySink>(std::make_shared<LineSink>(options.file));
   state->logger = std::make_shared<spdlog::async_logger>("basalt", state->sink, g.pool,
                                                           spdlog::async_overflow_policy::block);
   state->logger->set_level(spdlog::level::trace);  // filtering is ours (g.level)

@@ -1,6 +1,8 @@
 #include "http/stages.hpp"
 
+#include <functional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -343,6 +345,77 @@ TEST(Pipeline, AStageThatDoesNotApplyIsPassedOverAndSeesWhatOuterStagesSet) {
   const Response ran = RunTask(p.Run(on));
   EXPECT_EQ(order, (std::vector<std::string>{"outer", "marked", "inner", "terminal"}));
   EXPECT_EQ(ran.Get("X-Marked"), "yes");
+}
+
+}  // namespace
+}  // namespace basalt::http
+
+namespace basalt::http {
+namespace {
+
+// An inline stage (hooks, no coroutine) that records its way in and out, with the status it saw.
+Middleware Inline(std::vector<std::string>& order, std::string name,
+                  std::function<bool(const Request&)> applies = nullptr) {
+  Middleware m{.name = name};
+  m.before = [&order, name](Request&) { order.push_back(name + ">"); };
+  m.after = [&order, name](Request&, Response& res) { order.push_back("<" + name + std::to_string(res.status)); };
+  m.applies = std::move(applies);
+  return m;
+}
+
+TEST(Pipeline, InlineStagesKeepOnionOrderAroundCoroutineStagesAndSeeAThrowAsA500) {
+  std::vector<std::string> order;
+  Pipeline p([&](Request& r) -> Task<Response> {
+    order.push_back("terminal");
+    if (r.Header("X-Throw")) throw std::runtime_error("handler bug: secret detail");
+    co_return Response::Empty(204);
+  });
+  p.Use(Inline(order, "a"));
+  p.Use(Middleware{"b", [&order](Request& r, Next next) -> Task<Response> {
+                     order.push_back("b>");
+                     Response res = co_await next(r);
+                     order.push_back("<b" + std::to_string(res.status));
+                     co_return res;
+                   }});
+  p.Use(Inline(order, "c", [](const Request& r) { return r.Header("X-C").has_value(); }));
+  p.Use(Inline(order, "d"));
+
+  auto plain = Make(Method::kGet, "GET", "/");
+  EXPECT_EQ(RunTask(p.Run(plain)).status, 204);
+  EXPECT_EQ(order, (std::vector<std::string>{"a>", "b>", "d>", "terminal", "<d204", "<b204", "<a204"}));
+
+  order.clear();
+  auto with_c = Make(Method::kGet, "GET", "/", {{"X-C", "1"}});
+  RunTask(p.Run(with_c));
+  EXPECT_EQ(order, (std::vector<std::string>{"a>", "b>", "c>", "d>", "terminal", "<d204", "<c204", "<b204", "<a204"}));
+
+  // The throw becomes a 500 in the innermost inline frame: every stage outside sees the 500, and
+  // the response carries no detail of the exception.
+  order.clear();
+  auto throws = Make(Method::kGet, "GET", "/", {{"X-Throw", "1"}});
+  const Response res = RunTask(p.Run(throws));
+  EXPECT_EQ(res.status, 500);
+  EXPECT_EQ(res.body.find("secret detail"), std::string::npos) << res.body;
+  EXPECT_EQ(order, (std::vector<std::string>{"a>", "b>", "d>", "terminal", "<d500", "<b500", "<a500"}));
+}
+
+TEST(MetricsStage, AThrowingHandlerIsCountedAsA500AndLeavesNothingInFlight) {
+  obs::HttpMetrics metrics(1);
+  Pipeline p([](Request&) -> Task<Response> {
+    throw std::runtime_error("boom");
+    co_return Response::Empty(204);
+  });
+  p.Use(RequestIdStage());
+  p.Use(MetricsStage(metrics));
+  auto req = Make(Method::kGet, "GET", "/x");
+  req.set_route("/x", {});
+  const Response res = RunTask(p.Run(req));
+  EXPECT_EQ(res.status, 500);
+  EXPECT_TRUE(res.Get("X-Request-Id").has_value()) << "the outer stage did not see the 500";
+  std::string out;
+  metrics.Render(out);
+  EXPECT_NE(out.find("http_requests_total{method=\"GET\",route=\"/x\",status=\"500\"} 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nhttp_requests_in_flight 0\n"), std::string::npos) << out;
 }
 
 }  // namespace
