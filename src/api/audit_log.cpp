@@ -236,6 +236,23 @@ audit::ActorKind ActorKindOf(const http::Principal& principal) {
   return audit::ActorKind::kAnonymous;
 }
 
+namespace {
+
+// The User-Agent as recorded: its first kMaxUserAgent bytes, printable ASCII only (any other byte
+// becomes '?'). A header value may carry any byte (obs-text), and PostgreSQL refuses text that is
+// not UTF-8: a crafted header, or a cut through a multi-byte character, must not keep an entry (a
+// failed login, say) out of the log.
+std::string RecordedUserAgent(std::string_view user_agent) {
+  std::string out(user_agent.substr(0, kMaxUserAgent));
+  for (char& c : out) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b >= 0x7F) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
 audit::Entry AuditEntry(const http::Request& req, std::string action, std::string target, audit::Outcome outcome) {
   audit::Entry e;
   e.actor_kind = ActorKindOf(req.principal());
@@ -244,7 +261,7 @@ audit::Entry AuditEntry(const http::Request& req, std::string action, std::strin
   e.target = std::move(target);
   e.outcome = outcome;
   e.ip = std::string(req.remote_address());
-  e.user_agent = std::string(req.Header("User-Agent").value_or("").substr(0, kMaxUserAgent));
+  e.user_agent = RecordedUserAgent(req.Header("User-Agent").value_or(""));
   e.request_id = req.request_id();
   return e;
 }

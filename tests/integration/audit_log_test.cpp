@@ -185,6 +185,30 @@ TEST_P(AuditLogApi, VerifyCommandAcceptsAnIntactChain) {
   EXPECT_NE(r.output.find("audit log verified: "), std::string::npos) << r.output;
 }
 
+TEST_P(AuditLogApi, AnyUserAgentIsRecordedAsPrintableAsciiOfAtMost256Bytes) {
+  BasaltProcess server(ProcessOptions{{}, env_, true});
+  ASSERT_TRUE(server.started()) << server.start_error();
+  const auto port = server.port();
+  // Bytes that are not UTF-8 (PostgreSQL refuses such text), and a long value whose cut falls in
+  // the middle of a two-byte character.
+  const std::string odd = "odd\xc3(\xff\x80/1.0";
+  const std::string longer = std::string(255, 'a') + "\xc3\xa9tail";
+  for (const std::string& ua : {odd, longer}) {
+    auto r = Request(port, "POST", "/api/v1/collections",
+                     {{"Authorization", std::string("Bearer ") + kToken}, {"User-Agent", ua},
+                      {"Content-Type", "application/json"}},
+                     R"({"name": "ua)" + std::to_string(ua.size()) + suffix_ + R"(", "fields": [{"name": "t", "type": "text"}]})");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  auto recorded = [&](std::size_t size) {
+    auto items = Items(Admin(port, "GET", "/api/v1/audit-log?action=collection.created&target=collection:ua" +
+                                              std::to_string(size) + suffix_));
+    return items.size() == 1 ? S(items[0], "user_agent") : std::string("<" + std::to_string(items.size()) + " entries>");
+  };
+  EXPECT_EQ(recorded(odd.size()), "odd?(??/1.0");
+  EXPECT_EQ(recorded(longer.size()), std::string(255, 'a') + "?");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AuditLogApi, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
