@@ -280,6 +280,21 @@ TEST(ServerBinary, SlowHeadersAreTimedOut) {
   EXPECT_EQ(Get(p.port(), "/healthz").status, 200);
 }
 
+TEST(ServerBinary, SlowBodyIsTimedOutWith408) {
+  BasaltProcess p({}, {{"BASALT_SERVER__BODY_TIMEOUT_MS", "500"}});
+  START(p);
+  RawConnection c(p.port(), 10s);
+  ASSERT_TRUE(c.connected());
+  const auto start = std::chrono::steady_clock::now();
+  // The header is complete; the body stops after 10 of its 100 bytes.
+  ASSERT_TRUE(c.Send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"));
+  auto r = c.ReadResponse();
+  ExpectProblem(r, 408, "request_timeout");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);
+  EXPECT_TRUE(c.IsClosed(8s)) << "connection with a stalled body not closed";
+  EXPECT_EQ(Get(p.port(), "/healthz").status, 200);
+}
+
 TEST(ServerBinary, AbruptDisconnectMidBodyKeepsServing) {
   BasaltProcess p;
   START(p);
