@@ -87,13 +87,19 @@ void AppendArrayElement(std::string& out, const std::string& value) {
 
 }  // namespace
 
-bool Listener::SendPending(PGconn* conn) {
+bool Listener::HasPending() {
+  std::lock_guard lock(pending_mutex_);
+  return !pending_.empty();
+}
+
+bool Listener::SendPending(PGconn* conn, bool& sent) {
   std::set<Notification> batch;
   {
     std::lock_guard lock(pending_mutex_);
     batch.swap(pending_);
     dropped_ = false;
   }
+  sent = !batch.empty();
   if (batch.empty()) return true;
   // One statement, one transaction, one NOTIFY lock for everything published since the last one.
   std::string channels = "{", payloads = "{";
@@ -154,6 +160,7 @@ void Listener::Run() {
                {{"backend", std::string_view("postgres")}, {"cause", std::string_view(conn ? PQerrorMessage(conn) : "oom")}});
     }
     bool announced_lost = false;
+    auto next_send = std::chrono::steady_clock::time_point{};
     while (healthy && !stop_.load()) {
       // LISTEN what the hub has now (channels were validated: [a-z_][a-z0-9_]*).
       for (const std::string& channel : hub_.Channels()) {
@@ -165,10 +172,19 @@ void Listener::Run() {
         listening.insert(channel);
       }
       if (!healthy) break;
-      // What committed transactions published (they wait here while this is in flight).
-      if (!SendPending(conn)) {
-        healthy = false;
-        break;
+      // What committed transactions published (they wait here while this is in flight), at most
+      // once per kSendInterval: under a stream of commits each statement carries many.
+      int timeout_ms = -1;
+      if (const auto now = std::chrono::steady_clock::now(); now >= next_send) {
+        bool sent = false;
+        if (!SendPending(conn, sent)) {
+          healthy = false;
+          break;
+        }
+        if (sent) next_send = now + kSendInterval;
+      } else if (HasPending()) {
+        timeout_ms = static_cast<int>(
+            std::chrono::ceil<std::chrono::milliseconds>(next_send - now).count());
       }
       // Notifications that came while LISTEN ran are in libpq's buffer now, where poll() cannot
       // see them: deliver them before waiting, else they would wait for the next one to arrive.
@@ -184,14 +200,17 @@ void Listener::Run() {
         announced_lost = true;
       }
       pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+      if (::poll(fds, 2, timeout_ms) < 0) continue;  // EINTR
       if (fds[1].revents & POLLIN) {
         std::uint64_t count = 0;
         (void)!::read(wake_fd_, &count, sizeof count);
       }
       if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && !Drain(conn)) healthy = false;
     }
-    if (conn && healthy && stop_.load()) (void)SendPending(conn);  // A last flush on Stop.
+    if (conn && healthy && stop_.load()) {
+      bool sent = false;
+      (void)SendPending(conn, sent);  // A last flush on Stop.
+    }
     if (conn) PQfinish(conn);
     if (stop_.load()) break;
     first = false;

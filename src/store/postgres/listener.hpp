@@ -8,7 +8,8 @@
 /// - Publishing: committed transactions' notifications (Publish, after COMMIT; this process's
 ///   listeners already got them from PostgresDatabase) are sent to the other processes by
 ///   pg_notify on this same connection, coalesced: at most one such statement is in flight, the
-///   notifications published meanwhile wait and go together in the next one (duplicates merged).
+///   notifications published meanwhile wait and go together in the next one (duplicates merged),
+///   sent kSendInterval after the previous one at the earliest.
 ///   A NOTIFY takes a cluster-wide lock at commit; sending them here, instead of inside each
 ///   write transaction, keeps every write's COMMIT off that lock. The connection skips its own
 ///   notifications when they come back (they were delivered in-process already).
@@ -19,6 +20,7 @@
 /// polls find the writes).
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -41,6 +43,10 @@ class Listener {
  public:
   /// Distinct notifications waiting to be sent, at most.
   static constexpr std::size_t kMaxPending = 10'000;
+  /// The shortest time between two statements sending notifications: another instance learns of
+  /// a commit at most this much later, and a stream of commits costs PostgreSQL (and this thread)
+  /// one NOTIFY statement per interval instead of one per round trip.
+  static constexpr std::chrono::milliseconds kSendInterval{2};
 
   Listener(std::string conninfo, const NotifyHub& hub);
   ~Listener();  ///< Stops and joins the thread.
@@ -58,9 +64,10 @@ class Listener {
  private:
   void Run();
   void Wake();
-  /// Sends the queued notifications (one statement); false when the connection broke (they are
-  /// queued again).
-  bool SendPending(pg_conn* conn);
+  /// Sends the queued notifications (one statement; `sent`: there were some); false when the
+  /// connection broke (they are queued again).
+  bool SendPending(pg_conn* conn, bool& sent);
+  bool HasPending();
   /// Reads what the socket has and delivers every notification libpq holds that another
   /// connection sent; false when the connection broke.
   bool Drain(pg_conn* conn);
