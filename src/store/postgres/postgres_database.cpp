@@ -232,15 +232,18 @@ class Pool {
 /// PostgresDatabase once COMMIT has succeeded.
 class PgTransaction final : public DeferringTransaction {
  public:
-  explicit PgTransaction(Connection& connection) : connection_(connection) {}
+  /// The connection is taken from `pool` by the first statement that needs a round trip: a
+  /// transaction whose statements are all deferred may commit in a group (PostgresDatabase::Run).
+  explicit PgTransaction(Pool& pool) : pool_(pool) {}
 
   Task<core::Result<ResultSet>> Execute(Statement statement) override {
     if (!active_) co_return NotActive();
+    if (auto connected = co_await Connect(); !connected) co_return std::unexpected(std::move(connected.error()));
     std::vector<const Statement*> batch = Queued();
     batch.push_back(&statement);
     std::vector<ResultSet> each;
-    auto result = co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false, Harvesting() ? &each : nullptr);
-    if (result) Harvest(each);
+    auto result = co_await connection_->ExecuteMany(batch, !begun_, /*commit_last=*/false, Harvesting() ? &each : nullptr);
+    if (result) Harvest(each, 0);
     ClearDeferred();
     Note(result);
     co_return result;
@@ -255,18 +258,19 @@ class PgTransaction final : public DeferringTransaction {
 
   Task<core::Result<void>> ExecuteScript(std::string script) override {
     if (!active_) co_return NotActive();
+    if (auto connected = co_await Connect(); !connected) co_return connected;
     if (!begun_ || !deferred_.empty()) {
       // BEGIN and the deferred statements first (the script goes by the simple protocol).
       std::vector<const Statement*> batch = Queued();
       std::vector<ResultSet> each;
       auto flushed =
-          co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/false, Harvesting() ? &each : nullptr);
-      if (flushed) Harvest(each);
+          co_await connection_->ExecuteMany(batch, !begun_, /*commit_last=*/false, Harvesting() ? &each : nullptr);
+      if (flushed) Harvest(each, 0);
       ClearDeferred();
       Note(flushed);
       if (!flushed) co_return std::unexpected(std::move(flushed.error()));
     }
-    auto result = co_await connection_.Script(script);
+    auto result = co_await connection_->Script(script);
     if (!result && !first_error_) first_error_ = result.error();
     co_return result;
   }
@@ -296,11 +300,12 @@ class PgTransaction final : public DeferringTransaction {
   /// rolls back what is still open).
   Task<core::Result<void>> Commit() {
     if (!begun_ && deferred_.empty()) co_return core::Result<void>{};
+    if (auto connected = co_await Connect(); !connected) co_return connected;
     std::vector<const Statement*> batch = Queued();
     std::vector<ResultSet> each;
     auto committed =
-        co_await connection_.ExecuteMany(batch, !begun_, /*commit_last=*/true, Harvesting() ? &each : nullptr);
-    if (committed) Harvest(each);
+        co_await connection_->ExecuteMany(batch, !begun_, /*commit_last=*/true, Harvesting() ? &each : nullptr);
+    if (committed) Harvest(each, 0);
     ClearDeferred();
     if (!committed) co_return std::unexpected(std::move(committed.error()));
     co_return core::Result<void>{};
@@ -312,6 +317,37 @@ class PgTransaction final : public DeferringTransaction {
   void DropDeferred() { ClearDeferred(); }
   /// True once BEGIN has been sent.
   bool begun() const { return begun_; }
+  /// The connection taken so far (null while every statement is still deferred).
+  Connection* connection() const { return connection_.get(); }
+  std::unique_ptr<Connection> TakeConnection() { return std::move(connection_); }
+  /// The deferred statements not sent yet, in order (for a group commit, which sends them
+  /// together with other transactions' and then calls Harvest on its share of the results).
+  std::vector<const Statement*> Queued() const {
+    std::vector<const Statement*> batch;
+    batch.reserve(deferred_.size() + 1);
+    for (const Statement& statement : deferred_) batch.push_back(&statement);
+    return batch;
+  }
+  std::size_t deferred_count() const { return deferred_.size(); }
+  /// True when a queued statement's value is to be notified (then every result is needed).
+  bool Harvesting() const {
+    return std::any_of(notify_on_.begin(), notify_on_.end(), [](const std::string& c) { return !c.empty(); });
+  }
+  /// Turns the values of the DeferNotifying statements among `each` (one result per statement
+  /// sent; this transaction's deferred ones start at `first`) into notifications.
+  void Harvest(const std::vector<ResultSet>& each, std::size_t first) {
+    for (std::size_t i = 0; i < notify_on_.size() && first + i < each.size(); ++i) {
+      if (notify_on_[i].empty()) continue;
+      std::string payload;
+      const ResultSet& rs = each[first + i];
+      if (!rs.rows.empty() && !rs.rows[0].empty()) {
+        const Value& v = rs.rows[0][0];
+        if (const auto* n = std::get_if<std::int64_t>(&v)) payload = std::to_string(*n);
+        else if (const auto* text = std::get_if<std::string>(&v)) payload = *text;
+      }
+      Remember(notify_on_[i], std::move(payload));
+    }
+  }
   /// The first statement error `work` saw (it may have ignored it).
   const std::optional<core::Error>& first_error() const { return first_error_; }
   /// The notifications to publish once the transaction has committed (distinct, in order).
@@ -322,33 +358,20 @@ class PgTransaction final : public DeferringTransaction {
     return core::Fail(core::ErrorCode::kInternal, "database error",
                       "Transaction used outside its Transact callback");
   }
-  std::vector<const Statement*> Queued() const {
-    std::vector<const Statement*> batch;
-    batch.reserve(deferred_.size() + 1);
-    for (const Statement& statement : deferred_) batch.push_back(&statement);
-    return batch;
+  /// Takes a connection from the pool unless the transaction has one.
+  Task<core::Result<void>> Connect() {
+    if (connection_) co_return core::Result<void>{};
+    auto acquired = co_await pool_.Acquire();
+    if (!acquired) {
+      if (!first_error_) first_error_ = acquired.error();
+      co_return std::unexpected(std::move(acquired.error()));
+    }
+    connection_ = std::move(*acquired);
+    co_return core::Result<void>{};
   }
   void ClearDeferred() {
     deferred_.clear();
     notify_on_.clear();
-  }
-  /// True when a queued statement's value is to be notified (then every result is needed).
-  bool Harvesting() const {
-    return std::any_of(notify_on_.begin(), notify_on_.end(), [](const std::string& c) { return !c.empty(); });
-  }
-  /// Turns the values of the DeferNotifying statements among `each` (one result per statement
-  /// sent, the deferred ones first) into notifications.
-  void Harvest(const std::vector<ResultSet>& each) {
-    for (std::size_t i = 0; i < notify_on_.size() && i < each.size(); ++i) {
-      if (notify_on_[i].empty()) continue;
-      std::string payload;
-      if (!each[i].rows.empty() && !each[i].rows[0].empty()) {
-        const Value& v = each[i].rows[0][0];
-        if (const auto* n = std::get_if<std::int64_t>(&v)) payload = std::to_string(*n);
-        else if (const auto* text = std::get_if<std::string>(&v)) payload = *text;
-      }
-      Remember(notify_on_[i], std::move(payload));
-    }
   }
   void Remember(std::string channel, std::string payload) {
     Notification note{std::move(channel), std::move(payload)};
@@ -356,11 +379,12 @@ class PgTransaction final : public DeferringTransaction {
   }
   template <class T>
   void Note(const core::Result<T>& result) {
-    begun_ = begun_ || connection_.InTransaction();
+    begun_ = begun_ || (connection_ && connection_->InTransaction());
     if (!result && !first_error_) first_error_ = result.error();
   }
 
-  Connection& connection_;
+  Pool& pool_;
+  std::unique_ptr<Connection> connection_;  ///< Taken by Connect; PostgresDatabase::Run returns it.
   bool active_ = true;
   bool begun_ = false;
   std::vector<Statement> deferred_;
@@ -369,12 +393,37 @@ class PgTransaction final : public DeferringTransaction {
   std::optional<core::Error> first_error_;
 };
 
+/// Group commit of one shard (see PostgresDatabase::GroupCommit). `leaders` groups are in
+/// flight, at most pool_size; transactions arriving while all of them are queue here, and a
+/// finishing leader hands its turn to the first one queued, which takes everything queued by then.
+struct CommitGroup {
+  /// What a queued transaction is woken with.
+  struct Wake {
+    enum class Kind { kLead, kDone, kAlone };
+    Kind kind = Kind::kLead;  ///< kLead: run the next group; kDone: `result` is final; kAlone: commit alone.
+    core::Result<void> result;
+  };
+  struct Member {
+    PgTransaction* transaction = nullptr;  ///< Lives in the suspended caller until it is woken.
+    std::move_only_function<void(Wake)> wake;
+  };
+  /// Transactions in one group at most (one BEGIN, their statements, one COMMIT).
+  static constexpr std::size_t kMaxMembers = 64;
+
+  std::mutex mutex;
+  unsigned leaders = 0;       ///< Guarded by mutex.
+  std::deque<Member> queue;   ///< Guarded by mutex; oldest first.
+};
+
 class PostgresDatabase final : public RelaxingDatabase {
  public:
   explicit PostgresDatabase(PostgresOptions options)
       : options_(std::move(options)), listener_(options_.url, hub_) {
     pools_.reserve(options_.shards);
-    for (unsigned i = 0; i < options_.shards; ++i) pools_.push_back(std::make_unique<Pool>(options_));
+    for (unsigned i = 0; i < options_.shards; ++i) {
+      pools_.push_back(std::make_unique<Pool>(options_));
+      groups_.push_back(std::make_unique<CommitGroup>());
+    }
   }
 
   ~PostgresDatabase() override { Close(); }
@@ -424,11 +473,7 @@ class PostgresDatabase final : public RelaxingDatabase {
     if (shard >= pools_.size()) co_return BadShard("Transact", shard);
     if (!work) co_return core::Fail(core::ErrorCode::kInternal, "database error", "Transact: empty work");
     Pool& pool = *pools_[shard];
-    auto acquired = co_await pool.Acquire();
-    if (!acquired) co_return std::unexpected(std::move(acquired.error()));
-    std::unique_ptr<Connection> connection = std::move(*acquired);
-
-    PgTransaction transaction(*connection);
+    PgTransaction transaction(pool);
     core::Result<void> result;
     std::string thrown;
     if (relaxed) {
@@ -444,24 +489,161 @@ class PostgresDatabase final : public RelaxingDatabase {
     }
     transaction.End();
     if (!thrown.empty()) result = core::Fail(core::ErrorCode::kInternal, "database error", std::move(thrown));
-    if (result && connection->TransactionFailed()) {
+    if (result && transaction.connection() && transaction.connection()->TransactionFailed()) {
       // `work` ignored a failed statement: COMMIT would silently roll back. Report it.
       result = std::unexpected(transaction.first_error().value_or(
           core::Error::Make(core::ErrorCode::kInternal, "database error", "transaction failed")));
     }
     if (result) {
-      // Deferred statements + COMMIT in one round trip; any failure among them is the result.
-      auto committed = co_await transaction.Commit();
-      if (!committed) result = std::unexpected(std::move(committed.error()));
+      std::optional<core::Result<void>> grouped;
+      if (!relaxed && !transaction.connection() && transaction.deferred_count() > 0) {
+        grouped = co_await GroupCommit(shard, transaction);
+      }
+      if (grouped) {
+        result = std::move(*grouped);
+      } else {
+        // Deferred statements + COMMIT in one round trip; any failure among them is the result.
+        auto committed = co_await transaction.Commit();
+        if (!committed) result = std::unexpected(std::move(committed.error()));
+      }
     } else {
       transaction.DropDeferred();
     }
-    if (!result && connection->InTransaction()) {
+    if (Connection* connection = transaction.connection()) {
+      if (!result && connection->InTransaction()) (void)co_await connection->Command("ROLLBACK");
+      pool.Release(transaction.TakeConnection());
+    }
+    if (result) Publish(transaction.notes());
+    co_return result;
+  }
+
+  /// Group commit of transactions whose statements were all deferred (a record create: INSERT +
+  /// outbox INSERT): nothing was sent, so nothing they did depends on the database yet, and many
+  /// of them can commit as one transaction (one BEGIN, their statements in order, one COMMIT, one
+  /// WAL flush, one round trip) instead of one each. While fewer than pool_size groups of the
+  /// shard are in flight a transaction leads its own (alone, unless others queued meanwhile);
+  /// otherwise it queues, and the next leader takes it along.
+  ///
+  /// Returns the result when the group settled it, or nullopt: commit alone. That is the case
+  /// when the group failed on a statement or at COMMIT (the server rolled it back, so nothing of
+  /// it stays): each member then commits alone and gets its own answer (a unique violation is
+  /// the conflict of the one that caused it, not of its neighbours). A lost connection is not
+  /// retried (the group may have committed): every member gets the error, as a lone transaction
+  /// would.
+  Task<std::optional<core::Result<void>>> GroupCommit(unsigned shard, PgTransaction& transaction) {
+    CommitGroup& g = *groups_[shard];
+    const unsigned max_leaders = options_.pool_size;
+    bool lead = false;
+    {
+      std::lock_guard lock(g.mutex);
+      if (g.leaders < max_leaders) {
+        ++g.leaders;
+        lead = true;
+      }
+    }
+    if (!lead) {
+      auto executor = co_await asio::this_coro::executor;
+      PgTransaction* mine = &transaction;
+      auto initiation = [&g, executor, mine, max_leaders](auto handler) {
+        // Tracked: the caller's io_context must not run out of work while the group holds its handler.
+        asio::any_io_executor tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+        std::move_only_function<void(CommitGroup::Wake)> wake = [handler = std::move(handler),
+                                                                 tracked](CommitGroup::Wake w) mutable {
+          asio::post(tracked, [handler = std::move(handler), w = std::move(w)]() mutable { std::move(handler)(std::move(w)); });
+        };
+        std::unique_lock lock(g.mutex);
+        if (g.leaders < max_leaders) {  // A group finished meanwhile: lead.
+          ++g.leaders;
+          lock.unlock();
+          wake(CommitGroup::Wake{});
+          return;
+        }
+        g.queue.push_back(CommitGroup::Member{mine, std::move(wake)});
+      };
+      CommitGroup::Wake woken = co_await asio::async_initiate<decltype(asio::use_awaitable), void(CommitGroup::Wake)>(
+          std::move(initiation), asio::use_awaitable);
+      if (woken.kind == CommitGroup::Wake::Kind::kDone) co_return std::move(woken.result);
+      if (woken.kind == CommitGroup::Wake::Kind::kAlone) co_return std::nullopt;
+    }
+    // This transaction leads: one group of it and whatever queued by now.
+    std::vector<CommitGroup::Member> members;
+    {
+      std::lock_guard lock(g.mutex);
+      while (!g.queue.empty() && members.size() + 1 < CommitGroup::kMaxMembers) {
+        members.push_back(std::move(g.queue.front()));
+        g.queue.pop_front();
+      }
+    }
+    std::optional<core::Result<void>> mine = co_await RunGroup(*pools_[shard], transaction, members);
+    // The turn passes to the first transaction still queued, or the group slot goes free.
+    std::optional<CommitGroup::Member> next;
+    {
+      std::lock_guard lock(g.mutex);
+      if (g.queue.empty()) {
+        --g.leaders;
+      } else {
+        next.emplace(std::move(g.queue.front()));
+        g.queue.pop_front();
+      }
+    }
+    if (next) next->wake(CommitGroup::Wake{});
+    co_return mine;
+  }
+
+  /// One group transaction for `leader` and `members`; wakes every member with its outcome and
+  /// returns the leader's (see GroupCommit).
+  Task<std::optional<core::Result<void>>> RunGroup(Pool& pool, PgTransaction& leader,
+                                                   std::vector<CommitGroup::Member>& members) {
+    using Kind = CommitGroup::Wake::Kind;
+    auto settle = [&members](Kind kind, const core::Result<void>& result) {
+      for (auto& member : members) member.wake(CommitGroup::Wake{kind, result});
+    };
+    auto acquired = co_await pool.Acquire();
+    if (!acquired) {
+      core::Result<void> failed = std::unexpected(std::move(acquired.error()));
+      settle(Kind::kDone, failed);
+      co_return failed;
+    }
+    std::unique_ptr<Connection> connection = std::move(*acquired);
+    std::vector<PgTransaction*> all{&leader};
+    for (auto& member : members) all.push_back(member.transaction);
+    std::vector<const Statement*> batch;
+    bool harvesting = false;
+    for (PgTransaction* tx : all) {
+      for (const Statement* statement : tx->Queued()) batch.push_back(statement);
+      harvesting = harvesting || tx->Harvesting();
+    }
+    std::vector<ResultSet> each;
+    core::Result<ResultSet> committed = core::Fail(core::ErrorCode::kInternal, "database error", "group commit threw");
+    try {
+      committed = co_await connection->ExecuteMany(batch, /*begin_first=*/true, /*commit_last=*/true,
+                                                   harvesting ? &each : nullptr);
+    } catch (const std::exception& e) {
+      committed = core::Fail(core::ErrorCode::kUnavailable, "database error", std::string("group commit threw: ") + e.what());
+    }
+    if (committed) {
+      std::size_t first = 0;
+      for (PgTransaction* tx : all) {
+        if (harvesting) tx->Harvest(each, first);
+        first += tx->deferred_count();
+        tx->DropDeferred();
+      }
+    } else if (connection->InTransaction()) {
       (void)co_await connection->Command("ROLLBACK");
     }
     pool.Release(std::move(connection));
-    if (result) Publish(transaction.notes());
-    co_return result;
+    if (committed) {
+      settle(Kind::kDone, core::Result<void>{});
+      co_return core::Result<void>{};
+    }
+    core::Result<void> failed = std::unexpected(std::move(committed.error()));
+    // A lone transaction's error is its own; a lost connection may have committed the group.
+    if (members.empty() || failed.error().code == core::ErrorCode::kUnavailable) {
+      settle(Kind::kDone, failed);
+      co_return failed;
+    }
+    settle(Kind::kAlone, core::Result<void>{});
+    co_return std::nullopt;
   }
 
   /// A committed transaction's notifications: to this process's listeners at once, to other
@@ -522,6 +704,7 @@ class PostgresDatabase final : public RelaxingDatabase {
   PostgresOptions options_;
   PostgresDialect dialect_;
   std::vector<std::unique_ptr<Pool>> pools_;  ///< pools_[shard]; each refers to options_.
+  std::vector<std::unique_ptr<CommitGroup>> groups_;  ///< groups_[shard].
   NotifyHub hub_;
   Listener listener_;  ///< After hub_ and options_: it refers to both.
 

@@ -418,5 +418,70 @@ TEST_F(PostgresTest, CommittedNotificationsReachThisProcessAtOnceAndOthersByNoti
   EXPECT_FALSE(there.Has("rolled-back-2"));
 }
 
+Task<core::Result<void>> InsertNotifying(Transaction& tx, std::int64_t key) {
+  Statement insert{"INSERT INTO grouped (i) VALUES ($1) RETURNING i", {key}};
+  co_return co_await ExecuteAndNotify(tx, std::move(insert), "basalt_test_g", /*defer=*/true);
+}
+
+/// Runs one deferred-only transaction per key, all started at once on one thread.
+std::vector<core::Result<void>> InsertAllAtOnce(Database& db, const std::vector<std::int64_t>& keys) {
+  asio::io_context io(1);
+  std::vector<core::Result<void>> results(keys.size());
+  for (std::size_t n = 0; n < keys.size(); ++n) {
+    asio::co_spawn(
+        io,
+        [&db, &results, n, key = keys[n]]() -> Task<void> {
+          TransactionWork work = [key](Transaction& tx) { return InsertNotifying(tx, key); };
+          results[n] = co_await db.Transact(0, std::move(work));
+        },
+        asio::detached);
+  }
+  io.run();
+  return results;
+}
+
+// Transactions whose statements are all deferred (a record create) commit in groups: 64 started
+// at once on a pool of one connection share at most two transactions (the first leads alone, the
+// others queue behind it and commit together), and each keeps its own DeferNotifying value. A
+// member that violates a unique constraint costs only itself: the group rolls back and every
+// member commits alone, so it alone gets the conflict and nothing is lost or written twice.
+TEST_F(PostgresTest, DeferredOnlyTransactionsCommitInGroupsAndFailAlone) {
+  auto db = Open(1, 1);
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(
+      Script(*db, "CREATE TABLE grouped (i BIGINT PRIMARY KEY, tx BIGINT NOT NULL DEFAULT txid_current())").has_value());
+  Heard heard;
+  auto listening = db->Listen("basalt_test_g", heard.Callback());
+  ASSERT_EQ(Int(*db, "SELECT 1::bigint"), 1);  // The pool's one connection exists and is idle.
+
+  std::vector<std::int64_t> keys;
+  for (std::int64_t k = 0; k < 64; ++k) keys.push_back(k);
+  auto results = InsertAllAtOnce(*db, keys);
+  for (std::size_t n = 0; n < results.size(); ++n) EXPECT_TRUE(results[n].has_value()) << n;
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM grouped"), 64);
+  EXPECT_LE(Int(*db, "SELECT COUNT(DISTINCT tx) FROM grouped"), 2);
+  for (std::int64_t k : keys) EXPECT_TRUE(heard.Has(std::to_string(k))) << k;
+
+  // Key 5 exists already: its transaction fails with a conflict, its group-mates commit.
+  keys.clear();
+  for (std::int64_t k = 100; k < 131; ++k) keys.push_back(k);
+  keys.insert(keys.begin() + 10, 5);
+  results = InsertAllAtOnce(*db, keys);
+  ASSERT_EQ(results.size(), 32u);
+  for (std::size_t n = 0; n < results.size(); ++n) {
+    if (n == 10) {
+      ASSERT_FALSE(results[n].has_value());
+      EXPECT_EQ(results[n].error().code, core::ErrorCode::kConflict);
+    } else {
+      EXPECT_TRUE(results[n].has_value()) << n << ": " << results[n].error().cause;
+    }
+  }
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM grouped"), 64 + 31);
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM grouped WHERE i >= 100"), 31);
+  for (std::int64_t k = 100; k < 131; ++k) EXPECT_TRUE(heard.Has(std::to_string(k))) << k;
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()"), 0);
+  db->Close();
+}
+
 }  // namespace
 }  // namespace basalt::store
