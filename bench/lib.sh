@@ -27,6 +27,10 @@ BENCH_WARMUP="${BENCH_WARMUP:-3}"
 BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 BENCH_THREADS="${BENCH_THREADS:-2}"
 BENCH_WRK_CPU="${BENCH_WRK_CPU:-1}"
+# Empty: servers are not pinned. A CPU list (taskset -c syntax): nginx, Basalt, Parse and the
+# PostgreSQL cluster run only there (nginx with one worker per CPU of it; Basalt's default of one
+# I/O thread per usable CPU follows by itself).
+BENCH_SERVER_CPUS="${BENCH_SERVER_CPUS:-}"
 BENCH_SYSTEMS="${BENCH_SYSTEMS:-}"
 BASALT_BIN="${BASALT_BIN:-$BENCH_ROOT/build/release/basalt}"
 BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_DIR/results/latest.jsonl}"
@@ -168,14 +172,23 @@ system_selected() {
 # ---------------------------------------------------------------------------------------------
 # Servers
 
+# server_pin: the command prefix that runs a server on BENCH_SERVER_CPUS (nothing when unset).
+server_pin() {
+  [ -n "$BENCH_SERVER_CPUS" ] && printf '%s\n' taskset -c "$BENCH_SERVER_CPUS"
+  return 0
+}
+
 start_nginx() {
-  local prefix="$BENCH_TMP/nginx"
+  local prefix="$BENCH_TMP/nginx" workers=auto
+  local -a pin
+  mapfile -t pin < <(server_pin)
   mkdir -p "$prefix"
   SERVER_PORT="$(free_port)"
-  sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$SERVER_PORT|g" \
+  [ -n "$BENCH_SERVER_CPUS" ] && workers="$(taskset -c "$BENCH_SERVER_CPUS" nproc)"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$SERVER_PORT|g" -e "s|@WORKERS@|$workers|g" \
     "$BENCH_DIR/nginx.conf.template" >"$prefix/nginx.conf"
   SERVER_LOG="$prefix/stderr.log"
-  "$NGINX_BIN" -p "$prefix" -c "$prefix/nginx.conf" >"$SERVER_LOG" 2>&1 &
+  "${pin[@]}" "$NGINX_BIN" -p "$prefix" -c "$prefix/nginx.conf" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   BENCH_PIDS+=("$SERVER_PID")
   wait_http "http://127.0.0.1:$SERVER_PORT/healthz" 10 "$SERVER_PID" || {
@@ -189,9 +202,11 @@ start_nginx() {
 start_basalt() {
   [ -x "$BASALT_BIN" ] || { log "no Basalt binary at $BASALT_BIN"; return 1; }
   local data_dir i line
+  local -a pin
+  mapfile -t pin < <(server_pin)
   data_dir="$(mktemp -d "$BENCH_TMP/basalt-data.XXXXXX")"
   SERVER_LOG="$data_dir.log"
-  env "$@" "$BASALT_BIN" serve --host 127.0.0.1 --port 0 --data-dir "$data_dir" >"$SERVER_LOG" 2>&1 &
+  "${pin[@]}" env "$@" "$BASALT_BIN" serve --host 127.0.0.1 --port 0 --data-dir "$data_dir" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   BENCH_PIDS+=("$SERVER_PID")
   SERVER_PORT=""
@@ -228,6 +243,11 @@ start_pg_cluster() {
   pm="$(head -n1 "$PG_DIR/data/postmaster.pid" 2>/dev/null || true)"
   [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null || { log "no postmaster for $PG_DIR"; return 1; }
   BENCH_EXTRA_PIDS+=("$pm")
+  if [ -n "$BENCH_SERVER_CPUS" ]; then
+    # The postmaster and its children now; backends forked later inherit the mask.
+    local p
+    for p in $pm $(pgrep -P "$pm" || true); do taskset -a -p -c "$BENCH_SERVER_CPUS" "$p" >/dev/null || true; done
+  fi
   log "PostgreSQL cluster in $PG_DIR (postmaster $pm)"
 }
 
@@ -289,12 +309,14 @@ start_basalt_records() {
 # start_parse: Parse Server 9 (bench/peers/parse, installed by run.sh) on a throwaway PostgreSQL
 # cluster, seeded with BENCH_RECORDS Post objects.
 start_parse() {
+  local -a pin
+  mapfile -t pin < <(server_pin)
   [ -d "$PARSE_DIR/node_modules/parse-server" ] || { log "Parse Server is not installed in $PARSE_DIR"; return 1; }
   start_pg_cluster || return 1
   SERVER_PORT="$(free_port)"
   SERVER_LOG="$BENCH_TMP/parse-$SERVER_PORT.log"
   PORT="$SERVER_PORT" PARSE_DATABASE_URI="$PG_URL" NODE_ENV=production \
-    node "$PARSE_DIR/server.js" >"$SERVER_LOG" 2>&1 &
+    "${pin[@]}" node "$PARSE_DIR/server.js" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   BENCH_PIDS+=("$SERVER_PID")
   wait_http "http://127.0.0.1:$SERVER_PORT/parse/health" 60 "$SERVER_PID" || {
@@ -438,7 +460,8 @@ print_header() {
   echo "Basalt benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "Machine: $(nproc) CPUs (${cpu:-unknown}), loopback only"
   echo "Client:  wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_WARMUP}s warm-up + ${BENCH_DURATION}s measured," \
-       "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core; servers are not pinned)"
+       "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core); servers are not pinned" \
+       "${BENCH_SERVER_CPUS:+(BENCH_SERVER_CPUS=$BENCH_SERVER_CPUS: pinned there)}, except in healthz_pinned (the other CPUs)"
   echo "CPU/req: server (+ its PostgreSQL cluster's) utime+stime from /proc over the measured window / requests;" \
        "RSS: VmRSS summed over those processes at the end"
   echo "Data:    $BENCH_RECORDS seeded records per case; PostgreSQL with fsync and synchronous_commit on, SQLite synchronous=FULL"

@@ -6,8 +6,12 @@
       OTHER_CPU_PCT: share of the machine used by neither the server nor wrk (noise).
   report.py table   JSONL
       Print the human table, basalt/nginx and basalt/parse ratios for every workload in JSONL,
-      and the data-API issue's targets (TARGETS below) as PASS / FAIL / not measured.
+      the foundation issue's /healthz targets and the data-API issue's targets (TARGETS below)
+      as PASS / FAIL / not measured.
+  report.py other-cpus CPUS
+      Print (taskset -c syntax) the CPUs this process may use that are not in CPUS.
 """
+import os
 import json
 import re
 import sys
@@ -21,6 +25,11 @@ TARGETS = [
     ("basalt-postgres get_by_id vs parse", "ratio", "get_by_id", "basalt-postgres", "parse", 10.0),
 ]
 P99_TARGET_MS = 10.0
+# The foundation issue's /healthz targets: Basalt >= 75% of nginx's req/s, p99 < 5 ms, for the
+# unpinned run and for the one with servers pinned away from wrk's CPU.
+HEALTHZ_WORKLOADS = ("healthz", "healthz_pinned")
+HEALTHZ_RATIO = 0.75
+HEALTHZ_P99_MS = 5.0
 # The queue issue's targets (messages/s produce + consume with batches) per Basalt system, and
 # "at least BullMQ's rate". Produce + consume = N / (produce time + claim/ack time).
 QUEUE_TARGETS = {"basalt-sqlite": 20000.0, "basalt-postgres": 10000.0}
@@ -123,6 +132,7 @@ def table(jsonl):
                  only=("basalt-sqlite", "basalt-postgres"))
     print_ratios(by_wl, QUEUE_PEER, "Ratios against BullMQ (msg/s: higher is better; CPU/msg and p99: lower is better):",
                  only=("basalt-sqlite", "basalt-postgres"))
+    print_healthz_targets(by_wl)
     print_targets(by_wl)
     print_queue_targets(by_wl)
 
@@ -191,6 +201,45 @@ def print_ratios(by_wl, ref_name, title, only=None):
         print("\n".join(lines))
 
 
+def print_healthz_targets(by_wl):
+    if not any(wl in by_wl for wl in HEALTHZ_WORKLOADS):
+        return
+    print()
+    print("Foundation targets (/healthz):")
+    for wl in HEALTHZ_WORKLOADS:
+        r = by_wl.get(wl, {}).get("basalt")
+        ref = by_wl.get(wl, {}).get("nginx")
+        if not r or not ref:
+            if wl in by_wl:
+                print(f"  {wl + ' basalt vs nginx':<40} not measured ({'basalt' if not r else 'nginx'} missing)")
+            continue
+        value = r["rps"] / ref["rps"] if ref["rps"] else 0.0
+        shown = f"{value * 100:.1f}% ({r['rps']:.0f} / {ref['rps']:.0f} req/s)"
+        verdict = "PASS" if value >= HEALTHZ_RATIO else "FAIL"
+        print(f"  {wl + ' basalt vs nginx':<40} {shown:<36} target {'>= ' + format(HEALTHZ_RATIO * 100, '.0f') + '%':<16} {verdict}")
+        if r.get("p99_ms") is not None:
+            verdict = "PASS" if r["p99_ms"] < HEALTHZ_P99_MS else "FAIL"
+            shown = f"{r['p99_ms']:.2f} ms (nginx {ref['p99_ms']} ms)"
+            print(f"  {wl + ' basalt p99':<40} {shown:<36} target {'< ' + format(HEALTHZ_P99_MS, '.0f') + ' ms':<16} {verdict}")
+
+
+def parse_cpus(text):
+    cpus = set()
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            cpus.update(range(int(a), int(b) + 1))
+        elif part:
+            cpus.add(int(part))
+    return cpus
+
+
+def other_cpus(text):
+    rest = sorted(os.sched_getaffinity(0) - parse_cpus(text))
+    print(",".join(str(c) for c in rest))
+
+
 def print_targets(by_wl):
     if not any(wl in by_wl for wl in DATA_WORKLOADS):
         return
@@ -233,6 +282,8 @@ def main(argv):
         record(*argv[2:])
     elif len(argv) == 3 and argv[1] == "table":
         table(argv[2])
+    elif len(argv) == 3 and argv[1] == "other-cpus":
+        other_cpus(argv[2])
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 # make bench: measure Basalt against nginx (the ceiling) and Parse Server (the peer) on loopback,
 # one workload at a time. Prints a table and writes one JSON object per line to
 # bench/results/latest.jsonl.
-#   BENCH_WORKLOADS  "healthz get_by_id list_filtered create queue auth" (default: all; auth: bench/auth.sh)
+#   BENCH_WORKLOADS  "healthz healthz_pinned get_by_id list_filtered create queue auth" (default: all; auth: bench/auth.sh)
 #   BENCH_SYSTEMS    any of nginx basalt basalt-no-access-log basalt-sqlite basalt-postgres parse bullmq
 #                    (default: all)
 # See bench/lib.sh for the other tunables (BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
@@ -61,6 +61,23 @@ workload_healthz() {
   # Production defaults: per_core I/O model, access log on (written to a file in the temp dir).
   bench_case healthz basalt /healthz start_basalt
   bench_case healthz basalt-no-access-log /healthz start_basalt BASALT_LOG__ACCESS=false
+}
+
+# The same with the servers pinned to the CPUs wrk does not use (BENCH_SERVER_CPUS, default every
+# other CPU): unpinned, a server thread shares wrk's CPU and waits for wrk's time slices, which
+# sets the p99 of nginx and Basalt alike. nginx runs one worker per CPU there, Basalt one I/O
+# thread per CPU (its default follows the affinity mask).
+workload_healthz_pinned() {
+  local saved="$BENCH_SERVER_CPUS"
+  [ -n "$BENCH_SERVER_CPUS" ] || BENCH_SERVER_CPUS="$("$PYTHON" "$BENCH_DIR/report.py" other-cpus "$BENCH_WRK_CPU")"
+  if [ -z "$BENCH_SERVER_CPUS" ]; then
+    log "healthz_pinned: no CPU is left besides wrk's ($BENCH_WRK_CPU); skipped"
+  else
+    log "healthz_pinned: servers on CPU $BENCH_SERVER_CPUS, wrk on CPU $BENCH_WRK_CPU"
+    bench_case healthz_pinned nginx /healthz start_nginx
+    bench_case healthz_pinned basalt /healthz start_basalt
+  fi
+  BENCH_SERVER_CPUS="$saved"
 }
 
 # Data API: BENCH_RECORDS seeded posts; each case starts its server (and database) afresh, seeds
@@ -174,12 +191,12 @@ workload_queue() {
 # shellcheck source=auth.sh
 source "$(dirname "$0")/auth.sh"
 
-read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz get_by_id list_filtered create queue auth}"
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-healthz healthz_pinned get_by_id list_filtered create queue auth}"
 
 # Which systems does this run need?
 wants_data() {
   local wl
-  for wl in "${WORKLOADS[@]}"; do [ "$wl" != healthz ] && return 0; done
+  for wl in "${WORKLOADS[@]}"; do case "$wl" in healthz | healthz_pinned) ;; *) return 0 ;; esac; done
   return 1
 }
 
@@ -187,7 +204,7 @@ main() {
   bench_init
   local wl
   for wl in "${WORKLOADS[@]}"; do
-    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz get_by_id list_filtered create queue auth)"
+    declare -F "workload_$wl" >/dev/null || die "unknown workload: $wl (known: healthz healthz_pinned get_by_id list_filtered create queue auth)"
   done
   if system_selected basalt || system_selected basalt-no-access-log ||
     { wants_data && { system_selected basalt-sqlite || system_selected basalt-postgres; }; }; then

@@ -1,5 +1,6 @@
 #include "app/serve.hpp"
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -37,6 +38,17 @@ namespace basalt::app {
 namespace {
 
 using std::chrono::milliseconds;
+
+/// The CPUs this process may run on (its affinity mask: taskset, a cpuset, a container's CPU
+/// list), else every online CPU: "one I/O thread per core" means per core it can use.
+unsigned UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    if (const int n = CPU_COUNT(&set); n > 0) return static_cast<unsigned>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 http::ServerOptions ToServerOptions(const config::Settings& s, unsigned threads) {
   http::ServerOptions o;
@@ -175,8 +187,7 @@ int Serve(const config::Settings& settings, const SettingsLoader& reload) {
   const sigset_t signals = BlockShutdownSignals();
   std::signal(SIGPIPE, SIG_IGN);
 
-  const unsigned threads =
-      settings.server.threads ? settings.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = settings.server.threads ? settings.server.threads : UsableCpus();
   // One shard per I/O thread, plus one for background work (the queue purger), one for the
   // events dispatcher's thread and one for this thread (the audit entry of a reload).
   const unsigned background_shard = threads;

@@ -270,7 +270,7 @@ std::vector<Row> BuildRows() {
   rows.push_back(IntegerRow("server", "port", &S::server, &ServerSettings::port, 0, 65535,
                             "TCP port to listen on; 0 picks a free port."));
   rows.push_back(IntegerRow("server", "threads", &S::server, &ServerSettings::threads, 0, 1024,
-                            "I/O threads; 0 means one per core."));
+                            "I/O threads; 0 means one per CPU the process may run on."));
   rows.push_back(IntegerRow("server", "max_connections", &S::server, &ServerSettings::max_connections,
                             1, 1'000'000, "Open connections accepted at once."));
   rows.push_back(IntegerRow("server", "max_header_bytes", &S::server,

@@ -23,7 +23,7 @@ enum class LogFormat {
 struct ServerSettings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8090;              ///< 0 picks a free port (tests).
-  unsigned threads = 0;                   ///< 0 = one per core.
+  unsigned threads = 0;                   ///< 0 = one per CPU of the affinity mask.
   unsigned max_connections = 16384;
   std::uint32_t max_header_bytes = 16 * 1024;
   std::uint32_t max_request_line_bytes = 8 * 1024;

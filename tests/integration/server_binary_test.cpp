@@ -3,6 +3,7 @@
 // connection limits, 10k idle connections, graceful shutdown. Each test starts its own process
 // on port 0 in a fresh temp dir.
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -731,6 +732,29 @@ namespace basalt::testing {
 namespace {
 
 // SO_REUSEPORT must not let a second server join a port another one listens on.
+// server.threads = 0 starts one I/O thread per CPU the process may run on: under a one-CPU
+// affinity mask (taskset -c N, a cpuset) that is one, not one per CPU of the machine.
+TEST(ServerBinary, DefaultThreadsFollowTheCpuAffinity) {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  {
+    BasaltProcess server;
+    ASSERT_TRUE(server.started()) << server.start_error();
+    EXPECT_TRUE(server.WaitForLog("\"threads\":" + std::to_string(CPU_COUNT(&all)) + ",")) << server.LogText();
+  }
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // The child inherits this thread's mask.
+  BasaltProcess pinned;
+  ASSERT_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+  ASSERT_TRUE(pinned.started()) << pinned.start_error();
+  EXPECT_TRUE(pinned.WaitForLog("\"threads\":1,")) << pinned.LogText();
+}
+
 TEST(ServerBinary, SecondServerOnTheSamePortRefusesToStart) {
   BasaltProcess first;
   START(first);
