@@ -464,7 +464,7 @@ print_header() {
        "${BENCH_SERVER_CPUS:+(BENCH_SERVER_CPUS=$BENCH_SERVER_CPUS: pinned there)}, except in healthz_pinned (the other CPUs)"
   echo "CPU/req: server (+ its PostgreSQL cluster's) utime+stime from /proc over the measured window / requests;" \
        "RSS: VmRSS summed over those processes at the end"
-  echo "Data:    $BENCH_RECORDS seeded records per case; PostgreSQL with fsync and synchronous_commit on, SQLite synchronous=FULL"
+  echo "Data:    $BENCH_RECORDS seeded records per case; PostgreSQL with fsync and synchronous_commit on (shared_buffers 128MB, wal_init_zero off: scripts/pg-test-cluster.sh), SQLite synchronous=FULL"
   # Busy share of all CPUs over one second before the run (other builds or tests skew results).
   local busy
   busy="$(cpu_busy_percent)"

@@ -1,8 +1,8 @@
 /// PostgreSQL backend: one connection pool per shard, libpq driven by Asio.
 ///
 /// A call, step by step (all on the caller's executor; nothing blocks the I/O thread):
-///  1. Query/Transact registers itself as in flight (Close waits for those), then takes a
-///     connection from pool[shard]: an idle healthy one, else a new one (PQconnectStart +
+///  1. Query/Transact registers itself as in flight (Close waits for those); Query (and a
+///     transaction at its first round trip) takes a connection from pool[shard]: an idle healthy one, else a new one (PQconnectStart +
 ///     PQconnectPoll with async waits) while the pool has fewer than pool_size, else it suspends
 ///     until Release hands one over (a queue of waiters, each resumed by a post to its own
 ///     executor: no polling).
@@ -10,7 +10,9 @@
 ///     Statements are prepared once per connection and executed by name; the first use pipelines
 ///     Parse and Execute in one round trip. Transact sends BEGIN lazily, pipelined in front of the
 ///     transaction's first statement, and COMMIT pipelined behind the statements `work` deferred
-///     (store::ExecuteDeferred), else alone (or ROLLBACK on error or exception).
+///     (store::ExecuteDeferred), else alone (or ROLLBACK on error or exception). A transaction
+///     takes its connection with its first round trip: one whose statements were all deferred
+///     commits in a group with others of its shard (GroupCommit: one BEGIN, one COMMIT).
 ///  3. Release unbinds the descriptor and returns the connection (or discards it: broken, inside a
 ///     transaction, older than max_lifetime), handing it to the oldest waiter if any.
 ///  4. After a successful COMMIT the transaction's notifications are published: to this
