@@ -459,9 +459,12 @@ print_header() {
   cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
   echo "Basalt benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "Machine: $(nproc) CPUs (${cpu:-unknown}), loopback only"
+  local pinning="not pinned"
+  [ -n "$BENCH_SERVER_CPUS" ] && pinning="pinned to CPU $BENCH_SERVER_CPUS (BENCH_SERVER_CPUS)"
   echo "Client:  wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, ${BENCH_WARMUP}s warm-up + ${BENCH_DURATION}s measured," \
-       "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core); servers are not pinned" \
-       "${BENCH_SERVER_CPUS:+(BENCH_SERVER_CPUS=$BENCH_SERVER_CPUS: pinned there)}, except in healthz_pinned (the other CPUs)"
+       "pinned to CPU $BENCH_WRK_CPU with taskset (wrk uses about one core);" \
+       "servers $pinning," \
+       "in healthz_pinned on the CPUs wrk does not use"
   echo "CPU/req: server (+ its PostgreSQL cluster's) utime+stime from /proc over the measured window / requests;" \
        "RSS: VmRSS summed over those processes at the end"
   echo "Data:    $BENCH_RECORDS seeded records per case; PostgreSQL with fsync and synchronous_commit on (shared_buffers 128MB, wal_init_zero off: scripts/pg-test-cluster.sh), SQLite synchronous=FULL"

@@ -1,11 +1,11 @@
 /// PostgreSQL backend: one connection pool per shard, libpq driven by Asio.
 ///
 /// A call, step by step (all on the caller's executor; nothing blocks the I/O thread):
-///  1. Query/Transact registers itself as in flight (Close waits for those); Query (and a
-///     transaction at its first round trip) takes a connection from pool[shard]: an idle healthy one, else a new one (PQconnectStart +
-///     PQconnectPoll with async waits) while the pool has fewer than pool_size, else it suspends
-///     until Release hands one over (a queue of waiters, each resumed by a post to its own
-///     executor: no polling).
+///  1. Query/Transact registers itself as in flight (Close waits for those); Query, and a
+///     transaction at its first round trip, takes a connection from pool[shard]: an idle healthy
+///     one, else a new one (PQconnectStart + PQconnectPoll with async waits) while the pool has
+///     fewer than pool_size, else it suspends until Release hands one over (a queue of waiters,
+///     each resumed by a post to its own executor: no polling).
 ///  2. The connection's socket is wrapped in a stream_descriptor on the caller's executor (Bind).
 ///     Statements are prepared once per connection and executed by name; the first use pipelines
 ///     Parse and Execute in one round trip. Transact sends BEGIN lazily, pipelined in front of the
@@ -576,7 +576,14 @@ class PostgresDatabase final : public RelaxingDatabase {
         g.queue.pop_front();
       }
     }
-    std::optional<core::Result<void>> mine = co_await RunGroup(*pools_[shard], transaction, members);
+    std::optional<core::Result<void>> mine;
+    try {
+      mine = co_await RunGroup(*pools_[shard], transaction, members);
+    } catch (const std::exception& e) {
+      // Members not woken yet get the error too: none may wait forever, and the turn passes on.
+      mine = core::Fail(core::ErrorCode::kInternal, "database error", std::string("group commit threw: ") + e.what());
+      for (auto& member : members) member.wake(CommitGroup::Wake{CommitGroup::Wake::Kind::kDone, *mine});
+    }
     // The turn passes to the first transaction still queued, or the group slot goes free.
     std::optional<CommitGroup::Member> next;
     {
@@ -592,13 +599,14 @@ class PostgresDatabase final : public RelaxingDatabase {
     co_return mine;
   }
 
-  /// One group transaction for `leader` and `members`; wakes every member with its outcome and
-  /// returns the leader's (see GroupCommit).
+  /// One group transaction for `leader` and `members`; wakes every member with its outcome (and
+  /// then empties `members`) and returns the leader's (see GroupCommit).
   Task<std::optional<core::Result<void>>> RunGroup(Pool& pool, PgTransaction& leader,
                                                    std::vector<CommitGroup::Member>& members) {
     using Kind = CommitGroup::Wake::Kind;
     auto settle = [&members](Kind kind, const core::Result<void>& result) {
       for (auto& member : members) member.wake(CommitGroup::Wake{kind, result});
+      members.clear();
     };
     auto acquired = co_await pool.Acquire();
     if (!acquired) {

@@ -423,6 +423,13 @@ Task<core::Result<void>> InsertNotifying(Transaction& tx, std::int64_t key) {
   co_return co_await ExecuteAndNotify(tx, std::move(insert), "basalt_test_g", /*defer=*/true);
 }
 
+/// Key -1 stands for a transaction whose deferred statement kills its own backend.
+Task<core::Result<void>> InsertOrKill(Transaction& tx, std::int64_t key) {
+  if (key >= 0) co_return co_await InsertNotifying(tx, key);
+  Statement kill{"SELECT pg_terminate_backend(pg_backend_pid())", {}};
+  co_return co_await ExecuteDeferred(tx, std::move(kill));
+}
+
 /// Runs one deferred-only transaction per key, all started at once on one thread.
 std::vector<core::Result<void>> InsertAllAtOnce(Database& db, const std::vector<std::int64_t>& keys) {
   asio::io_context io(1);
@@ -431,7 +438,7 @@ std::vector<core::Result<void>> InsertAllAtOnce(Database& db, const std::vector<
     asio::co_spawn(
         io,
         [&db, &results, n, key = keys[n]]() -> Task<void> {
-          TransactionWork work = [key](Transaction& tx) { return InsertNotifying(tx, key); };
+          TransactionWork work = [key](Transaction& tx) { return InsertOrKill(tx, key); };
           results[n] = co_await db.Transact(0, std::move(work));
         },
         asio::detached);
@@ -480,6 +487,18 @@ TEST_F(PostgresTest, DeferredOnlyTransactionsCommitInGroupsAndFailAlone) {
   EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM grouped WHERE i >= 100"), 31);
   for (std::int64_t k = 100; k < 131; ++k) EXPECT_TRUE(heard.Has(std::to_string(k))) << k;
   EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()"), 0);
+
+  // A group whose connection is lost may have committed (the answer to COMMIT never came): no
+  // member retries, each gets the error, as a lone transaction would. Here it did not commit.
+  keys = {200, 201, 202, -1, 203, 204};
+  results = InsertAllAtOnce(*db, keys);
+  ASSERT_EQ(results.size(), keys.size());
+  EXPECT_TRUE(results[0].has_value()) << results[0].error().cause;  // Led alone, before the others queued.
+  for (std::size_t n = 1; n < results.size(); ++n) {
+    ASSERT_FALSE(results[n].has_value()) << n;
+    EXPECT_EQ(results[n].error().code, core::ErrorCode::kUnavailable) << n;
+  }
+  EXPECT_EQ(Int(*db, "SELECT COUNT(*) FROM grouped WHERE i >= 200"), 1);
   db->Close();
 }
 
