@@ -4,7 +4,7 @@
 # A workload is a shell function that, for each system, calls
 #   bench_case <workload> <system> <path> <start-function> [start args...] [-- wrk args...]
 # which starts the server, warms it up, measures it and stops it again. A start function must set
-#   SERVER_PID   the server's main process (CPU and RSS are summed over it and all its descendants)
+#   SERVER_PID   the server's main process (CPU and memory are summed over it and all its descendants)
 #   SERVER_PORT  the loopback port it listens on
 # and may append more PIDs to BENCH_EXTRA_PIDS (e.g. a database's postmaster) whose CPU, with all
 # their descendants', counts as the system's. CPU of a process tree includes children that exit
@@ -121,11 +121,14 @@ tree_cpu_ticks() {
   echo $((live + reaped))
 }
 
-# Sum of VmRSS in KiB over the given PIDs (shared pages of nginx workers count once per process).
-rss_kib() {
+# Memory of the given PIDs in KiB: the sum of their PSS (/proc/<pid>/smaps_rollup), where a page
+# shared by n processes counts 1/n in each, so PostgreSQL's shared buffers or nginx's shared pages
+# count once in the sum, not once per process (VmRSS, where smaps_rollup cannot be read).
+mem_kib() {
   local total=0 pid kb
   for pid in "$@"; do
-    kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+    kb="$(awk '/^Pss:/ { print $2; exit }' "/proc/$pid/smaps_rollup" 2>/dev/null || true)"
+    [ -n "$kb" ] || kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
     total=$((total + ${kb:-0}))
   done
   echo "$total"
@@ -390,7 +393,7 @@ run_wrk() {  # run_wrk DURATION_S URL [extra wrk args...]
 # measure WORKLOAD SYSTEM PATH [extra wrk args...]: warm up, then one measured wrk run against the
 # running server; CPU is counted over the measured window only.
 measure() {
-  local workload="$1" system="$2" path="$3" url pids pid before after rss out
+  local workload="$1" system="$2" path="$3" url pids pid before after mem out
   shift 3
   url="http://127.0.0.1:$SERVER_PORT$path"
   out="$BENCH_TMP/wrk-$workload-$system.txt"
@@ -412,14 +415,14 @@ measure() {
   m_after="$(machine_busy_ticks)"
   # shellcheck disable=SC2207
   pids=($(for pid in "${roots[@]}"; do proc_tree "$pid"; done))
-  rss="$(rss_kib "${pids[@]}")"
+  mem="$(mem_kib "${pids[@]}")"
   kill -0 "$SERVER_PID" 2>/dev/null || { log "$system died during the run"; return 1; }
   # CPU used by anything other than the server and wrk, as % of the machine: a noise indicator.
   other="$(awk -v mb="$((m_after - m_before))" -v sv="$((after - before))" -v hz="$CLK_TCK" \
     -v wb="$w_before" -v wa="$w_after" -v tb="$t_before" -v ta="$t_after" -v n="$(nproc)" \
     'BEGIN { o = (mb - sv) / hz - (wa - wb); if (o < 0) o = 0; printf "%.1f\n", 100 * o / ((ta - tb) * n) }')"
   "$PYTHON" "$BENCH_DIR/report.py" record "$out" "$workload" "$system" \
-    "$((after - before))" "$CLK_TCK" "$rss" "$BENCH_RESULTS" "$other"
+    "$((after - before))" "$CLK_TCK" "$mem" "$BENCH_RESULTS" "$other"
 }
 
 # bench_case WORKLOAD SYSTEM PATH START_FN [start args...] [-- wrk args...]: start, measure, stop;
@@ -466,7 +469,7 @@ print_header() {
        "servers $pinning," \
        "in healthz_pinned on the CPUs wrk does not use"
   echo "CPU/req: server (+ its PostgreSQL cluster's) utime+stime from /proc over the measured window / requests;" \
-       "RSS: VmRSS summed over those processes at the end"
+       "memory: PSS summed over those processes at the end"
   echo "Data:    $BENCH_RECORDS seeded records per case; PostgreSQL with fsync and synchronous_commit on (shared_buffers 128MB, wal_init_zero off: scripts/pg-test-cluster.sh), SQLite synchronous=FULL"
   # Busy share of all CPUs over one second before the run (other builds or tests skew results).
   local busy

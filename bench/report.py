@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helpers for bench/lib.sh.
 
-  report.py record  WRK_OUT WORKLOAD SYSTEM CPU_TICKS CLK_TCK RSS_KIB JSONL [OTHER_CPU_PCT]
+  report.py record  WRK_OUT WORKLOAD SYSTEM CPU_TICKS CLK_TCK PSS_KIB JSONL [OTHER_CPU_PCT]
       Parse one `wrk --latency` output, append one JSON line to JSONL, print the row.
       OTHER_CPU_PCT: share of the machine used by neither the server nor wrk (noise).
   report.py table   JSONL
@@ -69,7 +69,12 @@ def parse_wrk(out):
     return res
 
 
-def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl, other_pct=None):
+def mem_mib(row):
+    """The row's memory: PSS ("pss_mib"), or VmRSS in results written before ("rss_mib")."""
+    return row.get("pss_mib", row.get("rss_mib"))
+
+
+def record(wrk_out, workload, system, cpu_ticks, clk_tck, pss_kib, jsonl, other_pct=None):
     with open(wrk_out) as f:
         out = f.read()
     w = parse_wrk(out)
@@ -81,7 +86,7 @@ def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl, other_
         "p50_ms": round(w["p50_ms"], 3) if w["p50_ms"] is not None else None,
         "p99_ms": round(w["p99_ms"], 3) if w["p99_ms"] is not None else None,
         "cpu_us_per_req": round(cpu_s * 1e6 / w["requests"], 2) if w["requests"] else None,
-        "rss_mib": round(int(rss_kib) / 1024.0, 1),
+        "pss_mib": round(int(pss_kib) / 1024.0, 1),
         "requests": w["requests"],
         "errors": w["errors"],
     }
@@ -90,7 +95,7 @@ def record(wrk_out, workload, system, cpu_ticks, clk_tck, rss_kib, jsonl, other_
     with open(jsonl, "a") as f:
         f.write(json.dumps(row) + "\n")
     print(f"  {system}: {row['rps']:.0f} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
-          f"{row['cpu_us_per_req']} us CPU/req, {row['rss_mib']} MiB RSS, {row['errors']} errors, "
+          f"{row['cpu_us_per_req']} us CPU/req, {row['pss_mib']} MiB PSS, {row['errors']} errors, "
           f"{row.get('other_cpu_pct', '-')}% other CPU")
     if w["errors"]:
         print(f"  WARNING: {system} had {w['errors']} errors (non-2xx or socket errors)", file=sys.stderr)
@@ -113,12 +118,12 @@ def table(jsonl):
     if not rows:
         print("no results")
         return
-    hdr = f"{'workload':<14} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'RSS MiB':>8} {'errors':>7} {'other CPU':>9}"
+    hdr = f"{'workload':<14} {'system':<22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'PSS MiB':>8} {'errors':>7} {'other CPU':>9}"
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         print(f"{r['workload']:<14} {r['system']:<22} {fmt(r['rps'], '10.0f')} {fmt(r['p50_ms'], '8.3f')} "
-              f"{fmt(r['p99_ms'], '8.3f')} {fmt(r['cpu_us_per_req'], '11.2f')} {fmt(r['rss_mib'], '8.1f')} "
+              f"{fmt(r['p99_ms'], '8.3f')} {fmt(r['cpu_us_per_req'], '11.2f')} {fmt(mem_mib(r), '8.1f')} "
               f"{r.get('errors', 0):>7} {fmt(r.get('other_cpu_pct'), '8.1f')}%")
     # Ratios against the nginx ceiling, per workload.
     by_wl = {}

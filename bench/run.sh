@@ -169,7 +169,7 @@ import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
     print(f"  {r['system']}: {r['workload']}: {r['rps']} msg/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-          f"{r['cpu_us_per_req']} us CPU/msg (client {r.get('client_cpu_us_per_req')}), {r['rss_mib']} MiB")
+          f"{r['cpu_us_per_req']} us CPU/msg (client {r.get('client_cpu_us_per_req')}), {r['pss_mib']} MiB PSS")
 PY
     else
       rc=1

@@ -4,7 +4,7 @@
 //   queue_claim_ack_batch  the same messages drained by QB_CONSUMERS clients (claim a batch, ack it)
 //   queue_end_to_end       producers and consumers at once; latency = produce call start -> claimed
 // Fields: {"workload", "system", "rps" (messages/s), "p50_ms", "p99_ms", "cpu_us_per_req" (server
-// + database CPU per message), "rss_mib"}; p50/p99 are per request for the first two phases and per
+// + database CPU per message), "pss_mib" (memory: PSS summed over the trees)}; p50/p99 are per request for the first two phases and per
 // message for end_to_end. CPU is read from /proc for the process trees in QB_PIDS.
 //
 //   QB_SYSTEM=basalt QB_URL=http://127.0.0.1:8090 QB_TOKEN=... QB_NAME=basalt-sqlite QB_PIDS=1234 node queue_bench.mjs
@@ -32,14 +32,13 @@ for (const [k, v] of Object.entries({ QB_MESSAGES: N, QB_BATCH: BATCH, QB_PRODUC
 }
 if (BATCH > 1000) throw new Error("QB_BATCH must be at most 1000 (Basalt's produce limit)");
 const CLK_TCK = 100;
-const PAGE = 4096;
 
-// ---- /proc CPU and RSS of process trees -------------------------------------------------------
+// ---- /proc CPU and PSS of process trees -------------------------------------------------------
 function stat(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: +f[1], utime: +f[11], stime: +f[12], cutime: +f[13], cstime: +f[14], rss: +f[21] };
+    return { ppid: +f[1], utime: +f[11], stime: +f[12], cutime: +f[13], cstime: +f[14] };
   } catch {
     return null;
   }
@@ -74,10 +73,18 @@ function cpuTicks() {
   }
   return total;
 }
-function rssMib() {
-  let pages = 0;
-  for (const p of trees()) pages += stat(p)?.rss || 0;
-  return (pages * PAGE) / (1024 * 1024);
+// PSS: a page shared by n processes counts 1/n in each (Redis forks, PostgreSQL's shared buffers).
+function pssMib() {
+  let kib = 0;
+  for (const p of trees()) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, "utf8"));
+      if (m) kib += +m[1];
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return kib / 1024;
 }
 // null when a phase has no latencies to show (BullMQ's claim + ack: no request per batch).
 const pct = (sorted, q) => (sorted.length ? +sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2) : null);
@@ -98,7 +105,7 @@ async function phase(workload, fn) {
   const row = {
     workload, system: NAME, rps: Math.round(N / seconds), p50_ms: pct(latencies, 0.5),
     p99_ms: pct(latencies, 0.99), cpu_us_per_req: +((cpu * 1e6) / N).toFixed(1),
-    client_cpu_us_per_req: +((client.user + client.system) / N).toFixed(1), rss_mib: +rssMib().toFixed(1),
+    client_cpu_us_per_req: +((client.user + client.system) / N).toFixed(1), pss_mib: +pssMib().toFixed(1),
   };
   console.log(JSON.stringify(row));
 }
