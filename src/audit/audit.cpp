@@ -3,29 +3,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/strings.hpp"
 #include "store/deferred.hpp"
+#include "store/leader_queue.hpp"
 
 namespace basalt::audit {
 namespace {
 
-namespace asio = boost::asio;
 using store::Statement;
 using store::Value;
 
@@ -178,70 +167,13 @@ std::string EntryHash(const Record& record) {
   return HashOf(record, Name(record.entry.actor_kind), Name(record.entry.outcome), record.entry.changes);
 }
 
-namespace {
-/// What a queued caller of Append(shard, entry) is woken with: the result of its entry, or
-/// (empty) its turn to run the group's next transaction.
-struct Wake {
-  std::optional<core::Result<Record>> result;
-};
-}  // namespace
-
-/// The group commit queue (see audit.hpp). `busy` while some caller (the leader) runs a
-/// transaction for the group; callers arriving meanwhile queue here with a pointer to their entry
-/// (it lives in their suspended coroutine until they are woken) and are woken on their own
-/// executor with their result; when a transaction ends, the first caller still queued becomes the
-/// next leader and takes everything queued by then.
+/// The group commit of Append(shard, entry) (see audit.hpp): one caller at a time leads a chain
+/// transaction; callers arriving meanwhile queue with a pointer to their entry (it lives in their
+/// suspended coroutine until they are woken) and are woken with their entry's result.
 struct AuditLog::Group {
-  struct Waiter {
-    const Entry* entry = nullptr;
-    std::move_only_function<void(Wake)> wake;
-  };
-  std::mutex mutex;
-  bool busy = false;
-  std::deque<Waiter> queue;
+  store::LeaderQueue<const Entry*, core::Result<Record>> queue{1};
   std::atomic<std::uint64_t> transactions{0};
 };
-
-namespace {
-
-using Group = AuditLog::Group;
-
-/// Takes up to kMaxGroup - 1 queued callers (the leader's own entry is the first of the group).
-std::vector<Group::Waiter> TakeQueued(Group& g) {
-  std::vector<Group::Waiter> out;
-  std::lock_guard lock(g.mutex);
-  while (!g.queue.empty() && out.size() + 1 < kMaxGroup) {
-    out.push_back(std::move(g.queue.front()));
-    g.queue.pop_front();
-  }
-  return out;
-}
-
-/// Wakes each taken caller with its result (results[0] is the leader's own).
-void Deliver(std::vector<Group::Waiter>& waiters, std::vector<core::Result<Record>>& results) {
-  for (std::size_t i = 0; i < waiters.size(); ++i) {
-    Wake w;
-    w.result.emplace(std::move(results[i + 1]));
-    waiters[i].wake(std::move(w));
-  }
-}
-
-/// Ends the leader's turn: the first caller still queued leads next, or the group goes idle.
-void HandOff(Group& g) {
-  std::optional<Group::Waiter> next;
-  {
-    std::lock_guard lock(g.mutex);
-    if (g.queue.empty()) {
-      g.busy = false;
-    } else {
-      next.emplace(std::move(g.queue.front()));
-      g.queue.pop_front();
-    }
-  }
-  if (next) next->wake(Wake{});
-}
-
-}  // namespace
 
 AuditLog::AuditLog(store::Database& database) : db_(database), group_(std::make_unique<Group>()) {
   const auto& d = db_.dialect();
@@ -355,41 +287,15 @@ store::Task<std::vector<core::Result<Record>>> AuditLog::Commit(unsigned shard, 
 
 store::Task<core::Result<Record>> AuditLog::Append(unsigned shard, Entry entry) {
   if (auto valid = CheckChanges(entry); !valid) co_return std::unexpected(std::move(valid.error()));
-  Group& g = *group_;
-  bool lead = false;
-  {
-    std::lock_guard lock(g.mutex);
-    if (!g.busy) g.busy = lead = true;
-  }
-  if (!lead) {
-    // Queue behind the transaction in flight; woken with the result, or to lead the next one.
-    auto executor = co_await asio::this_coro::executor;
-    const Entry* mine = &entry;
-    auto initiation = [&g, executor, mine](auto handler) {
-      // Tracked: the caller's io_context must not run out of work while the group holds its handler.
-      asio::any_io_executor tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
-      std::move_only_function<void(Wake)> wake = [handler = std::move(handler), tracked](Wake w) mutable {
-        asio::post(tracked, [handler = std::move(handler), w = std::move(w)]() mutable { std::move(handler)(std::move(w)); });
-      };
-      std::unique_lock lock(g.mutex);
-      if (!g.busy) {  // the group went idle meanwhile: lead
-        g.busy = true;
-        lock.unlock();
-        wake(Wake{});
-        return;
-      }
-      g.queue.push_back(Group::Waiter{mine, std::move(wake)});
-    };
-    Wake woken = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Wake)>(std::move(initiation),
-                                                                                         asio::use_awaitable);
-    if (woken.result) co_return std::move(*woken.result);
-  }
+  auto& queue = group_->queue;
+  // Behind the transaction in flight: woken with the result, or to lead the next one.
+  if (auto settled = co_await queue.Enter(&entry)) co_return std::move(*settled);
   // This caller leads: one transaction for its entry and everything queued by now.
-  std::vector<Group::Waiter> waiters = TakeQueued(g);
+  auto waiters = queue.Take(kMaxGroup - 1);
   std::vector<const Entry*> entries;
   entries.reserve(waiters.size() + 1);
   entries.push_back(&entry);
-  for (const auto& w : waiters) entries.push_back(w.entry);
+  for (const auto& w : waiters) entries.push_back(w.item);
   std::vector<core::Result<Record>> results;
   try {
     results = co_await Commit(shard, std::move(entries));
@@ -399,8 +305,8 @@ store::Task<core::Result<Record>> AuditLog::Append(unsigned shard, Entry entry) 
   // Whatever happened, every taken caller gets an answer and the turn passes on.
   while (results.size() < waiters.size() + 1)
     results.emplace_back(core::Fail(core::ErrorCode::kInternal, "The audit entry was not recorded.", "audit append threw"));
-  Deliver(waiters, results);
-  HandOff(g);
+  for (std::size_t i = 0; i < waiters.size(); ++i) waiters[i].wake(std::move(results[i + 1]));
+  queue.Leave();
   co_return std::move(results.front());
 }
 

@@ -243,6 +243,23 @@ struct SessionControl {
   }
 };
 
+// The rest of a header (or of a whole message, once the header is in) that ParseBuffered found
+// missing, read from the socket under `timeout`; an operation the sweeper aborted at the deadline
+// comes back as beast::error::timeout. Only this slow path is a coroutine of its own.
+template <class Stream>
+asio::awaitable<beast::error_code> ReadMore(Stream& stream, beast::flat_buffer& buffer,
+                                            bhttp::request_parser<bhttp::string_body>& parser, SessionControl& ctl,
+                                            std::chrono::milliseconds timeout) {
+  ctl.ExpireIn(timeout);
+  beast::error_code ec;
+  if (parser.is_header_done()) {
+    std::tie(ec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+  }
+  co_return ctl.Why(ec);
+}
+
 // Lingering close: after our FIN, read and discard until the peer closes too, for at most 2 s.
 // Closing a socket with unread input makes the kernel send a reset, and a reset can destroy a
 // response the client has not read yet: a 413 answered before a large body was read would then
@@ -585,11 +602,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
     parser.header_limit(options.max_header_bytes);
     parser.body_limit(options.max_body_bytes);
     beast::error_code hec = ParseBuffered(parser, buffer);
-    if (hec == bhttp::error::need_more) {
-      ctl.ExpireIn(options.header_timeout);
-      std::tie(hec, std::ignore) = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
-      hec = ctl.Why(hec);
-    }
+    if (hec == bhttp::error::need_more) hec = co_await ReadMore(stream, buffer, parser, ctl, options.header_timeout);
     ctl.ExpireNever();
 
     std::optional<core::Error> early;
@@ -637,11 +650,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, SessionControl& ctl, c
           }
           parser.eager(true);
           beast::error_code bec = ParseBuffered(parser, buffer);
-          if (bec == bhttp::error::need_more) {
-            ctl.ExpireIn(options.body_timeout);
-            std::tie(bec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-            bec = ctl.Why(bec);
-          }
+          if (bec == bhttp::error::need_more) bec = co_await ReadMore(stream, buffer, parser, ctl, options.body_timeout);
           ctl.ExpireNever();
           if (bec) {
             early = ReadErrorToProblem(bec, buffer, options.max_request_line_bytes, true);

@@ -259,17 +259,17 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
   return len;
 }
 
-// Writes `s` JSON-escaped (without surrounding quotes) at `p`, which has room for 6 bytes per
-// byte of `s` (the longest escape, \u00XX or \ufffd, is 6 bytes for one input byte); returns the
-// end. With `escape_quote` false (text-format messages), quotes and backslashes pass through but
-// control characters are still escaped so a line can never be split or forged.
-// A byte of `word` that a JSON string or a text log value cannot hold as it is: a control
-// character, DEL, a quote, a backslash or a non-ASCII byte (escaped or validated one by one).
+// True when `word` holds a byte that a JSON string or a text log value cannot hold as it is: a
+// control character, DEL, a quote, a backslash or a non-ASCII byte (escaped or validated one by one).
 bool NeedsLook(std::uint64_t word) {
   return core::swar::HasLess(word, 0x20) || core::swar::HasHigh(word) || core::swar::HasByte(word, '"') ||
          core::swar::HasByte(word, '\\') || core::swar::HasByte(word, 0x7F);
 }
 
+// Writes `s` JSON-escaped (without surrounding quotes) at `p`, which has room for 6 bytes per
+// byte of `s` (the longest escape, \u00XX or \ufffd, is 6 bytes for one input byte); returns the
+// end. With `escape_quote` false (text-format messages), quotes and backslashes pass through but
+// control characters are still escaped so a line can never be split or forged.
 char* WriteEscaped(char* p, std::string_view s, bool escape_quote) {
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr auto kPlain = [] {

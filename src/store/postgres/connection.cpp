@@ -493,17 +493,16 @@ Task<core::Result<ResultSet>> Connection::ExecuteMany(const std::vector<const St
     }
   }
   if (items.empty()) co_return ResultSet{};
-  if (each) {
-    each->clear();
-    each->reserve(items.size());
-    for (const Item& item : items) {
-      const PgResult& result = (*results)[item.execute_step];
-      each->push_back(result ? ToResultSet(result.get()) : ResultSet{});
-    }
-  }
   const PgResult& last = (*results)[items.back().execute_step];
   if (!last) co_return core::Fail(core::ErrorCode::kInternal, "database error", "no result");
-  co_return ToResultSet(last.get());
+  if (!each) co_return ToResultSet(last.get());
+  each->clear();
+  each->reserve(items.size());
+  for (const Item& item : items) {
+    const PgResult& result = (*results)[item.execute_step];
+    each->push_back(result ? ToResultSet(result.get()) : ResultSet{});
+  }
+  co_return each->back();
 }
 
 Task<core::Result<void>> Connection::Command(std::string_view sql) {

@@ -47,6 +47,7 @@
 
 #include "obs/log.hpp"
 #include "store/deferred.hpp"
+#include "store/leader_queue.hpp"
 #include "store/postgres.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/listener.hpp"
@@ -395,27 +396,15 @@ class PgTransaction final : public DeferringTransaction {
   std::optional<core::Error> first_error_;
 };
 
-/// Group commit of one shard (see PostgresDatabase::GroupCommit). `leaders` groups are in
-/// flight, at most pool_size; transactions arriving while all of them are queue here, and a
-/// finishing leader hands its turn to the first one queued, which takes everything queued by then.
-struct CommitGroup {
-  /// What a queued transaction is woken with.
-  struct Wake {
-    enum class Kind { kLead, kDone, kAlone };
-    Kind kind = Kind::kLead;  ///< kLead: run the next group; kDone: `result` is final; kAlone: commit alone.
-    core::Result<void> result;
-  };
-  struct Member {
-    PgTransaction* transaction = nullptr;  ///< Lives in the suspended caller until it is woken.
-    std::move_only_function<void(Wake)> wake;
-  };
-  /// Transactions in one group at most (one BEGIN, their statements, one COMMIT).
-  static constexpr std::size_t kMaxMembers = 64;
-
-  std::mutex mutex;
-  unsigned leaders = 0;       ///< Guarded by mutex.
-  std::deque<Member> queue;   ///< Guarded by mutex; oldest first.
+/// Group commit of one shard (see PostgresDatabase::GroupCommit): at most pool_size groups in
+/// flight; a queued transaction is woken with its outcome or its turn to lead the next group.
+struct GroupOutcome {
+  bool alone = false;          ///< The group failed on a statement: commit alone.
+  core::Result<void> result;   ///< Final unless `alone`.
 };
+using CommitGroup = LeaderQueue<PgTransaction*, GroupOutcome>;
+/// Transactions in one group at most (one BEGIN, their statements, one COMMIT).
+constexpr std::size_t kMaxGroupMembers = 64;
 
 class PostgresDatabase final : public RelaxingDatabase {
  public:
@@ -424,7 +413,7 @@ class PostgresDatabase final : public RelaxingDatabase {
     pools_.reserve(options_.shards);
     for (unsigned i = 0; i < options_.shards; ++i) {
       pools_.push_back(std::make_unique<Pool>(options_));
-      groups_.push_back(std::make_unique<CommitGroup>());
+      groups_.push_back(std::make_unique<CommitGroup>(options_.pool_size));
     }
   }
 
@@ -533,90 +522,42 @@ class PostgresDatabase final : public RelaxingDatabase {
   /// retried (the group may have committed): every member gets the error, as a lone transaction
   /// would.
   Task<std::optional<core::Result<void>>> GroupCommit(unsigned shard, PgTransaction& transaction) {
-    CommitGroup& g = *groups_[shard];
-    const unsigned max_leaders = options_.pool_size;
-    bool lead = false;
-    {
-      std::lock_guard lock(g.mutex);
-      if (g.leaders < max_leaders) {
-        ++g.leaders;
-        lead = true;
-      }
-    }
-    if (!lead) {
-      auto executor = co_await asio::this_coro::executor;
-      PgTransaction* mine = &transaction;
-      auto initiation = [&g, executor, mine, max_leaders](auto handler) {
-        // Tracked: the caller's io_context must not run out of work while the group holds its handler.
-        asio::any_io_executor tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
-        std::move_only_function<void(CommitGroup::Wake)> wake = [handler = std::move(handler),
-                                                                 tracked](CommitGroup::Wake w) mutable {
-          asio::post(tracked, [handler = std::move(handler), w = std::move(w)]() mutable { std::move(handler)(std::move(w)); });
-        };
-        std::unique_lock lock(g.mutex);
-        if (g.leaders < max_leaders) {  // A group finished meanwhile: lead.
-          ++g.leaders;
-          lock.unlock();
-          wake(CommitGroup::Wake{});
-          return;
-        }
-        g.queue.push_back(CommitGroup::Member{mine, std::move(wake)});
-      };
-      CommitGroup::Wake woken = co_await asio::async_initiate<decltype(asio::use_awaitable), void(CommitGroup::Wake)>(
-          std::move(initiation), asio::use_awaitable);
-      if (woken.kind == CommitGroup::Wake::Kind::kDone) co_return std::move(woken.result);
-      if (woken.kind == CommitGroup::Wake::Kind::kAlone) co_return std::nullopt;
+    CommitGroup& group = *groups_[shard];
+    if (auto settled = co_await group.Enter(&transaction)) {
+      if (settled->alone) co_return std::nullopt;
+      co_return std::move(settled->result);
     }
     // This transaction leads: one group of it and whatever queued by now.
-    std::vector<CommitGroup::Member> members;
-    {
-      std::lock_guard lock(g.mutex);
-      while (!g.queue.empty() && members.size() + 1 < CommitGroup::kMaxMembers) {
-        members.push_back(std::move(g.queue.front()));
-        g.queue.pop_front();
-      }
-    }
+    std::vector<CommitGroup::Waiter> members = group.Take(kMaxGroupMembers - 1);
     std::optional<core::Result<void>> mine;
     try {
       mine = co_await RunGroup(*pools_[shard], transaction, members);
     } catch (const std::exception& e) {
       // Members not woken yet get the error too: none may wait forever, and the turn passes on.
       mine = core::Fail(core::ErrorCode::kInternal, "database error", std::string("group commit threw: ") + e.what());
-      for (auto& member : members) member.wake(CommitGroup::Wake{CommitGroup::Wake::Kind::kDone, *mine});
+      for (auto& member : members) member.wake(GroupOutcome{false, *mine});
     }
-    // The turn passes to the first transaction still queued, or the group slot goes free.
-    std::optional<CommitGroup::Member> next;
-    {
-      std::lock_guard lock(g.mutex);
-      if (g.queue.empty()) {
-        --g.leaders;
-      } else {
-        next.emplace(std::move(g.queue.front()));
-        g.queue.pop_front();
-      }
-    }
-    if (next) next->wake(CommitGroup::Wake{});
+    group.Leave();
     co_return mine;
   }
 
   /// One group transaction for `leader` and `members`; wakes every member with its outcome (and
   /// then empties `members`) and returns the leader's (see GroupCommit).
   Task<std::optional<core::Result<void>>> RunGroup(Pool& pool, PgTransaction& leader,
-                                                   std::vector<CommitGroup::Member>& members) {
-    using Kind = CommitGroup::Wake::Kind;
-    auto settle = [&members](Kind kind, const core::Result<void>& result) {
-      for (auto& member : members) member.wake(CommitGroup::Wake{kind, result});
+                                                   std::vector<CommitGroup::Waiter>& members) {
+    auto settle = [&members](bool alone, const core::Result<void>& result) {
+      for (auto& member : members) member.wake(GroupOutcome{alone, result});
       members.clear();
     };
     auto acquired = co_await pool.Acquire();
     if (!acquired) {
       core::Result<void> failed = std::unexpected(std::move(acquired.error()));
-      settle(Kind::kDone, failed);
+      settle(false, failed);
       co_return failed;
     }
     std::unique_ptr<Connection> connection = std::move(*acquired);
     std::vector<PgTransaction*> all{&leader};
-    for (auto& member : members) all.push_back(member.transaction);
+    for (auto& member : members) all.push_back(member.item);
     std::vector<const Statement*> batch;
     bool harvesting = false;
     for (PgTransaction* tx : all) {
@@ -643,16 +584,16 @@ class PostgresDatabase final : public RelaxingDatabase {
     }
     pool.Release(std::move(connection));
     if (committed) {
-      settle(Kind::kDone, core::Result<void>{});
+      settle(false, core::Result<void>{});
       co_return core::Result<void>{};
     }
     core::Result<void> failed = std::unexpected(std::move(committed.error()));
     // A lone transaction's error is its own; a lost connection may have committed the group.
     if (members.empty() || failed.error().code == core::ErrorCode::kUnavailable) {
-      settle(Kind::kDone, failed);
+      settle(false, failed);
       co_return failed;
     }
-    settle(Kind::kAlone, core::Result<void>{});
+    settle(true, core::Result<void>{});
     co_return std::nullopt;
   }
 
