@@ -243,21 +243,28 @@ struct SessionControl {
   }
 };
 
-// The rest of a header (or of a whole message, once the header is in) that ParseBuffered found
-// missing, read from the socket under `timeout`; an operation the sweeper aborted at the deadline
-// comes back as beast::error::timeout. Only this slow path is a coroutine of its own.
+// The rest of a header (or, eager, of a whole message) that ParseBuffered found missing: reads
+// from the socket under `timeout` and parses whatever arrives, until the part is complete or an
+// error. Not Beast's async_read: it would hand the parser the bytes ParseBuffered has already
+// shown it without anything new, and Beast's chunk parser requires more (it asserts, in the
+// final chunk). An operation the sweeper aborted at the deadline comes back as
+// beast::error::timeout; a peer that closes, as the stream's error (a quiet disconnect). Only this
+// slow path is a coroutine of its own.
+constexpr std::size_t kReadSize = 64 * 1024;  // per read of ReadMore (what Beast's own reads use)
+
 template <class Stream>
 asio::awaitable<beast::error_code> ReadMore(Stream& stream, beast::flat_buffer& buffer,
                                             bhttp::request_parser<bhttp::string_body>& parser, SessionControl& ctl,
                                             std::chrono::milliseconds timeout) {
   ctl.ExpireIn(timeout);
-  beast::error_code ec;
-  if (parser.is_header_done()) {
-    std::tie(ec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-  } else {
-    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+  for (;;) {
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadSize), kUseTuple);
+    if (ec) co_return ctl.Why(ec);
+    buffer.commit(n);
+    if (const beast::error_code parsed = ParseBuffered(parser, buffer); parsed != bhttp::error::need_more) {
+      co_return parsed;
+    }
   }
-  co_return ctl.Why(ec);
 }
 
 // Lingering close: after our FIN, read and discard until the peer closes too, for at most 2 s.

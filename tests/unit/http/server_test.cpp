@@ -94,5 +94,20 @@ TEST(ServerPath, NoHeaderValueCanSplitTheResponse) {
   EXPECT_EQ(out.find('\0'), std::string::npos);
 }
 
+// A body that ends (the peer closes) inside the chunked framing: after the last chunk's size line
+// but before the final CRLF, or in the middle of a size line. Beast's parser must not be handed the
+// same unfinished bytes twice (its chunk parser asserts more arrived); the connection just ends,
+// unanswered, and the request before it was answered (found by the fuzzer).
+TEST(ServerPath, AChunkedBodyCutShortIsADisconnectNotACrash) {
+  for (const std::string_view tail : {"3\r\nabc\r\n0\r\n", "0\r\n", "3\r\nab", "1", "0\r\n\r"}) {
+    World w;
+    const std::string out = w.Serve("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                    std::string(tail));
+    EXPECT_EQ(Count(out, "HTTP/1.1 200 OK\r\n"), 1u) << tail << "\n" << out;
+    EXPECT_EQ(out.find("[abc"), std::string::npos) << tail;
+  }
+}
+
 }  // namespace
 }  // namespace basalt::http
